@@ -1,0 +1,144 @@
+// The empirical Fashion-MNIST denoiser (SPEC §3): 10,000 training images × a batch of 500
+// queries of dimension 784, timed in float32 and float64 at a few t on 2 threads, side by side
+// with the same computation in NumPy (bench/bench_denoiser.py) run in the same process tree.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "samplersearch/samplers/datasets.hpp"
+#include "samplersearch/samplers/exact_models.hpp"
+#include "samplersearch/samplers/schedule.hpp"
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+using samplersearch::EmpiricalDenoiser;
+
+constexpr int64_t kDataSize = 10000;
+constexpr int64_t kBatch = 500;
+constexpr int kRuns = 5;
+
+// Median wall-clock seconds of `runs` calls after one warm-up call.
+template <class F>
+double median_seconds(F fn, int runs) {
+  fn();
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// Writes a tensor as raw float64, row-major.
+void write_f64(const fs::path& path, const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kDouble).contiguous();
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(c.data_ptr<double>()),
+             static_cast<std::streamsize>(c.numel() * static_cast<int64_t>(sizeof(double))));
+}
+
+// The "BLAS_INFO=..." entry of LibTorch's build configuration.
+std::string blas_info() {
+  const std::string config = at::show_config();
+  const auto pos = config.find("BLAS_INFO=");
+  if (pos == std::string::npos) return "unknown";
+  return config.substr(pos + 10, config.find_first_of(",\n", pos) - pos - 10);
+}
+
+}  // namespace
+
+int main() {
+  at::set_num_threads(2);
+  const char* python_env = std::getenv("SAMPLERSEARCH_PYTHON");
+  const std::string python = python_env != nullptr ? python_env : SAMPLERSEARCH_DEFAULT_PYTHON;
+  const fs::path script = SAMPLERSEARCH_BENCH_DENOISER_SCRIPT;
+
+  std::printf("bench_denoiser: %lld Fashion-MNIST training images x %lld queries of dimension 784\n",
+              static_cast<long long>(kDataSize), static_cast<long long>(kBatch));
+  std::printf("LibTorch intra-op threads: %d, BLAS: %s\n", at::get_num_threads(), blas_info().c_str());
+
+  const at::Tensor data = samplersearch::fashion_mnist_images("train", kDataSize);
+  const at::Tensor base = samplersearch::fashion_mnist_images("test", kBatch);
+  const auto schedule = samplersearch::make_schedule("vp-linear");
+  const EmpiricalDenoiser model(data, schedule);
+
+  const fs::path dir = fs::temp_directory_path() / ("ss_bench_denoiser_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
+  json manifest = {{"data_dir", samplersearch::fashion_mnist_dir()},
+                   {"n", kDataSize},
+                   {"runs", kRuns},
+                   {"cases", json::array()}};
+  struct Row {
+    double t, ours32, ours64;
+  };
+  std::vector<Row> rows;
+  for (double t : {0.05, 0.3, 0.7}) {
+    const double a = schedule->alpha(t), s = schedule->sigma(t);
+    const at::Tensor x64 = a * base + s * at::randn(base.sizes(), gen, at::kDouble);
+    const at::Tensor x32 = x64.to(at::kFloat);
+    const double ours32 = median_seconds([&] { (void)model.predict_x0(x32, t); }, kRuns);
+    const double ours64 = median_seconds([&] { (void)model.predict_x0(x64, t); }, kRuns);
+    rows.push_back({t, ours32, ours64});
+    const std::string tag = std::to_string(rows.size());
+    write_f64(dir / ("queries" + tag), x64.reshape({kBatch, -1}));
+    write_f64(dir / ("ours64_" + tag), model.predict_x0(x64, t).reshape({kBatch, -1}));
+    write_f64(dir / ("ours32_" + tag), model.predict_x0(x32, t).reshape({kBatch, -1}));
+    manifest["cases"].push_back({{"t", t},
+                                 {"alpha", a},
+                                 {"sigma", s},
+                                 {"queries", (dir / ("queries" + tag)).string()},
+                                 {"ours64", (dir / ("ours64_" + tag)).string()},
+                                 {"ours32", (dir / ("ours32_" + tag)).string()}});
+  }
+  std::ofstream(dir / "manifest.json") << manifest.dump();
+
+  // NumPy on the same 2 cores (OpenBLAS through OpenMP), same data, same queries.
+  const std::string command = "OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 '" + python + "' '" +
+                              script.string() + "' '" + (dir / "manifest.json").string() + "'";
+  std::string out;
+  if (FILE* pipe = popen(command.c_str(), "r")) {
+    char buffer[4096];
+    size_t n = 0;
+    while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+    if (pclose(pipe) != 0) out.clear();
+  }
+  fs::remove_all(dir);
+  if (out.empty()) {
+    std::fprintf(stderr, "bench_denoiser: the NumPy side failed: %s\n", command.c_str());
+    return 1;
+  }
+  const json numpy = json::parse(out);
+
+  const double pairs = static_cast<double>(kDataSize * kBatch);
+  std::printf("%6s %6s %10s %14s %10s %14s %12s %12s\n", "t", "dtype", "ours s", "img*query/s",
+              "numpy s", "img*query/s", "numpy/ours", "max |diff|");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const json& np = numpy.at(i);
+    const double np32 = np.at("seconds32"), np64 = np.at("seconds64");
+    std::printf("%6.2f %6s %10.4f %14.3e %10.4f %14.3e %12.2f %12.2e\n", rows[i].t, "f32",
+                rows[i].ours32, pairs / rows[i].ours32, np32, pairs / np32, np32 / rows[i].ours32,
+                np.at("max_diff32").get<double>());
+    std::printf("%6.2f %6s %10.4f %14.3e %10.4f %14.3e %12.2f %12.2e\n", rows[i].t, "f64",
+                rows[i].ours64, pairs / rows[i].ours64, np64, pairs / np64, np64 / rows[i].ours64,
+                np.at("max_diff64").get<double>());
+  }
+  return 0;
+}

@@ -1,0 +1,22 @@
+# Every dependency comes from a Debian package (see scripts/setup).
+find_package(Torch REQUIRED)
+find_package(HDF5 REQUIRED COMPONENTS CXX)
+find_package(TBB REQUIRED)
+find_package(Eigen3 REQUIRED NO_MODULE)
+find_package(nlohmann_json REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(LAPACK REQUIRED)
+find_package(Threads REQUIRED)
+if(SAMPLERSEARCH_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+
+# LibTorch headers are marked as system headers so our warnings stay about our code.
+add_library(samplersearch_torch INTERFACE)
+target_link_libraries(samplersearch_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(samplersearch_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+
+add_library(samplersearch_hdf5 INTERFACE)
+target_link_libraries(samplersearch_hdf5 INTERFACE ${HDF5_CXX_LIBRARIES} ${HDF5_LIBRARIES})
+target_include_directories(samplersearch_hdf5 SYSTEM INTERFACE ${HDF5_INCLUDE_DIRS})
+target_compile_definitions(samplersearch_hdf5 INTERFACE ${HDF5_DEFINITIONS})

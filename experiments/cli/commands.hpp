@@ -1,0 +1,18 @@
+#pragma once
+// Every subcommand's help and run function; the table in commands.cpp lists them.
+#include <string>
+
+#include "samplersearch/experiments/cli.hpp"
+
+namespace samplersearch::cli {
+
+std::string matrices_help();
+int run_matrices(Args& args);
+std::string marginals_help();
+int run_marginals(Args& args);
+std::string features_help();
+int run_features(Args& args);
+std::string fd_help();
+int run_fd(Args& args);
+
+}  // namespace samplersearch::cli

@@ -1,0 +1,26 @@
+#pragma once
+// The Natural Inference engine (SPEC §4): samples from (C, B, times) and an x0-model.
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+#include "samplersearch/samplers/matrices.hpp"
+#include "samplersearch/samplers/model.hpp"
+#include "samplersearch/samplers/noise.hpp"
+
+namespace samplersearch {
+
+struct EngineOptions {
+  bool denoise_to_zero = false;  // one more call: output f(x_N, t_N) instead of x_N
+};
+
+// x_N (or f(x_N, t_N)) for samples first … first+count−1 of the noise stream `seed`, with
+// x_k = Σ_{j<k} C[k][j]·y_j + Σ_{j≤k} B[k][j]·ε_j and y_k = f(x_k, t_k). Only the y_j and ε_j
+// that a later row still uses are kept. Throws NumericalError on a NaN/Inf.
+at::Tensor run_engine(const Matrices& matrices, const X0Model& model, uint64_t seed, int64_t first,
+                      int64_t count, const SampleLayout& layout, const EngineOptions& options = {});
+
+// Number of y and ε tensors held at once by run_engine for these matrices (its memory, in samples).
+int64_t engine_peak_live_tensors(const Matrices& matrices);
+
+}  // namespace samplersearch

@@ -1,0 +1,52 @@
+#pragma once
+// Noise schedules of the forward process x_t = α(t)·x0 + σ(t)·ε (SPEC §1), in double precision.
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace samplersearch {
+
+// α(t), σ(t), λ(t) = log(α²/σ²) and its inverse t(λ); λ decreases in t.
+class Schedule {
+ public:
+  virtual ~Schedule() = default;
+  // The registry name this schedule was made from.
+  virtual std::string_view name() const = 0;
+  // α(t): the signal coefficient.
+  virtual double alpha(double t) const = 0;
+  // σ(t): the noise coefficient.
+  virtual double sigma(double t) const = 0;
+  // λ(t) = log(α(t)²/σ(t)²), computed without cancellation where the closed form allows.
+  virtual double lambda(double t) const;
+  // t(λ): the inverse of λ(t) on the schedule's domain.
+  virtual double t_of_lambda(double lambda) const = 0;
+  // Default range [t_min, t_max] of the times a sampler runs over (t_max is where it starts).
+  virtual double t_min() const = 0;
+  virtual double t_max() const = 0;
+  // Standard deviation of the pure-noise start x_{t_0} = prior_std(t_0)·ε: 1 for
+  // variance-preserving schedules (as DPM-Solver's randn start), σ(t) otherwise (as k-diffusion).
+  virtual double prior_std(double t) const { return sigma(t); }
+  // True where time is an integer step index (ddpm-discrete); t(λ) then interpolates.
+  virtual bool discrete() const { return false; }
+  // The parameters it was built with, as a JSON object (round-trips through make_schedule).
+  virtual nlohmann::json params() const = 0;
+};
+
+// One row of the schedule registry.
+struct ScheduleEntry {
+  std::string_view name;
+  std::string_view summary;
+  std::unique_ptr<Schedule> (*make)(const nlohmann::json& params);
+};
+
+// The registry: vp-linear, vp-cosine, ve, edm, flow, ddpm-discrete.
+std::span<const ScheduleEntry> schedule_registry();
+
+// The schedule `name` with `params` overriding its defaults (unknown keys are a ConfigError).
+std::shared_ptr<const Schedule> make_schedule(std::string_view name, const nlohmann::json& params);
+std::shared_ptr<const Schedule> make_schedule(std::string_view name);
+
+}  // namespace samplersearch

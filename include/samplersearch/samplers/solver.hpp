@@ -1,0 +1,101 @@
+#pragma once
+// The classic samplers, each one generic function with one shared signature (as k-diffusion's
+// sampling.py):
+//
+//   template <class Ctx> typename Ctx::Value NAME(Ctx& ctx, const SolverPlan& plan);
+//
+// A context supplies the two operations a sampler needs: ctx.noise() → the fresh ε of the current
+// row and ctx.denoise(x, t) → y = f(x, t). Run on TensorContext it samples; run on FormContext it
+// yields the sampler's exact matrices C and B.
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json_fwd.hpp>
+
+#include "samplersearch/samplers/discretization.hpp"
+#include "samplersearch/samplers/linear_form.hpp"
+#include "samplersearch/samplers/matrices.hpp"
+#include "samplersearch/samplers/schedule.hpp"
+
+namespace samplersearch {
+
+// Every option of every classic sampler; each solver reads the ones it declares and the rest
+// must stay unset (validated against the registry entry's `options`).
+struct SolverOptions {
+  std::optional<int> order;                // dpmsolver(++), deis, unipc
+  std::optional<std::string> method;       // dpmsolver(++): singlestep | multistep
+  std::optional<bool> lower_order_final;   // dpmsolver(++) multistep, unipc
+  std::optional<std::string> variant;      // unipc: bh1 | bh2
+  std::optional<std::string> predict;      // unipc: x0 | eps
+  std::optional<double> eta;               // ddim
+  std::vector<double> gamma, delta, rho;   // generalized: one value or one per step
+};
+
+// How a solver obtains its grid of n+1 times: from a discretization or an explicit list.
+class TimeGrid {
+ public:
+  // Discretization `name` of the schedule over [grid.t_end, grid.t_start].
+  TimeGrid(std::string name, GridSpec grid);
+  // An explicit list t_0 > … > t_M; a solver asking for another length gets a ConfigError.
+  explicit TimeGrid(std::vector<double> explicit_times);
+  // n+1 times t_0 … t_n.
+  std::vector<double> times(const Schedule& schedule, int n, std::string_view solver) const;
+  // JSON description (discretization name and range, or the explicit list).
+  nlohmann::json describe() const;
+  // The discretization's name ("" for an explicit list).
+  const std::string& discretization() const { return name_; }
+  // t_N, the time of the output: the end of the discretization (an integer on a discrete
+  // schedule) or the last explicit time.
+  double end_time(const Schedule& schedule) const;
+
+ private:
+  std::string name_;
+  GridSpec grid_{};
+  std::vector<double> explicit_;
+};
+
+// Everything a solver needs: the schedule, how to place times, the NFE and the options.
+struct SolverPlan {
+  std::shared_ptr<const Schedule> schedule;
+  TimeGrid grid;
+  int steps = 0;  // model calls (NFE)
+  SolverOptions options;
+};
+
+class TensorContext;
+class FormContext;
+
+// One row of the solver registry. `options` lists the SolverOptions fields it reads;
+// `complete` fills the reference implementation's defaults and rejects impossible combinations.
+struct SolverEntry {
+  std::string_view name;
+  std::string_view summary;
+  std::string_view options;
+  void (*complete)(SolverOptions& options, int steps);
+  at::Tensor (*run_tensor)(TensorContext& ctx, const SolverPlan& plan);
+  LinearForm (*run_form)(FormContext& ctx, const SolverPlan& plan);
+};
+
+// The registry: ddpm, ddim, euler, heun, deis, dpmsolver, dpmsolver++, unipc, generalized.
+std::span<const SolverEntry> solver_registry();
+
+// The solver `name`; ConfigError listing the valid names otherwise.
+const SolverEntry& find_solver(std::string_view name);
+
+// The plan with the reference defaults filled in; ConfigError for an option the solver does not
+// take or an impossible combination (the message lists what is valid).
+SolverPlan complete_plan(const SolverEntry& solver, SolverPlan plan);
+
+// The exact matrices of a solver: its one implementation run on linear forms.
+Matrices solver_matrices(std::string_view name, const SolverPlan& plan);
+
+// The options as JSON (only the ones that are set).
+nlohmann::json options_to_json(const SolverOptions& options);
+
+}  // namespace samplersearch

@@ -1,0 +1,165 @@
+#include "samplersearch/metrics/statistics_file.hpp"
+
+#include <H5Cpp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "samplersearch/common/error.hpp"
+
+namespace samplersearch {
+namespace {
+
+constexpr const char* kLayout =
+    "a statistics file holds float64 datasets 'mu' [d] and 'sigma' [d, d]";
+
+std::string dims_text(const std::vector<hsize_t>& dims) {
+  std::string out = "[";
+  for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
+}
+
+// Opens dataset `name`, checks it is numeric and stores its shape in `dims`.
+H5::DataSet open_numeric(const H5::H5File& file, const std::string& path, const std::string& name,
+                         std::vector<hsize_t>& dims) {
+  if (!file.nameExists(name))
+    throw FileError(path, "missing dataset '" + name + "' (" + kLayout + ")");
+  H5::DataSet ds = file.openDataSet(name);
+  const H5T_class_t type_class = ds.getTypeClass();
+  if (type_class != H5T_FLOAT && type_class != H5T_INTEGER)
+    throw FileError(path, "dataset '" + name + "': is not numeric (" + kLayout + ")");
+  const H5::DataSpace space = ds.getSpace();
+  dims.assign(static_cast<size_t>(space.getSimpleExtentNdims()), 0);
+  space.getSimpleExtentDims(dims.data());
+  return ds;
+}
+
+at::Tensor read_double(const H5::DataSet& ds, std::vector<int64_t> shape) {
+  at::Tensor out = at::empty(shape, at::kDouble);
+  if (out.numel() > 0) ds.read(out.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
+  return out;
+}
+
+void write_double(H5::H5File& file, const std::string& name, const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kCPU, at::kDouble).contiguous();
+  std::vector<hsize_t> dims;
+  for (const int64_t s : c.sizes()) dims.push_back(static_cast<hsize_t>(s));
+  H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
+  H5::DataSet ds = file.createDataSet(name, H5::PredType::IEEE_F64LE, space);
+  ds.write(c.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
+}
+
+std::string temporary_path(const std::string& path) {
+  static std::atomic<int> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+}
+
+}  // namespace
+
+void write_statistics(const std::string& path, const Statistics& stats) {
+  if (!stats.mu.defined() || stats.mu.dim() != 1 || stats.mu.size(0) == 0)
+    throw ConfigError("statistics", "mu must be a non-empty vector");
+  const int64_t d = stats.mu.size(0);
+  if (!stats.sigma.defined() || stats.sigma.dim() != 2 || stats.sigma.size(0) != d ||
+      stats.sigma.size(1) != d)
+    throw ConfigError("statistics", "sigma must be " + std::to_string(d) + " x " +
+                                        std::to_string(d) + " to match mu");
+  H5::Exception::dontPrint();
+  const std::string tmp = temporary_path(path);
+  try {
+    {
+      H5::H5File file(tmp, H5F_ACC_TRUNC);
+      write_double(file, "mu", stats.mu);
+      write_double(file, "sigma", stats.sigma);
+      const H5::DataSpace scalar(H5S_SCALAR);
+      H5::Attribute count = file.createAttribute("count", H5::PredType::STD_I64LE, scalar);
+      const int64_t n = stats.count;
+      count.write(H5::PredType::NATIVE_INT64, &n);
+      const H5::StrType string_type(H5::PredType::C_S1, H5T_VARIABLE);
+      H5::Attribute source = file.createAttribute("source", string_type, scalar);
+      source.write(string_type, H5std_string(stats.source));
+    }
+    std::filesystem::rename(tmp, path);
+  } catch (const H5::Exception& e) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw FileError(path, "cannot write the statistics file: " + e.getDetailMsg());
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw FileError(path, std::string("cannot write the statistics file: ") + e.what());
+  }
+}
+
+Statistics read_statistics(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw FileError(path, "no such file");
+  H5::Exception::dontPrint();
+  H5::H5File file;
+  try {
+    file.openFile(path, H5F_ACC_RDONLY);
+  } catch (const H5::Exception&) {
+    throw FileError(path, "not a readable HDF5 file (" + std::string(kLayout) + ")");
+  }
+  try {
+    Statistics stats;
+    std::vector<hsize_t> mu_dims;
+    const H5::DataSet mu = open_numeric(file, path, "mu", mu_dims);
+    if (mu_dims.size() != 1 || mu_dims[0] == 0)
+      throw FileError(path, "dataset 'mu': expected shape [d] with d >= 1, got " +
+                                dims_text(mu_dims));
+    const auto d = static_cast<int64_t>(mu_dims[0]);
+    std::vector<hsize_t> sigma_dims;
+    const H5::DataSet sigma = open_numeric(file, path, "sigma", sigma_dims);
+    if (sigma_dims.size() != 2 || sigma_dims[0] != mu_dims[0] || sigma_dims[1] != mu_dims[0])
+      throw FileError(path, "dataset 'sigma': expected shape [" + std::to_string(d) + ", " +
+                                std::to_string(d) + "] (d from 'mu'), got " +
+                                dims_text(sigma_dims));
+    stats.mu = read_double(mu, {d});
+    stats.sigma = read_double(sigma, {d, d});
+    if (file.attrExists("count")) {
+      const H5::Attribute count = file.openAttribute("count");
+      int64_t n = 0;
+      count.read(H5::PredType::NATIVE_INT64, &n);
+      stats.count = n;
+    }
+    if (file.attrExists("source")) {
+      const H5::Attribute source = file.openAttribute("source");
+      if (source.getTypeClass() == H5T_STRING) {
+        H5std_string text;
+        source.read(source.getStrType(), text);
+        stats.source = text;
+      }
+    }
+    return stats;
+  } catch (const H5::Exception& e) {
+    throw FileError(path, "truncated or unreadable statistics file: " + e.getDetailMsg());
+  }
+}
+
+Statistics reference_statistics(const std::string& path, const std::string& source,
+                                const std::function<at::Tensor()>& features) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    try {
+      Statistics cached = read_statistics(path);
+      if (cached.source == source) return cached;
+    } catch (const FileError&) {
+      // A stale or broken cache is recomputed below.
+    }
+  }
+  Statistics stats = compute_statistics(features(), source);
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  write_statistics(path, stats);
+  return stats;
+}
+
+}  // namespace samplersearch
