@@ -70,7 +70,9 @@ typename Ctx::Value ddim(Ctx& ctx, const SolverPlan& plan) {
 }
 
 // Euler in σ̃ = σ/α on x̃ = x/α (Karras et al. 2022 Alg. 1 without churn; k-diffusion sample_euler;
-// flow-matching Euler, seed 000 eq. 37): x̃_s = x̃_t + (σ̃_s − σ̃_t)·(x̃_t − y)/σ̃_t.
+// flow-matching Euler, seed 000 eq. 37): x̃_s = x̃_t + (σ̃_s − σ̃_t)·(x̃_t − y)/σ̃_t, written without
+// dividing by α so that t = 1 (α = 0) of the flow schedule works:
+// x_s = (σ_s/σ_t)·x_t + (α_s − σ_s·α_t/σ_t)·y.
 template <class Ctx>
 typename Ctx::Value euler(Ctx& ctx, const SolverPlan& plan) {
   const Schedule& s = *plan.schedule;
@@ -78,10 +80,8 @@ typename Ctx::Value euler(Ctx& ctx, const SolverPlan& plan) {
   auto x = initial_noise(ctx, s, ts[0]);
   for (int i = 0; i < plan.steps; ++i) {
     const double t = ts[static_cast<size_t>(i)], u = ts[static_cast<size_t>(i) + 1];
-    const double st = s.sigma(t) / s.alpha(t), su = s.sigma(u) / s.alpha(u);
-    const auto y = ctx.denoise(x, t);
-    const auto xt = x / s.alpha(t);
-    x = s.alpha(u) * (xt + (su - st) * ((xt - y) / st));
+    const double ratio = s.sigma(u) / s.sigma(t);
+    x = ratio * x + (s.alpha(u) - ratio * s.alpha(t)) * ctx.denoise(x, t);
   }
   return x;
 }

@@ -79,9 +79,9 @@ std::vector<double> make_timesteps(std::string_view name, const Schedule& schedu
   if (!(grid.t_start > grid.t_end))
     throw ConfigError("t_start", "must be greater than t_end (" + number(grid.t_start) +
                                      " <= " + number(grid.t_end) + ")");
-  if (grid.t_end < schedule.t_min() - 1e-12 || grid.t_start > schedule.t_max() + 1e-12)
+  if (grid.t_end < schedule.t_min() - 1e-12 || grid.t_start > schedule.t_sup() + 1e-12)
     throw ConfigError("t_start", "times must lie in the schedule's domain [" +
-                                     number(schedule.t_min()) + ", " + number(schedule.t_max()) +
+                                     number(schedule.t_min()) + ", " + number(schedule.t_sup()) +
                                      "]");
   std::vector<double> t = entry.make(schedule, n, grid);
   if (schedule.discrete()) {
@@ -99,10 +99,10 @@ void validate_timesteps(std::span<const double> times, const Schedule& schedule,
   if (times.size() < 2) throw ConfigError(field, "needs at least two times (t_0 and t_N)");
   for (size_t i = 0; i < times.size(); ++i) {
     const double t = times[i];
-    if (!std::isfinite(t) || t < schedule.t_min() - 1e-12 || t > schedule.t_max() + 1e-12)
+    if (!std::isfinite(t) || t < schedule.t_min() - 1e-12 || t > schedule.t_sup() + 1e-12)
       throw ConfigError(field, "time " + number(t) + " at position " + std::to_string(i) +
                                    " is outside the schedule's domain [" +
-                                   number(schedule.t_min()) + ", " + number(schedule.t_max()) +
+                                   number(schedule.t_min()) + ", " + number(schedule.t_sup()) +
                                    "]");
     if (schedule.discrete() && std::round(t) != t)
       throw ConfigError(field, "time " + number(t) + " at position " + std::to_string(i) +

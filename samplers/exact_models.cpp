@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <tuple>
 #include <string>
 #include <utility>
 
@@ -158,8 +160,8 @@ EmpiricalDenoiser::EmpiricalDenoiser(at::Tensor data, std::shared_ptr<const Sche
 int64_t EmpiricalDenoiser::size() const { return data_.size(0); }
 
 // With ‖x‖² dropped (it is constant along each row, so the softmax ignores it):
-// logit_i = (α/σ²)·x·X_i − (α²/(2σ²))·‖X_i‖², one addmm per chunk of rows, then softmax (which
-// subtracts the row max) and weights @ X. At σ = 0 the limit is the nearest neighbour of x/α.
+// logit_i = (α/σ²)·x·X_i − (α²/(2σ²))·‖X_i‖², one addmm per chunk of rows, then a softmax in
+// log space and weights @ X. At σ = 0 the limit is the nearest neighbour of x/α.
 at::Tensor EmpiricalDenoiser::predict_x0(const at::Tensor& x, double t) const {
   check_batch(x, shape_, "EmpiricalDenoiser");
   const double alpha = schedule_->alpha(t);
@@ -175,20 +177,33 @@ at::Tensor EmpiricalDenoiser::predict_x0(const at::Tensor& x, double t) const {
   const int64_t n = data.size(0);
   const at::Tensor flat = x.reshape({batch, -1}).to(type);
   const at::Tensor bias = norms.unsqueeze(0);  // [1, N], broadcast by addmm
-  const bool limit = sigma == 0.0;
-  // At σ = 0 score with the σ-free form 2α x·X_i − α²‖X_i‖² and take the argmax.
+  // At σ = 0, or σ so small that the logits could overflow the compute type (where the softmax
+  // is a one-hot argmax anyway), score with the σ-free form 2α x·X_i − α²‖X_i‖² and take the
+  // argmax: the nearest neighbour of x/α.
+  const double max_scale = type == at::kDouble ? 1e290 : 1e30;
+  const bool limit = sigma == 0.0 || alpha / (sigma * sigma) > max_scale;
   const double scale = limit ? 2.0 * alpha : alpha / (sigma * sigma);
   const double shift = limit ? -alpha * alpha : -alpha * alpha / (2.0 * sigma * sigma);
+  // log of the smallest normal number of the compute type.
+  const double min_log = type == at::kDouble ? std::log(std::numeric_limits<double>::min())
+                                             : std::log(double{std::numeric_limits<float>::min()});
   const int64_t rows = std::max<int64_t>(1, kMaxChunkElements / n);
   std::vector<at::Tensor> outs;
   for (int64_t start = 0; start < batch; start += rows) {
     const at::Tensor xc = flat.narrow(0, start, std::min(rows, batch - start));
-    const at::Tensor logits = at::addmm(bias, xc, data.t(), shift, scale);  // [rows, N]
+    at::Tensor logits = at::addmm(bias, xc, data.t(), shift, scale);  // [rows, N]
     if (limit) {
       outs.push_back(data.index_select(0, logits.argmax(1)));
-    } else {
-      outs.push_back(at::matmul(at::softmax(logits, 1), data));
+      continue;
     }
+    // Softmax by hand: subtract the row max, drop the weights that would be subnormal (below
+    // the smallest normal number relative to the largest weight 1: they change nothing at this
+    // precision, but subnormal operands make the matrix product ~100× slower), exponentiate,
+    // and normalize the product instead of the weights (so no weight becomes subnormal).
+    logits.sub_(std::get<0>(logits.max(1, /*keepdim=*/true)));
+    at::threshold_(logits, min_log, -std::numeric_limits<double>::infinity());
+    logits.exp_();
+    outs.push_back(at::matmul(logits, data).div_(logits.sum(1, /*keepdim=*/true)));
   }
   at::Tensor out = outs.size() == 1 ? outs.front() : at::cat(outs, 0);
   return out.to(x.scalar_type()).reshape(x.sizes());

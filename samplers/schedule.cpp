@@ -75,7 +75,7 @@ class VpLinear final : public VpSchedule {
   // Root of ¼β_d t² + ½β_min t = ½·softplus(−λ), in the cancellation-free form.
   double t_of_lambda(double lambda) const override {
     const double tmp = 2.0 * (beta_max_ - beta_min_) * softplus(-lambda);
-    return tmp / (std::sqrt(beta_min_ * beta_min_ + tmp) + beta_min_);
+    return tmp / (std::sqrt(beta_min_ * beta_min_ + tmp) + beta_min_) / (beta_max_ - beta_min_);
   }
   double t_min() const override { return t_min_; }
   double t_max() const override { return t_max_; }
@@ -169,6 +169,7 @@ class Flow final : public Schedule {
   double t_of_lambda(double lambda) const override { return 1.0 / (1.0 + std::exp(0.5 * lambda)); }
   double t_min() const override { return t_min_; }
   double t_max() const override { return t_max_; }
+  double t_sup() const override { return 1.0; }
   json params() const override { return {{"t_min", t_min_}, {"t_max", t_max_}}; }
 
  private:

@@ -19,7 +19,8 @@ ToTensor, bilinear resize to 299 with align_corners=False, 2x - 1).
 
   inception_reference.py --weights DIR/weights.pth --time IMAGES.h5 --threads 2 --repeats R
       prints "pytorch_nchw <images/s>" and "pytorch_channels_last <images/s>": PyTorch's own
-      throughput on the same network and images (uint8 -> features, preprocessing included).
+      throughput on the same network and images (uint8 -> features, preprocessing included),
+      from the median of R timed passes over all the images after one warm-up pass.
 """
 import argparse
 import os
@@ -246,11 +247,13 @@ def time_pytorch(args):
 
         with torch.inference_mode():
             run()  # warm-up
-            start = time.perf_counter()
+            times = []
             for _ in range(args.repeats):
+                start = time.perf_counter()
                 run()
-            elapsed = time.perf_counter() - start
-        print(f"{label} {args.repeats * images.shape[0] / elapsed:.3f}", flush=True)
+                times.append(time.perf_counter() - start)
+        median = sorted(times)[len(times) // 2]
+        print(f"{label} {images.shape[0] / median:.3f}", flush=True)
 
 
 def main():

@@ -286,7 +286,8 @@ TEST(EmpiricalDenoiser, Float32AgreesWithFloat64) {
 }
 
 TEST(EmpiricalDenoiser, TinyNoisePicksTheNearestNeighbour) {
-  // EDM: α = 1, σ = t. With σ = 1e-6 every weight but the nearest point's underflows to 0.
+  // EDM: α = 1, σ = t. With σ = 1e-6 every weight but the nearest point's underflows to 0; at
+  // σ = 1e-20 the float32 logits would overflow and at σ = 0 they are undefined: both limits.
   const auto schedule = make_schedule("edm");
   const EmpiricalCase c = empirical_case(1.0, 0.05, 40, 5, 29);
   const EmpiricalDenoiser model(c.data, schedule);
@@ -294,7 +295,7 @@ TEST(EmpiricalDenoiser, TinyNoisePicksTheNearestNeighbour) {
   const at::Tensor flat_data = c.data.reshape({40, 12});
   const at::Tensor nearest = at::cdist(flat_x, flat_data).argmin(1);
   const at::Tensor expected = c.data.index_select(0, nearest);
-  for (double sigma : {1e-6, 0.0}) {
+  for (double sigma : {1e-6, 1e-20, 0.0}) {
     for (auto type : {at::kDouble, at::kFloat}) {
       const at::Tensor got = model.predict_x0(c.x.to(type), sigma);
       EXPECT_TRUE(got.isfinite().all().item<bool>()) << "σ=" << sigma;

@@ -26,6 +26,8 @@ class Schedule {
   // Default range [t_min, t_max] of the times a sampler runs over (t_max is where it starts).
   virtual double t_min() const = 0;
   virtual double t_max() const = 0;
+  // The largest time the schedule accepts at all (flow: 1, pure noise, where λ = −∞).
+  virtual double t_sup() const { return t_max(); }
   // Standard deviation of the pure-noise start x_{t_0} = prior_std(t_0)·ε: 1 for
   // variance-preserving schedules (as DPM-Solver's randn start), σ(t) otherwise (as k-diffusion).
   virtual double prior_std(double t) const { return sigma(t); }

@@ -1,0 +1,167 @@
+// Statistics files (metrics/statistics_file.cpp): round trip, files written by h5py (NumPy's
+// mean and covariance as the reference), the FileError messages, and the reference-statistics cache.
+#include <fstream>
+#include <string>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "samplersearch/common/error.hpp"
+#include "samplersearch/metrics/statistics.hpp"
+#include "samplersearch/metrics/statistics_file.hpp"
+#include "statistics_test_support.hpp"
+
+namespace samplersearch {
+namespace {
+
+using testing_support::relative_error;
+using testing_support::run_python_code;
+using testing_support::TempDir;
+
+// Our streaming float64 statistics against NumPy's mean and np.cov on the same float32 samples.
+constexpr double kNumpyTol = 1e-12;
+
+void expect_file_error(const std::string& path, const std::string& message) {
+  try {
+    (void)read_statistics(path);
+    ADD_FAILURE() << "expected FileError for " << path;
+  } catch (const FileError& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": " + message);
+    EXPECT_EQ(e.path(), path);
+  }
+}
+
+TEST(StatisticsFile, RoundTrip) {
+  TempDir dir;
+  const std::string path = dir.file("stats.h5");
+  at::manual_seed(0);
+  const Statistics s = compute_statistics(at::randn({50, 6}), "unit:test");
+  write_statistics(path, s);
+  const Statistics r = read_statistics(path);
+  EXPECT_TRUE(at::equal(r.mu, s.mu));
+  EXPECT_TRUE(at::equal(r.sigma, s.sigma));
+  EXPECT_EQ(r.count, 50);
+  EXPECT_EQ(r.source, "unit:test");
+  // Overwriting replaces the file.
+  write_statistics(path, compute_statistics(at::randn({9, 2}), "second"));
+  EXPECT_EQ(read_statistics(path).dim(), 2);
+}
+
+TEST(StatisticsFile, ReadsH5pyFilesAndAgreesWithNumpy) {
+  TempDir dir;
+  const std::string path = dir.file("numpy.h5");
+  // float32 samples; NumPy's mean and unbiased covariance in float64; mu stored as float32 to
+  // check the conversion on read.
+  ASSERT_EQ(run_python_code(dir, R"(
+import h5py, numpy as np
+rng = np.random.default_rng(4)
+x = (rng.standard_normal((700, 13)) @ rng.standard_normal((13, 13)) + 3.0).astype(np.float32)
+with h5py.File(")" + path + R"(", "w") as f:
+    f["x"] = x
+    f["mu"] = x.astype(np.float64).mean(axis=0).astype(np.float32)
+    f["mu64"] = x.astype(np.float64).mean(axis=0)
+    f["sigma"] = np.cov(x.astype(np.float64), rowvar=False)
+)"),
+            0);
+  const Statistics file_stats = read_statistics(path);
+  EXPECT_EQ(file_stats.count, 0);
+  EXPECT_EQ(file_stats.source, "");
+  EXPECT_EQ(file_stats.mu.scalar_type(), at::kDouble);
+  // Our statistics of the same samples, streamed in 3 batches.
+  ASSERT_EQ(run_python_code(dir, R"(
+import h5py, numpy as np
+with h5py.File(")" + path + R"(", "r") as f, open(")" + dir.file("x.bin") + R"(", "wb") as out:
+    out.write(np.ascontiguousarray(f["x"][...]).tobytes())
+    out.write(np.ascontiguousarray(f["mu64"][...]).tobytes())
+)"),
+            0);
+  std::ifstream in(dir.file("x.bin"), std::ios::binary);
+  at::Tensor x = at::empty({700, 13}, at::kFloat);
+  at::Tensor mu64 = at::empty({13}, at::kDouble);
+  in.read(static_cast<char*>(x.data_ptr()), 700 * 13 * 4);
+  in.read(static_cast<char*>(mu64.data_ptr()), 13 * 8);
+  ASSERT_TRUE(in.good());
+  RunningStats stats;
+  stats.add(x.slice(0, 0, 100));
+  stats.add(x.slice(0, 100, 333));
+  stats.add(x.slice(0, 333, 700));
+  EXPECT_LE(relative_error(stats.covariance(), file_stats.sigma), kNumpyTol);
+  EXPECT_LE(relative_error(stats.mean(), mu64), kNumpyTol);
+  EXPECT_TRUE(at::equal(file_stats.mu, mu64.to(at::kFloat).to(at::kDouble)));
+}
+
+TEST(StatisticsFile, ErrorsNameTheFileAndTheDataset) {
+  TempDir dir;
+  expect_file_error(dir.file("absent.h5"), "no such file");
+  {
+    std::ofstream(dir.file("text.h5")) << "not hdf5\n";
+  }
+  expect_file_error(dir.file("text.h5"),
+                    "not a readable HDF5 file (a statistics file holds float64 datasets 'mu' [d] "
+                    "and 'sigma' [d, d])");
+  ASSERT_EQ(run_python_code(dir, R"(
+import h5py, numpy as np
+d = ")" + dir.file("") + R"("
+with h5py.File(d + "no_sigma.h5", "w") as f:
+    f["mu"] = np.zeros(3)
+with h5py.File(d + "no_mu.h5", "w") as f:
+    f["sigma"] = np.eye(3)
+with h5py.File(d + "wide.h5", "w") as f:
+    f["mu"] = np.zeros(3)
+    f["sigma"] = np.zeros((3, 4))
+with h5py.File(d + "matrix_mu.h5", "w") as f:
+    f["mu"] = np.zeros((3, 1))
+    f["sigma"] = np.eye(3)
+with h5py.File(d + "text_mu.h5", "w") as f:
+    f["mu"] = np.array([b"a", b"b"])
+    f["sigma"] = np.eye(2)
+)"),
+            0);
+  const std::string layout =
+      " (a statistics file holds float64 datasets 'mu' [d] and 'sigma' [d, d])";
+  expect_file_error(dir.file("no_sigma.h5"), "missing dataset 'sigma'" + layout);
+  expect_file_error(dir.file("no_mu.h5"), "missing dataset 'mu'" + layout);
+  expect_file_error(dir.file("wide.h5"),
+                    "dataset 'sigma': expected shape [3, 3] (d from 'mu'), got [3, 4]");
+  expect_file_error(dir.file("matrix_mu.h5"),
+                    "dataset 'mu': expected shape [d] with d >= 1, got [3, 1]");
+  expect_file_error(dir.file("text_mu.h5"), "dataset 'mu': is not numeric" + layout);
+}
+
+TEST(StatisticsFile, ReferenceStatisticsAreCachedBySource) {
+  TempDir dir;
+  const std::string path = dir.file("cache/reference.h5");  // the folder is created
+  at::manual_seed(3);
+  const at::Tensor features = at::randn({40, 5}, at::kDouble);
+  int calls = 0;
+  auto produce = [&] {
+    ++calls;
+    return features;
+  };
+  const Statistics first = reference_statistics(path, "toy:pixels", produce);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(first.count, 40);
+  const Statistics expected = compute_statistics(features);
+  EXPECT_TRUE(at::equal(first.sigma, expected.sigma));
+  const Statistics again = reference_statistics(path, "toy:pixels", produce);
+  EXPECT_EQ(calls, 1) << "a matching source must reuse the file";
+  EXPECT_TRUE(at::equal(again.sigma, expected.sigma));
+  EXPECT_EQ(again.source, "toy:pixels");
+  const Statistics other = reference_statistics(path, "toy:other", [&] {
+    ++calls;
+    return features.slice(0, 0, 20);
+  });
+  EXPECT_EQ(calls, 2) << "a different source must recompute";
+  EXPECT_EQ(other.count, 20);
+  EXPECT_EQ(read_statistics(path).source, "toy:other");
+  // An unreadable cache file is replaced.
+  {
+    std::ofstream(path) << "garbage";
+  }
+  (void)reference_statistics(path, "toy:pixels", produce);
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(read_statistics(path).count, 40);
+}
+
+}  // namespace
+}  // namespace samplersearch

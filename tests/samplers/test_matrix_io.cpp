@@ -1,0 +1,142 @@
+// Matrix files: JSON and HDF5 round trips, the papers' table format (seed 000 Table 15), errors.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "samplersearch/common/error.hpp"
+#include "samplersearch/samplers/discretization.hpp"
+#include "samplersearch/samplers/matrix_io.hpp"
+#include "samplersearch/samplers/solver.hpp"
+
+namespace samplersearch {
+namespace {
+
+// Seed 000, Table 15 (5 steps, ScoreSDE VP, time-quadratic), verbatim.
+constexpr const char* kTable15 =
+    "time\t0.650\t0.375\t0.176\t0.051\t0.001\tmarginal coeff\n"
+    "0.650\t1\t0\t0\t0\t0\t0.118\n"
+    "0.375\t-0.291\t1\t0\t0\t0\t0.487\n"
+    "0.176\t0\t0.133\t1\t0\t0\t0.85\n"
+    "0.051\t0\t0\t-0.337\t1\t0\t0.985\n"
+    "0.001\t0\t0\t0\t-0.583\t1\t1\n";
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() /
+          ("samplersearch_test_" + std::to_string(::getpid()) + "_" + name))
+      .string();
+}
+
+TEST(Table, Table15OnVpLinearTimeQuadratic) {
+  auto s = make_schedule("vp-linear");
+  const auto times = make_timesteps("time-quadratic", *s, 5, {1.0, 1e-3});
+  const Matrices m = matrices_from_table(kTable15, s, times, "table15");
+  // SPEC §4: row 2 = (−0.291, 1)·0.487/0.709 = (−0.200, 0.687).
+  EXPECT_NEAR(m.signal(2, 0), -0.200, 5e-4);
+  EXPECT_NEAR(m.signal(2, 1), 0.687, 5e-4);
+  // Its marginal column: the rows sum to α(t_k), which rounds to the table's column.
+  const double marginal[] = {0.118, 0.487, 0.85, 0.985, 1.0};
+  const auto sums = m.row_sums();
+  for (int k = 1; k <= 5; ++k) {
+    EXPECT_NEAR(sums[static_cast<size_t>(k)], s->alpha(times[static_cast<size_t>(k)]), 1e-15);
+    EXPECT_NEAR(sums[static_cast<size_t>(k)], marginal[k - 1], 5e-3);
+  }
+  EXPECT_NEAR(sums[1], 0.118, 5e-4);
+  EXPECT_NEAR(m.noise(3, 0), s->sigma(times[3]), 1e-15);
+  EXPECT_TRUE(m.deterministic());
+  // Export writes the same table back (diagonal-normalized, 3 decimals).
+  const Matrices again = matrices_from_table(matrices_to_table(m), s, times, "export");
+  EXPECT_LE((again.signal - m.signal).cwiseAbs().maxCoeff(), 2e-3);
+}
+
+TEST(Table, TimesFromTheTableWithT0) {
+  auto s = make_schedule("vp-linear");
+  const Matrices m = matrices_from_table(kTable15, s, {1.0}, "table15");
+  EXPECT_EQ(m.times, (std::vector<double>{1.0, 0.650, 0.375, 0.176, 0.051, 0.001}));
+}
+
+TEST(Table, BadTablesNameTheRowAndReason) {
+  auto s = make_schedule("vp-linear");
+  auto expect = [&](const std::string& text, const std::string& message) {
+    try {
+      matrices_from_table(text, s, {1.0}, "t.txt");
+      ADD_FAILURE() << message;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()), message);
+    }
+  };
+  expect("0.650\t1\tx\t0.118\n", "t.txt: line 1: 'x' is not a number");
+  expect("0.650\t1\t0\n0.375\t1\t1\t0.487\n",
+         "t.txt: row 1: has 3 cells, expected time + 2 coefficients + marginal coeff");
+  expect("0.650\t1\t0.5\t0.118\n0.375\t-0.291\t1\t0.487\n",
+         "t.txt: row 1: column 2 is right of the diagonal");
+  expect("0.650\t1\t0\t0.3\n0.375\t-0.291\t1\t0.487\n",
+         "t.txt: row 1: marginal coeff 0.300000 differs from α(0.650000) = 0.118311 of vp-linear");
+}
+
+Matrices sample_matrices() {
+  auto s = make_schedule("vp-cosine");
+  SolverOptions o;
+  o.eta = 0.3;
+  return solver_matrices("ddim",
+                         SolverPlan{s, TimeGrid("logsnr-uniform", {0.9946, 1e-3}), 7, o});
+}
+
+TEST(Files, JsonAndHdf5RoundTripExactly) {
+  const Matrices m = sample_matrices();
+  for (const char* ext : {"json", "h5"}) {
+    const std::string path = temp_path(std::string("m.") + ext);
+    write_matrices(m, path);
+    const Matrices r = read_matrices(path);
+    std::filesystem::remove(path);
+    EXPECT_EQ(r.times, m.times) << ext;
+    EXPECT_EQ((r.signal - m.signal).cwiseAbs().maxCoeff(), 0.0) << ext;
+    EXPECT_EQ((r.noise - m.noise).cwiseAbs().maxCoeff(), 0.0) << ext;
+    EXPECT_EQ(r.solver, "ddim");
+    EXPECT_EQ(r.options["eta"], 0.3);
+    EXPECT_EQ(r.schedule->name(), "vp-cosine");
+    EXPECT_EQ(r.schedule->params(), m.schedule->params());
+  }
+}
+
+TEST(Files, BadJsonNamesTheFieldAndTheFile) {
+  nlohmann::json j = matrices_to_json(sample_matrices());
+  j["signal"].erase(2);
+  try {
+    matrices_from_json(j, "m.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "m.json: signal: must be an array of 8 rows");
+  }
+  j = matrices_to_json(sample_matrices());
+  j["signal"][1][3] = 0.5;
+  try {
+    matrices_from_json(j, "m.json");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "m.json: signal: must be strictly lower-triangular: entry [1][3] is not 0");
+  }
+  const std::string path = temp_path("broken.json");
+  std::ofstream(path) << "{\"schedule\": \"vp-linear\", \"timesteps\": [1, 0.5]";
+  try {
+    read_matrices(path);
+    FAIL();
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": not valid JSON"), std::string::npos);
+  }
+  std::ofstream(path) << "{\"schedule\": \"vp-linear\", \"timesteps\": [1, 0.5]}";
+  try {
+    read_matrices(path);
+    FAIL();
+  } catch (const FileError& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": signal: is missing");
+  }
+  std::filesystem::remove(path);
+  EXPECT_THROW(read_matrices(temp_path("nonexistent.h5")), FileError);
+}
+
+}  // namespace
+}  // namespace samplersearch

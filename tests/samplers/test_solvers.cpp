@@ -1,0 +1,312 @@
+// Every classic sampler, run once on tensors and once as matrices through the engine, gives the
+// same samples (float64, named tolerance); identities between samplers and the marginal
+// property of seed 000 §4 hold; bad options are rejected with tested messages.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "samplersearch/common/error.hpp"
+#include "samplersearch/samplers/context.hpp"
+#include "samplersearch/samplers/engine.hpp"
+#include "samplersearch/samplers/exact_models.hpp"
+#include "samplersearch/samplers/solver.hpp"
+
+namespace samplersearch {
+namespace {
+
+constexpr double kDirectVsMatrices = 1e-6;  // max |direct − engine| in float64 (issue 2)
+constexpr double kIdentity = 1e-12;         // matrices of algebraically equal samplers
+
+// One sampler configuration: name, options and the grid it runs on.
+struct SolverCase {
+  std::string solver;
+  SolverOptions options;
+  std::string label;
+};
+
+// ggml-style: one list, a new sampler option means a new line here.
+std::vector<SolverCase> solver_cases() {
+  auto o = [](auto f) {
+    SolverOptions x;
+    f(x);
+    return x;
+  };
+  return {
+      {"ddpm", {}, "ddpm"},
+      {"ddim", {}, "ddim"},
+      {"ddim", o([](SolverOptions& x) { x.eta = 0.5; }), "ddim_eta05"},
+      {"ddim", o([](SolverOptions& x) { x.eta = 1.0; }), "ddim_eta1"},
+      {"euler", {}, "euler"},
+      {"heun", {}, "heun"},
+      {"deis", o([](SolverOptions& x) { x.order = 1; }), "deis1"},
+      {"deis", o([](SolverOptions& x) { x.order = 2; }), "deis2"},
+      {"deis", {}, "deis3"},
+      {"dpmsolver", o([](SolverOptions& x) { x.method = "singlestep"; x.order = 1; }), "dpm1s"},
+      {"dpmsolver", o([](SolverOptions& x) { x.method = "singlestep"; x.order = 2; }), "dpm2s"},
+      {"dpmsolver", o([](SolverOptions& x) { x.method = "singlestep"; x.order = 3; }), "dpm3s"},
+      {"dpmsolver", {}, "dpm2m"},
+      {"dpmsolver", o([](SolverOptions& x) { x.order = 3; }), "dpm3m"},
+      {"dpmsolver", o([](SolverOptions& x) { x.order = 3; x.lower_order_final = false; }),
+       "dpm3m_nolof"},
+      {"dpmsolver++", o([](SolverOptions& x) { x.method = "singlestep"; }), "dpmpp2s"},
+      {"dpmsolver++", o([](SolverOptions& x) { x.method = "singlestep"; x.order = 3; }),
+       "dpmpp3s"},
+      {"dpmsolver++", {}, "dpmpp2m"},
+      {"dpmsolver++", o([](SolverOptions& x) { x.order = 3; }), "dpmpp3m"},
+      {"unipc", {}, "unipc2_bh1"},
+      {"unipc", o([](SolverOptions& x) { x.order = 3; x.variant = "bh2"; }), "unipc3_bh2"},
+      {"unipc", o([](SolverOptions& x) { x.predict = "eps"; x.order = 3; }), "unipc3_eps"},
+      {"generalized", {}, "gdr_default"},
+      {"generalized",
+       o([](SolverOptions& x) { x.gamma = {0.026}; x.rho = {0.0}; }), "gdr_det"},
+      {"generalized",
+       o([](SolverOptions& x) { x.gamma = {1.25}; x.delta = {0.95}; x.rho = {1.0}; }),
+       "gdr_stoch"},
+  };
+}
+
+// A 3-component Gaussian mixture in 8 dimensions on `schedule`.
+GaussianMixtureModel mixture_model(std::shared_ptr<const Schedule> schedule) {
+  at::manual_seed(7);
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  GaussianMixture g{at::tensor({0.5, 0.3, 0.2}, f64), at::randn({3, 8}, f64),
+                    at::tensor({0.3, 0.05, 0.6}, f64)};
+  return GaussianMixtureModel(g, std::move(schedule), {8});
+}
+
+double g_worst = 0.0;  // largest direct-vs-matrix difference seen, printed at the end
+std::string g_worst_case;
+
+struct Grid {
+  std::string schedule;
+  std::string discretization;
+};
+
+class DirectVsMatrices
+    : public ::testing::TestWithParam<std::tuple<SolverCase, Grid, int>> {};
+
+TEST_P(DirectVsMatrices, SameSamples) {
+  const auto& [c, grid, steps] = GetParam();
+  auto schedule = make_schedule(grid.schedule);
+  const SolverEntry& entry = find_solver(c.solver);
+  SolverPlan plan{schedule,
+                  TimeGrid(grid.discretization, {schedule->t_max(), schedule->t_min()}), steps,
+                  c.options};
+  int min_steps = 1;
+  if (c.options.order && c.options.method.value_or("multistep") == "multistep" &&
+      (c.solver == "dpmsolver" || c.solver == "dpmsolver++" || c.solver == "unipc"))
+    min_steps = *c.options.order;
+  if ((c.solver == "dpmsolver" || c.solver == "dpmsolver++" || c.solver == "unipc") &&
+      !c.options.order && c.options.method.value_or("multistep") == "multistep")
+    min_steps = 2;
+  if (steps < min_steps) GTEST_SKIP() << "multistep order needs more steps";
+  const SolverPlan full = complete_plan(entry, plan);
+  const auto model = mixture_model(schedule);
+  const SampleLayout layout{{8}, at::kDouble};
+  TensorContext ctx(model, 1234, 0, 5, layout);
+  const at::Tensor direct = entry.run_tensor(ctx, full);
+  EXPECT_EQ(ctx.calls(), steps);
+  const Matrices m = solver_matrices(c.solver, plan);
+  const at::Tensor via_engine = run_engine(m, model, 1234, 0, 5, layout);
+  const double diff = (direct - via_engine).abs().max().item<double>();
+  EXPECT_LE(diff, kDirectVsMatrices) << c.label;
+  EXPECT_TRUE(at::isfinite(direct).all().item<bool>());
+  if (diff > g_worst) {
+    g_worst = diff;
+    g_worst_case = c.label + " " + grid.schedule + " N=" + std::to_string(steps);
+  }
+}
+
+std::string case_name(const ::testing::TestParamInfo<std::tuple<SolverCase, Grid, int>>& info) {
+  std::string n = std::get<0>(info.param).label + "_" + std::get<1>(info.param).schedule + "_" +
+                  std::get<1>(info.param).discretization + "_N" +
+                  std::to_string(std::get<2>(info.param));
+  for (char& ch : n)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(VpLinear, DirectVsMatrices,
+                         ::testing::Combine(::testing::ValuesIn(solver_cases()),
+                                            ::testing::Values(Grid{"vp-linear", "time-quadratic"}),
+                                            ::testing::Values(1, 2, 3, 5, 6, 10, 18)),
+                         case_name);
+INSTANTIATE_TEST_SUITE_P(OtherSchedules, DirectVsMatrices,
+                         ::testing::Combine(::testing::ValuesIn(solver_cases()),
+                                            ::testing::Values(Grid{"vp-cosine", "logsnr-uniform"},
+                                                              Grid{"edm", "karras"},
+                                                              Grid{"flow", "time-uniform"},
+                                                              Grid{"ddpm-discrete", "time-uniform"}),
+                                            ::testing::Values(7)),
+                         case_name);
+
+// Prints the largest direct-vs-matrix difference once every case has run.
+class ReportLargestDifference : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::printf("largest direct-vs-matrix difference: %.3g (%s)\n", g_worst,
+                g_worst_case.c_str());
+  }
+};
+const auto* const kReport = ::testing::AddGlobalTestEnvironment(new ReportLargestDifference);
+
+SolverPlan plan_for(const std::string& schedule, int steps, SolverOptions o = {},
+                    const std::string& disc = "time-quadratic") {
+  auto s = make_schedule(schedule);
+  return SolverPlan{s, TimeGrid(disc, {s->t_max(), s->t_min()}), steps, std::move(o)};
+}
+
+double max_diff(const Matrices& a, const Matrices& b) {
+  EXPECT_EQ(a.signal.rows(), b.signal.rows());
+  return std::max((a.signal - b.signal).cwiseAbs().maxCoeff(),
+                  (a.noise - b.noise).cwiseAbs().maxCoeff());
+}
+
+TEST(Identities, FirstOrderSolversAreDdim) {
+  for (int n : {1, 4, 12}) {
+    const Matrices ddim = solver_matrices("ddim", plan_for("vp-linear", n));
+    SolverOptions one;
+    one.order = 1;
+    one.method = "singlestep";
+    EXPECT_LE(max_diff(ddim, solver_matrices("dpmsolver", plan_for("vp-linear", n, one))), kIdentity);
+    EXPECT_LE(max_diff(ddim, solver_matrices("dpmsolver++", plan_for("vp-linear", n, one))),
+              kIdentity);
+    SolverOptions deis1;
+    deis1.order = 1;
+    EXPECT_LE(max_diff(ddim, solver_matrices("deis", plan_for("vp-linear", n, deis1))), 1e-10);
+    EXPECT_LE(max_diff(ddim, solver_matrices("euler", plan_for("vp-linear", n))), kIdentity);
+    EXPECT_LE(max_diff(ddim, solver_matrices("generalized", plan_for("vp-linear", n))), kIdentity);
+  }
+}
+
+TEST(Identities, DdimEtaOneIsDdpmAncestral) {
+  SolverOptions eta1;
+  eta1.eta = 1.0;
+  EXPECT_LE(max_diff(solver_matrices("ddim", plan_for("vp-cosine", 9, eta1)),
+                     solver_matrices("ddpm", plan_for("vp-cosine", 9))),
+            kIdentity);
+}
+
+// Seed 000 §4.5: flow-matching Euler from pure noise (t_0 = 1) has row sums exactly 1 − t_k and
+// noise exactly t_k.
+TEST(Marginals, FlowEulerIsExact) {
+  auto flow = make_schedule("flow");
+  const Matrices m = solver_matrices(
+      "euler", SolverPlan{flow, TimeGrid("time-uniform", {1.0, 1e-3}), 18, {}});
+  const auto sums = m.row_sums();
+  const auto norms = m.noise_norms();
+  for (size_t k = 1; k < m.times.size(); ++k) {
+    EXPECT_NEAR(sums[k], 1.0 - m.times[k], 1e-13);
+    EXPECT_NEAR(norms[k], m.times[k], 1e-13);
+  }
+}
+
+// Seed 000 Figures 8–13: row sums ≈ α(t_k), noise norms ≈ σ(t_k), closer as N grows.
+// Prints the table the figures plot (worst deviations per sampler and N).
+TEST(Marginals, RowSumsApproachAlphaAndNoiseNormsApproachSigma) {
+  std::printf("%-14s %5s %16s %16s\n", "sampler", "N", "max|ΣC−α|", "max|‖B‖−σ|");
+  for (const SolverCase& c : solver_cases()) {
+    for (int n : {18, 100, 500}) {
+      SolverOptions o = c.options;
+      if (!o.gamma.empty() && o.gamma.size() > 1) continue;
+      const Matrices m = solver_matrices(c.solver, plan_for("vp-linear", n, o, "time-uniform"));
+      double ws = 0, wn = 0;
+      const auto sums = m.row_sums();
+      const auto norms = m.noise_norms();
+      for (size_t k = 1; k < m.times.size(); ++k) {
+        ws = std::max(ws, std::abs(sums[k] - m.schedule->alpha(m.times[k])));
+        wn = std::max(wn, std::abs(norms[k] - m.schedule->sigma(m.times[k])));
+      }
+      std::printf("%-14s %5d %16.3e %16.3e\n", c.label.c_str(), n, ws, wn);
+      // A deterministic sampler carries ε_0's offset α(t_0)/σ(t_0)·σ(t_k) into every row
+      // (x_{t_0} = ε is not exactly pure noise at t_0 = 1), so the row sums sit that far from α.
+      const double offset = m.schedule->alpha(m.times[0]) / m.schedule->sigma(m.times[0]);
+      if (c.label != "gdr_stoch") {
+        EXPECT_LT(ws, 1.02 * offset + (n >= 100 ? 1e-3 : 5e-2)) << c.label << " N=" << n;
+        // γ ≠ 0 is a different discretization whose noise norm converges at first order.
+        const double noise_tol = c.label == "gdr_det" ? 0.5 / n : (n >= 100 ? 1e-4 : 1e-2);
+        EXPECT_LT(wn, noise_tol) << c.label << " N=" << n;
+      }
+    }
+  }
+}
+
+// Noise is a function of (seed, sample, row) only: bit-identical whatever the split. Samples
+// then agree up to the model's rounding, which BLAS may block differently per batch size.
+TEST(Engine, SamplesDoNotDependOnBatchSplit) {
+  const SampleLayout f32{{8}, at::kFloat};
+  EXPECT_TRUE(at::equal(noise_batch(99, 0, 7, 3, f32),
+                        at::cat({noise_batch(99, 0, 3, 3, f32), noise_batch(99, 3, 4, 3, f32)})));
+  auto schedule = make_schedule("vp-linear");
+  const auto model = mixture_model(schedule);
+  SolverOptions o;
+  o.eta = 0.7;
+  const Matrices m = solver_matrices("ddim", plan_for("vp-linear", 6, o));
+  const SampleLayout f64{{8}, at::kDouble};
+  const at::Tensor all = run_engine(m, model, 99, 0, 7, f64);
+  const at::Tensor part = at::cat({run_engine(m, model, 99, 0, 3, f64),
+                                   run_engine(m, model, 99, 3, 4, f64)});
+  EXPECT_LE((all - part).abs().max().item<double>(), 1e-12);
+  const at::Tensor other_seed = run_engine(m, model, 100, 0, 7, f64);
+  EXPECT_GT((all - other_seed).abs().max().item<double>(), 0.1);
+  // float32 sampling agrees with float64 to float32 rounding.
+  const at::Tensor single = run_engine(m, model, 99, 0, 7, f32);
+  EXPECT_LE((single.to(at::kDouble) - all).abs().max().item<double>(), 1e-4);
+}
+
+TEST(Engine, KeepsOnlyTheBandItNeeds) {
+  // DPM-Solver++(2M) uses the last two y's and only ε_0 (kept to the end).
+  const Matrices m2 = solver_matrices("dpmsolver++", plan_for("vp-linear", 50));
+  EXPECT_LE(engine_peak_live_tensors(m2), 51);  // the dense lower triangle of the linear forms
+  // A banded matrix (tail 2) keeps 2 y's + ε_0, whatever N.
+  Matrices band = m2;
+  for (Eigen::Index k = 0; k < band.signal.rows(); ++k)
+    for (Eigen::Index j = 0; j < band.signal.cols(); ++j)
+      if (j < k - 2) band.signal(k, j) = 0.0;
+  EXPECT_EQ(engine_peak_live_tensors(band), 3);
+}
+
+TEST(Options, ImpossibleCombinationsAreRejectedWithValidValues) {
+  auto expect_error = [](const std::string& solver, SolverOptions o, int steps,
+                         const std::string& message) {
+    try {
+      solver_matrices(solver, plan_for("vp-linear", steps, std::move(o)));
+      ADD_FAILURE() << "accepted: " << message;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()), message);
+    }
+  };
+  SolverOptions eta;
+  eta.eta = 0.5;
+  expect_error("dpmsolver", eta, 5,
+               "--eta: dpmsolver does not take this option (it takes: order,method,"
+               "lower_order_final)");
+  SolverOptions order4;
+  order4.order = 4;
+  expect_error("dpmsolver++", order4, 5, "--order: dpmsolver++ takes order 1–3, got 4");
+  SolverOptions sideways;
+  sideways.method = "sideways";
+  expect_error("dpmsolver", sideways, 5,
+               "--method: unknown value 'sideways' (valid: singlestep, multistep)");
+  SolverOptions lof;
+  lof.method = "singlestep";
+  lof.lower_order_final = false;
+  expect_error("dpmsolver", lof, 5, "--lower-order-final: applies to --method multistep only");
+  SolverOptions gammas;
+  gammas.gamma = {0.1, 0.2};
+  expect_error("generalized", gammas, 5, "--gamma: needs one value or one per step (5), got 2");
+  try {
+    find_solver("dpm");
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--solver: unknown name 'dpm' (valid: ddpm, ddim, euler, heun, deis, dpmsolver, "
+              "dpmsolver++, unipc, generalized)");
+  }
+}
+
+}  // namespace
+}  // namespace samplersearch
