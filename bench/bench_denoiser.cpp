@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -40,7 +39,8 @@ double median_seconds(F fn, int runs) {
   for (int i = 0; i < runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
     fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -70,16 +70,19 @@ int main() {
   const std::string python = python_env != nullptr ? python_env : SAMPLERSEARCH_DEFAULT_PYTHON;
   const fs::path script = SAMPLERSEARCH_BENCH_DENOISER_SCRIPT;
 
-  std::printf("bench_denoiser: %lld Fashion-MNIST training images x %lld queries of dimension 784\n",
-              static_cast<long long>(kDataSize), static_cast<long long>(kBatch));
-  std::printf("LibTorch intra-op threads: %d, BLAS: %s\n", at::get_num_threads(), blas_info().c_str());
+  std::printf(
+      "bench_denoiser: %lld Fashion-MNIST training images x %lld queries of dimension 784\n",
+      static_cast<long long>(kDataSize), static_cast<long long>(kBatch));
+  std::printf("LibTorch intra-op threads: %d, BLAS: %s\n", at::get_num_threads(),
+              blas_info().c_str());
 
   const at::Tensor data = samplersearch::fashion_mnist_images("train", kDataSize);
   const at::Tensor base = samplersearch::fashion_mnist_images("test", kBatch);
   const auto schedule = samplersearch::make_schedule("vp-linear");
   const EmpiricalDenoiser model(data, schedule);
 
-  const fs::path dir = fs::temp_directory_path() / ("ss_bench_denoiser_" + std::to_string(getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("ss_bench_denoiser_" + std::to_string(getpid()));
   fs::create_directories(dir);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
   json manifest = {{"data_dir", samplersearch::fashion_mnist_dir()},
@@ -87,20 +90,23 @@ int main() {
                    {"runs", kRuns},
                    {"cases", json::array()}};
   struct Row {
-    double t, ours32, ours64;
+    double t, ours32, ours64, err32;  // err32: max |float32 − float64| of our own outputs
   };
   std::vector<Row> rows;
-  for (double t : {0.05, 0.3, 0.7}) {
+  for (double t : {0.02, 0.05, 0.3, 0.7}) {
     const double a = schedule->alpha(t), s = schedule->sigma(t);
     const at::Tensor x64 = a * base + s * at::randn(base.sizes(), gen, at::kDouble);
     const at::Tensor x32 = x64.to(at::kFloat);
     const double ours32 = median_seconds([&] { (void)model.predict_x0(x32, t); }, kRuns);
     const double ours64 = median_seconds([&] { (void)model.predict_x0(x64, t); }, kRuns);
-    rows.push_back({t, ours32, ours64});
+    const at::Tensor out64 = model.predict_x0(x64, t).reshape({kBatch, -1});
+    const at::Tensor out32 = model.predict_x0(x32, t).reshape({kBatch, -1});
+    const double err32 = (out32.to(at::kDouble) - out64).abs().max().item<double>();
+    rows.push_back({t, ours32, ours64, err32});
     const std::string tag = std::to_string(rows.size());
     write_f64(dir / ("queries" + tag), x64.reshape({kBatch, -1}));
-    write_f64(dir / ("ours64_" + tag), model.predict_x0(x64, t).reshape({kBatch, -1}));
-    write_f64(dir / ("ours32_" + tag), model.predict_x0(x32, t).reshape({kBatch, -1}));
+    write_f64(dir / ("ours64_" + tag), out64);
+    write_f64(dir / ("ours32_" + tag), out32);
     manifest["cases"].push_back({{"t", t},
                                  {"alpha", a},
                                  {"sigma", s},
@@ -128,15 +134,16 @@ int main() {
   const json numpy = json::parse(out);
 
   const double pairs = static_cast<double>(kDataSize * kBatch);
-  std::printf("%6s %6s %10s %14s %10s %14s %12s %12s\n", "t", "dtype", "ours s", "img*query/s",
-              "numpy s", "img*query/s", "numpy/ours", "max |diff|");
+  // max |ours − numpy| compares the same dtype; "f32 − f64" is our float32 error.
+  std::printf("%6s %6s %10s %14s %10s %14s %12s %16s %12s\n", "t", "dtype", "ours s", "img*query/s",
+              "numpy s", "img*query/s", "numpy/ours", "max|ours-numpy|", "f32 - f64");
   for (size_t i = 0; i < rows.size(); ++i) {
     const json& np = numpy.at(i);
     const double np32 = np.at("seconds32"), np64 = np.at("seconds64");
-    std::printf("%6.2f %6s %10.4f %14.3e %10.4f %14.3e %12.2f %12.2e\n", rows[i].t, "f32",
+    std::printf("%6.2f %6s %10.4f %14.3e %10.4f %14.3e %12.2f %16.2e %12.2e\n", rows[i].t, "f32",
                 rows[i].ours32, pairs / rows[i].ours32, np32, pairs / np32, np32 / rows[i].ours32,
-                np.at("max_diff32").get<double>());
-    std::printf("%6.2f %6s %10.4f %14.3e %10.4f %14.3e %12.2f %12.2e\n", rows[i].t, "f64",
+                np.at("max_diff32").get<double>(), rows[i].err32);
+    std::printf("%6.2f %6s %10.4f %14.3e %10.4f %14.3e %12.2f %16.2e\n", rows[i].t, "f64",
                 rows[i].ours64, pairs / rows[i].ours64, np64, pairs / np64, np64 / rows[i].ours64,
                 np.at("max_diff64").get<double>());
   }

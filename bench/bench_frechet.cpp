@@ -3,6 +3,8 @@
 // (bench/bench_frechet.py), on the same two statistics files, in one run. Prints the times, the
 // speed ratio and the relative difference of the two values, for a full-rank pair and a
 // near-singular pair (500 samples of 2048-d features).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,12 +14,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <nlohmann/json.hpp>
 
 #include "samplersearch/metrics/frechet.hpp"
 #include "samplersearch/metrics/statistics.hpp"
@@ -38,7 +37,8 @@ double median_seconds(F fn, int runs) {
   for (int i = 0; i < runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
     fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -76,15 +76,16 @@ std::string run(const std::string& command) {
 }  // namespace
 
 int main() {
-  at::set_num_threads(2);
   const char* python_env = std::getenv("SAMPLERSEARCH_PYTHON");
   const std::string python = python_env != nullptr ? python_env : SAMPLERSEARCH_DEFAULT_PYTHON;
-  const fs::path dir = fs::temp_directory_path() / ("ss_bench_frechet_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("ss_bench_frechet_" + std::to_string(::getpid()));
   fs::create_directories(dir);
 
-  std::printf("bench_frechet: d = %lld, LibTorch intra-op threads %d; ours = median of %d runs, "
-              "SciPy = one run\n",
-              static_cast<long long>(kDim), at::get_num_threads(), kRuns);
+  std::printf(
+      "bench_frechet: d = %lld; ours = median of %d runs after a warm-up, SciPy = one run "
+      "(a Python subprocess on the same statistics files)\n",
+      static_cast<long long>(kDim), kRuns);
   struct Case {
     const char* name;
     int64_t n1, n2;
@@ -93,6 +94,7 @@ int main() {
                          Case{"near-singular (n 500 vs 3000)", 500, 3000}};
   uint64_t seed = 1;
   for (const Case& c : cases) {
+    at::set_num_threads(2);
     double stats_seconds1 = 0;
     double stats_seconds2 = 0;
     const samplersearch::Statistics a = sample_statistics(c.n1, seed++, stats_seconds1);
@@ -101,30 +103,37 @@ int main() {
     const std::string path_b = (dir / "b.h5").string();
     samplersearch::write_statistics(path_a, a);
     samplersearch::write_statistics(path_b, b);
-
-    samplersearch::FrechetTerms terms;
-    const double ours = median_seconds(
-        [&] { terms = samplersearch::frechet_terms(a.mu, a.sigma, b.mu, b.sigma); }, kRuns);
-    const std::string output =
-        run("'" + python + "' '" + SAMPLERSEARCH_BENCH_FRECHET_SCRIPT + "' '" + path_a + "' '" +
-            path_b + "'");
-    const auto last = output.find_last_of('{');
-    if (last == std::string::npos) {
-      std::fprintf(stderr, "bench_frechet: the SciPy side failed:\n%s\n", output.c_str());
-      return 1;
+    std::printf("\n%s\n", c.name);
+    std::printf(
+        "  RunningStats (float32 features, batches of 500, 2 threads): %.0f and %.0f "
+        "samples/s\n",
+        static_cast<double>(c.n1) / stats_seconds1, static_cast<double>(c.n2) / stats_seconds2);
+    for (const int threads : {1, 2}) {
+      // OpenBLAS (OpenMP build) follows the process's OpenMP thread count, which
+      // at::set_num_threads sets; the SciPy side gets the same count through OMP_NUM_THREADS.
+      at::set_num_threads(threads);
+      samplersearch::FrechetTerms terms;
+      const double ours = median_seconds(
+          [&] { terms = samplersearch::frechet_terms(a.mu, a.sigma, b.mu, b.sigma); }, kRuns);
+      const std::string output =
+          run("OMP_NUM_THREADS=" + std::to_string(threads) + " '" + python + "' '" +
+              SAMPLERSEARCH_BENCH_FRECHET_SCRIPT + "' '" + path_a + "' '" + path_b + "'");
+      const auto last = output.find_last_of('{');
+      if (last == std::string::npos) {
+        std::fprintf(stderr, "bench_frechet: the SciPy side failed:\n%s\n", output.c_str());
+        return 1;
+      }
+      const nlohmann::json scipy = nlohmann::json::parse(output.substr(last));
+      const double scipy_fd = scipy.at("fd").get<double>();
+      const double scipy_seconds = scipy.at("seconds").get<double>();
+      std::printf(
+          "  %d thread%s: ours %.3f s (ranks %lld/%lld), SciPy sqrtm %.3f s%s -> "
+          "SciPy/ours %.1fx;  FD ours %.12g, SciPy %.12g, relative difference %.2e\n",
+          threads, threads == 1 ? " " : "s", ours, static_cast<long long>(terms.rank1),
+          static_cast<long long>(terms.rank2), scipy_seconds,
+          scipy.at("retried").get<bool>() ? " (offset retry)" : "", scipy_seconds / ours,
+          terms.value(), scipy_fd, std::abs(terms.value() - scipy_fd) / std::abs(scipy_fd));
     }
-    const nlohmann::json scipy = nlohmann::json::parse(output.substr(last));
-    const double scipy_fd = scipy.at("fd").get<double>();
-    const double scipy_seconds = scipy.at("seconds").get<double>();
-    std::printf("\n%s: ranks %lld / %lld\n", c.name, static_cast<long long>(terms.rank1),
-                static_cast<long long>(terms.rank2));
-    std::printf("  RunningStats (float32 features in batches of 500): %.0f and %.0f samples/s\n",
-                static_cast<double>(c.n1) / stats_seconds1, static_cast<double>(c.n2) / stats_seconds2);
-    std::printf("  ours   FD = %.12g  %.3f s\n", terms.value(), ours);
-    std::printf("  SciPy  FD = %.12g  %.3f s%s\n", scipy_fd, scipy_seconds,
-                scipy.at("retried").get<bool>() ? "  (offset retry)" : "");
-    std::printf("  speed ratio SciPy/ours: %.1fx   relative difference: %.2e\n",
-                scipy_seconds / ours, std::abs(terms.value() - scipy_fd) / std::abs(scipy_fd));
   }
   std::error_code ignored;
   fs::remove_all(dir, ignored);

@@ -1,5 +1,6 @@
 #include "samplersearch/metrics/frechet.hpp"
 
+#include <ATen/ATen.h>
 #include <cblas.h>
 #include <lapacke.h>
 
@@ -9,8 +10,6 @@
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
@@ -107,8 +106,9 @@ PivotedFactor pivoted_cholesky(const at::Tensor& sigma) {
   lapack_int rank = 0;
   const lapack_int info =
       LAPACKE_dpstrf(LAPACK_COL_MAJOR, 'L', d, f.l.data(), d, piv.data(), &rank, -1.0);
-  if (info < 0) throw NumericalError("Frechet distance: LAPACK dpstrf rejected argument " +
-                                     std::to_string(-info));
+  if (info < 0)
+    throw NumericalError("Frechet distance: LAPACK dpstrf rejected argument " +
+                         std::to_string(-info));
   f.rank = static_cast<int>(rank);
   f.piv.resize(static_cast<size_t>(d));
   for (int k = 0; k < d; ++k) f.piv[static_cast<size_t>(k)] = static_cast<int>(piv[k]) - 1;
@@ -151,8 +151,8 @@ double trace_sqrt_from_factors(const PivotedFactor& small, const PivotedFactor& 
   const lapack_int info =
       LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', rs, m.data(), rs, eigenvalues.data());
   if (info != 0)
-    throw NumericalError("Frechet distance: LAPACK dsyevd failed (info = " +
-                         std::to_string(info) + ")");
+    throw NumericalError("Frechet distance: LAPACK dsyevd failed (info = " + std::to_string(info) +
+                         ")");
   double sum = 0.0;
   for (const double lambda : eigenvalues) sum += std::sqrt(std::max(lambda, 0.0));
   return sum;
@@ -166,8 +166,8 @@ double trace_sqrt_checked(const at::Tensor& s1, const at::Tensor& s2, int64_t& r
   const PivotedFactor f2 = pivoted_cholesky(s2);
   rank1 = f1.rank;
   rank2 = f2.rank;
-  const double value = f1.rank <= f2.rank ? trace_sqrt_from_factors(f1, f2, d)
-                                          : trace_sqrt_from_factors(f2, f1, d);
+  const double value =
+      f1.rank <= f2.rank ? trace_sqrt_from_factors(f1, f2, d) : trace_sqrt_from_factors(f2, f1, d);
   if (!std::isfinite(value)) throw NumericalError("Frechet distance: Tr sqrt(...) is not finite");
   return value;
 }

@@ -20,6 +20,13 @@ struct Conv {
   int64_t stride = 1, ph = 0, pw = 0;
 };
 
+// The 1×1 convolutions on each block type's input (fused when InceptionOptions::fuse_1x1).
+constexpr const char* kFusedSuffix = ".fused_1x1";
+const std::initializer_list<const char*> kHeadsA = {".branch1x1", ".branch5x5_1", ".branch3x3dbl_1"};
+const std::initializer_list<const char*> kHeadsC = {".branch1x1", ".branch7x7_1", ".branch7x7dbl_1"};
+const std::initializer_list<const char*> kHeadsD = {".branch3x3_1", ".branch7x7x3_1"};
+const std::initializer_list<const char*> kHeadsE = {".branch1x1", ".branch3x3_1", ".branch3x3dbl_1"};
+
 std::string shape_text(at::IntArrayRef sizes) {
   std::string out = "[";
   for (size_t i = 0; i < sizes.size(); ++i)
@@ -41,6 +48,20 @@ struct FidInception::Impl {
     return at::conv2d(x, c.weight, c.bias, {c.stride, c.stride}, {c.ph, c.pw}).relu_();
   }
 
+  // The 1×1 convolutions that read a block's input, in the order given; with fuse_1x1 they run as
+  // one convolution (their weights stacked at load time) whose output is split.
+  std::vector<at::Tensor> heads(const at::Tensor& x, const std::string& m,
+                                std::initializer_list<const char*> names) const {
+    if (options.fuse_1x1) {
+      std::vector<int64_t> sizes;
+      for (const char* n : names) sizes.push_back(convs.at(m + n).weight.size(0));
+      return conv(x, m + kFusedSuffix).split_with_sizes(sizes, 1);
+    }
+    std::vector<at::Tensor> out;
+    for (const char* n : names) out.push_back(conv(x, m + n));
+    return out;
+  }
+
   // Average pool 3×3, stride 1, padding 1, padded zeros not counted (TF's; pytorch-fid's patch).
   static at::Tensor avg_pool_3x3(const at::Tensor& x) {
     return at::avg_pool2d(x, {3, 3}, {1, 1}, {1, 1}, /*ceil_mode=*/false,
@@ -48,10 +69,10 @@ struct FidInception::Impl {
   }
 
   at::Tensor block_a(const at::Tensor& x, const std::string& m) const {
-    at::Tensor b1 = conv(x, m + ".branch1x1");
-    at::Tensor b5 = conv(conv(x, m + ".branch5x5_1"), m + ".branch5x5_2");
-    at::Tensor b3 =
-        conv(conv(conv(x, m + ".branch3x3dbl_1"), m + ".branch3x3dbl_2"), m + ".branch3x3dbl_3");
+    const auto h = heads(x, m, kHeadsA);
+    at::Tensor b1 = h[0];
+    at::Tensor b5 = conv(h[1], m + ".branch5x5_2");
+    at::Tensor b3 = conv(conv(h[2], m + ".branch3x3dbl_2"), m + ".branch3x3dbl_3");
     at::Tensor bp = conv(avg_pool_3x3(x), m + ".branch_pool");
     return at::cat({b1, b5, b3, bp}, 1);
   }
@@ -65,10 +86,10 @@ struct FidInception::Impl {
   }
 
   at::Tensor block_c(const at::Tensor& x, const std::string& m) const {
-    at::Tensor b1 = conv(x, m + ".branch1x1");
-    at::Tensor b7 = conv(x, m + ".branch7x7_1");
-    b7 = conv(conv(b7, m + ".branch7x7_2"), m + ".branch7x7_3");
-    at::Tensor bd = conv(x, m + ".branch7x7dbl_1");
+    const auto h = heads(x, m, kHeadsC);
+    at::Tensor b1 = h[0];
+    at::Tensor b7 = conv(conv(h[1], m + ".branch7x7_2"), m + ".branch7x7_3");
+    at::Tensor bd = h[2];
     for (const char* k : {".branch7x7dbl_2", ".branch7x7dbl_3", ".branch7x7dbl_4", ".branch7x7dbl_5"})
       bd = conv(bd, m + k);
     at::Tensor bp = conv(avg_pool_3x3(x), m + ".branch_pool");
@@ -76,8 +97,9 @@ struct FidInception::Impl {
   }
 
   at::Tensor block_d(const at::Tensor& x, const std::string& m) const {
-    at::Tensor b3 = conv(conv(x, m + ".branch3x3_1"), m + ".branch3x3_2");
-    at::Tensor b7 = conv(x, m + ".branch7x7x3_1");
+    const auto h = heads(x, m, kHeadsD);
+    at::Tensor b3 = conv(h[0], m + ".branch3x3_2");
+    at::Tensor b7 = h[1];
     for (const char* k : {".branch7x7x3_2", ".branch7x7x3_3", ".branch7x7x3_4"}) b7 = conv(b7, m + k);
     at::Tensor bp = at::max_pool2d(x, {3, 3}, {2, 2});
     return at::cat({b3, b7, bp}, 1);
@@ -85,11 +107,12 @@ struct FidInception::Impl {
 
   // The E block; `max_pool` selects pytorch-fid's FIDInceptionE_2 pool branch (Mixed_7c).
   at::Tensor block_e(const at::Tensor& x, const std::string& m, bool max_pool) const {
-    at::Tensor b1 = conv(x, m + ".branch1x1");
-    at::Tensor b3 = conv(x, m + ".branch3x3_1");
+    const auto h = heads(x, m, kHeadsE);
+    at::Tensor b1 = h[0];
+    at::Tensor b3 = h[1];
     at::Tensor b3a = conv(b3, m + ".branch3x3_2a");
     at::Tensor b3b = conv(b3, m + ".branch3x3_2b");
-    at::Tensor bd = conv(conv(x, m + ".branch3x3dbl_1"), m + ".branch3x3dbl_2");
+    at::Tensor bd = conv(h[2], m + ".branch3x3dbl_2");
     at::Tensor bda = conv(bd, m + ".branch3x3dbl_3a");
     at::Tensor bdb = conv(bd, m + ".branch3x3dbl_3b");
     at::Tensor pooled = max_pool ? at::max_pool2d(x, {3, 3}, {1, 1}, {1, 1}) : avg_pool_3x3(x);
@@ -142,6 +165,22 @@ FidInception::FidInception(const std::string& weights_path, at::Device device,
     c.ph = spec.ph;
     c.pw = spec.pw;
     impl_->convs.emplace(spec.name, std::move(c));
+  }
+  const std::pair<const char*, std::initializer_list<const char*>> fusable[] = {
+      {"Mixed_5b", kHeadsA}, {"Mixed_5c", kHeadsA}, {"Mixed_5d", kHeadsA},
+      {"Mixed_6b", kHeadsC}, {"Mixed_6c", kHeadsC}, {"Mixed_6d", kHeadsC},
+      {"Mixed_6e", kHeadsC}, {"Mixed_7a", kHeadsD}, {"Mixed_7b", kHeadsE},
+      {"Mixed_7c", kHeadsE}};
+  for (const auto& [block, names] : fusable) {
+    std::vector<at::Tensor> w, b;
+    for (const char* n : names) {
+      w.push_back(impl_->convs.at(block + std::string(n)).weight);
+      b.push_back(impl_->convs.at(block + std::string(n)).bias);
+    }
+    Conv fused;
+    fused.weight = at::cat(w, 0).contiguous(memory_format);
+    fused.bias = at::cat(b, 0);
+    impl_->convs.emplace(block + std::string(kFusedSuffix), std::move(fused));
   }
 }
 

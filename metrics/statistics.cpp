@@ -1,11 +1,10 @@
 #include "samplersearch/metrics/statistics.hpp"
 
+#include <ATen/ATen.h>
 #include <cblas.h>
 
 #include <limits>
 #include <string>
-
-#include <ATen/ATen.h>
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
@@ -35,7 +34,8 @@ void add_gram(at::Tensor& scatter, const at::Tensor& x, double beta) {
 }  // namespace
 
 RunningStats::RunningStats(int64_t dim) : dim_(dim) {
-  if (dim <= 0) throw ConfigError("statistics", "dimension must be positive, got " + std::to_string(dim));
+  if (dim <= 0)
+    throw ConfigError("statistics", "dimension must be positive, got " + std::to_string(dim));
 }
 
 RunningStats::RunningStats(const RunningStats& other)
@@ -51,15 +51,16 @@ RunningStats& RunningStats::operator=(const RunningStats& other) {
 
 void RunningStats::add(const at::Tensor& batch) {
   if (!batch.defined() || batch.dim() != 2)
-    throw ConfigError("features", "expected a 2-D tensor [n, d], got shape " +
-                                      (batch.defined() ? shape_text(batch) : std::string("(none)")));
+    throw ConfigError("features",
+                      "expected a 2-D tensor [n, d], got shape " +
+                          (batch.defined() ? shape_text(batch) : std::string("(none)")));
   if (!at::isFloatingType(batch.scalar_type()))
     throw ConfigError("features", std::string("expected a floating-point tensor, got ") +
                                       c10::toString(batch.scalar_type()));
   if (batch.size(1) == 0) throw ConfigError("features", "feature dimension d is 0");
   if (dim_ != 0 && batch.size(1) != dim_)
-    throw ConfigError("features", "expected d = " + std::to_string(dim_) + " features per row, got " +
-                                      std::to_string(batch.size(1)));
+    throw ConfigError("features", "expected d = " + std::to_string(dim_) +
+                                      " features per row, got " + std::to_string(batch.size(1)));
   dim_ = batch.size(1);
   const int64_t n_b = batch.size(0);
   if (n_b == 0) return;
@@ -106,7 +107,8 @@ void RunningStats::fold(int64_t n_b, const at::Tensor& mean_b, const at::Tensor&
   const int64_t n = n_a + n_b;
   const at::Tensor delta = (mean_b - mean_).contiguous();
   if (scatter_b.defined()) scatter_.add_(scatter_b);
-  const double weight = static_cast<double>(n_a) * static_cast<double>(n_b) / static_cast<double>(n);
+  const double weight =
+      static_cast<double>(n_a) * static_cast<double>(n_b) / static_cast<double>(n);
   const int d = blas_int(dim_);
   cblas_dsyr(CblasRowMajor, CblasLower, d, weight, delta.data_ptr<double>(), 1,
              scatter_.data_ptr<double>(), d);

@@ -1,5 +1,6 @@
 #include "samplersearch/metrics/statistics_file.hpp"
 
+#include <ATen/ATen.h>
 #include <H5Cpp.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 #include "samplersearch/common/error.hpp"
 
@@ -113,8 +112,8 @@ Statistics read_statistics(const std::string& path) {
     std::vector<hsize_t> mu_dims;
     const H5::DataSet mu = open_numeric(file, path, "mu", mu_dims);
     if (mu_dims.size() != 1 || mu_dims[0] == 0)
-      throw FileError(path, "dataset 'mu': expected shape [d] with d >= 1, got " +
-                                dims_text(mu_dims));
+      throw FileError(path,
+                      "dataset 'mu': expected shape [d] with d >= 1, got " + dims_text(mu_dims));
     const auto d = static_cast<int64_t>(mu_dims[0]);
     std::vector<hsize_t> sigma_dims;
     const H5::DataSet sigma = open_numeric(file, path, "sigma", sigma_dims);

@@ -115,7 +115,8 @@ std::pair<std::vector<double>, std::vector<double>> gauss_legendre(int n);
 
 // DEIS tAB (Zhang & Chen 2023, eq. 14): x_s = (α_s/α_t)x_t + α_s·Σ_j w_j·ε̂_j with
 // w_j = ∫_t^s (d/dτ)(σ/α)·ℓ_j(τ) dτ = ∫_{ρ_t}^{ρ_s} ℓ_j(τ(ρ)) dρ, ρ = σ/α, ℓ_j the Lagrange basis in
-// t over the last q = min(order, i+1) call times.
+// t of degree r = min(order, i) over the last r+1 call times (order 0 is DDIM, as in the paper and
+// the reference's get_ab_eps_coef; the first steps warm up with lower degrees).
 template <class Ctx>
 typename Ctx::Value deis(Ctx& ctx, const SolverPlan& plan) {
   const Schedule& s = *plan.schedule;
@@ -128,7 +129,7 @@ typename Ctx::Value deis(Ctx& ctx, const SolverPlan& plan) {
   for (int i = 0; i < plan.steps; ++i) {
     const double t = ts[static_cast<size_t>(i)], u = ts[static_cast<size_t>(i) + 1];
     eps_hist.push_back(eps_of(s, x, ctx.denoise(x, t), t));
-    const int q = std::min(order, i + 1);
+    const int q = std::min(order, i) + 1;
     // past call times t_i, t_{i−1}, … (newest first)
     std::vector<double> past(static_cast<size_t>(q));
     for (int j = 0; j < q; ++j) past[static_cast<size_t>(j)] = ts[static_cast<size_t>(i - j)];
@@ -171,12 +172,11 @@ V dpm_first(const Schedule& sc, const V& x, const V& m, double s, double t, bool
   return (sc.alpha(t) / sc.alpha(s)) * x - (sc.sigma(t) * std::expm1(h)) * m;
 }
 
-// Singlestep DPM-Solver(++)-2 (Lu et al. 2022 Alg. 1, r₁ = ½; DPM-Solver++(2S) Alg. 1),
-// solver_type 'dpmsolver'.
+// Singlestep DPM-Solver(++)-2 (Lu et al. 2022 Alg. 1; DPM-Solver++(2S) Alg. 1), solver_type
+// 'dpmsolver', intermediate point at λ_s + r₁h.
 template <class Ctx>
 typename Ctx::Value dpm_single2(Ctx& ctx, const Schedule& sc, const typename Ctx::Value& x,
-                                double s, double t, bool data) {
-  const double r1 = 0.5;
+                                double s, double t, bool data, double r1) {
   const double ls = half_lambda(sc, s), h = half_lambda(sc, t) - ls;
   const double s1 = t_of_half_lambda(sc, ls + r1 * h);
   const auto m0 = model_output(ctx, sc, x, s, data);
@@ -187,11 +187,11 @@ typename Ctx::Value dpm_single2(Ctx& ctx, const Schedule& sc, const typename Ctx
   return dpm_first(sc, x, m0, s, t, data) - (0.5 / r1) * coef * (m1 - m0);
 }
 
-// Singlestep DPM-Solver(++)-3 (Lu et al. 2022 Alg. 2, r₁ = ⅓, r₂ = ⅔), solver_type 'dpmsolver'.
+// Singlestep DPM-Solver(++)-3 (Lu et al. 2022 Alg. 2), solver_type 'dpmsolver', intermediate points
+// at λ_s + r₁h and λ_s + r₂h.
 template <class Ctx>
 typename Ctx::Value dpm_single3(Ctx& ctx, const Schedule& sc, const typename Ctx::Value& x,
-                                double s, double t, bool data) {
-  const double r1 = 1.0 / 3.0, r2 = 2.0 / 3.0;
+                                double s, double t, bool data, double r1, double r2) {
   const double ls = half_lambda(sc, s), h = half_lambda(sc, t) - ls;
   const double s1 = t_of_half_lambda(sc, ls + r1 * h), s2 = t_of_half_lambda(sc, ls + r2 * h);
   const double sign = data ? -1.0 : 1.0;

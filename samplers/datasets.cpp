@@ -41,8 +41,8 @@ class IdxStream {
     int64_t got = 0;
     auto* bytes = static_cast<unsigned char*>(out);
     while (got < size) {
-      const auto chunk = static_cast<unsigned>(
-          std::min<int64_t>(size - got, std::numeric_limits<int>::max() / 2));
+      const auto chunk =
+          static_cast<unsigned>(std::min<int64_t>(size - got, std::numeric_limits<int>::max() / 2));
       const int n = gzread(file_, bytes + got, chunk);
       if (n < 0) {
         int code = 0;
@@ -129,8 +129,8 @@ at::Tensor load_idx(const std::string& path, int ndims, int64_t limit) {
     throw FileError(path, "truncated: expected " + std::to_string(expected_total) + " bytes, got " +
                               std::to_string(got_total));
   if (got_total > expected_total)
-    throw FileError(path, "too long: expected " + std::to_string(expected_total) +
-                              " bytes, got " + std::to_string(got_total));
+    throw FileError(path, "too long: expected " + std::to_string(expected_total) + " bytes, got " +
+                              std::to_string(got_total));
   return out;
 }
 
@@ -150,9 +150,13 @@ void check_limit(const std::string& split, int64_t limit, int64_t available, con
 
 }  // namespace
 
-at::Tensor load_idx_images(const std::string& path, int64_t limit) { return load_idx(path, 3, limit); }
+at::Tensor load_idx_images(const std::string& path, int64_t limit) {
+  return load_idx(path, 3, limit);
+}
 
-at::Tensor load_idx_labels(const std::string& path, int64_t limit) { return load_idx(path, 1, limit); }
+at::Tensor load_idx_labels(const std::string& path, int64_t limit) {
+  return load_idx(path, 1, limit);
+}
 
 std::string fashion_mnist_dir() {
   const char* env = std::getenv("SAMPLERSEARCH_FASHION_MNIST");
@@ -161,7 +165,8 @@ std::string fashion_mnist_dir() {
 
 // x/127.5 − 1 of the uint8 images, as float64 [N, 1, 28, 28].
 at::Tensor fashion_mnist_images(const std::string& split, int64_t limit) {
-  const std::string path = fashion_mnist_dir() + "/" + split_prefix(split) + "-images-idx3-ubyte.gz";
+  const std::string path =
+      fashion_mnist_dir() + "/" + split_prefix(split) + "-images-idx3-ubyte.gz";
   const at::Tensor raw = load_idx_images(path, limit);
   check_limit(split, limit, raw.size(0), "images");
   if (raw.size(1) != 28 || raw.size(2) != 28)
@@ -171,7 +176,8 @@ at::Tensor fashion_mnist_images(const std::string& split, int64_t limit) {
 }
 
 at::Tensor fashion_mnist_labels(const std::string& split, int64_t limit) {
-  const std::string path = fashion_mnist_dir() + "/" + split_prefix(split) + "-labels-idx1-ubyte.gz";
+  const std::string path =
+      fashion_mnist_dir() + "/" + split_prefix(split) + "-labels-idx1-ubyte.gz";
   const at::Tensor raw = load_idx_labels(path, limit);
   check_limit(split, limit, raw.size(0), "labels");
   return raw.to(at::kLong);

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include <ATen/ATen.h>
@@ -36,8 +36,8 @@ std::string shape_string(at::IntArrayRef shape) {
 // SS_CHECK that x is a floating batch [B, shape...].
 void check_batch(const at::Tensor& x, const std::vector<int64_t>& shape, const char* model) {
   SS_CHECK(x.defined()) << model << ": undefined input";
-  SS_CHECK(at::isFloatingType(x.scalar_type())) << model << ": x must be floating, got "
-                                                << x.scalar_type();
+  SS_CHECK(at::isFloatingType(x.scalar_type()))
+      << model << ": x must be floating, got " << x.scalar_type();
   SS_CHECK(x.dim() == static_cast<int64_t>(shape.size()) + 1 &&
            std::equal(shape.begin(), shape.end(), x.sizes().begin() + 1))
       << model << ": x has shape " << shape_string(x.sizes()) << ", expected [B, "
@@ -76,8 +76,7 @@ GaussianMixture validated(GaussianMixture m, const std::vector<int64_t>& shape) 
   const double total = m.weights.sum().item<double>();
   if (std::abs(total - 1.0) > 1e-6)
     throw ConfigError("mixture.weights", "must sum to 1, sum to " + std::to_string(total));
-  if (!m.means.isfinite().all().item<bool>())
-    throw ConfigError("mixture.means", "must be finite");
+  if (!m.means.isfinite().all().item<bool>()) throw ConfigError("mixture.means", "must be finite");
   if (!m.stds.isfinite().all().item<bool>() || (m.stds < 0).any().item<bool>())
     throw ConfigError("mixture.stds", "must be finite and non-negative");
   return m;
@@ -88,13 +87,14 @@ GaussianMixture validated(GaussianMixture m, const std::vector<int64_t>& shape) 
 GaussianMixtureModel::GaussianMixtureModel(GaussianMixture mixture,
                                            std::shared_ptr<const Schedule> schedule,
                                            std::vector<int64_t> sample_shape)
-    : mixture_(validated(std::move(mixture), sample_shape)), schedule_(std::move(schedule)),
+    : mixture_(validated(std::move(mixture), sample_shape)),
+      schedule_(std::move(schedule)),
       shape_(std::move(sample_shape)) {
   SS_CHECK(schedule_ != nullptr) << "GaussianMixtureModel needs a schedule";
 }
 
-// E[x0|x_t]: log r_k = log π_k − (D/2) log v_k − ‖x − αμ_k‖²/(2v_k) + const, normalized by
-// log_softmax; then Σ_k r_k((1 − αc_k)μ_k + c_k x) with c_k = α s_k²/v_k.
+// E[x0|x_t]: log r_k = log π_k − (D/2) log v_k − ‖x − αμ_k‖²/(2v_k) + const, normalized by a
+// softmax that subtracts the row max; then Σ_k r_k((1 − αc_k)μ_k + c_k x), c_k = α s_k²/v_k.
 at::Tensor GaussianMixtureModel::predict_x0(const at::Tensor& x, double t) const {
   check_batch(x, shape_, "GaussianMixtureModel");
   const double alpha = schedule_->alpha(t);
@@ -110,21 +110,23 @@ at::Tensor GaussianMixtureModel::predict_x0(const at::Tensor& x, double t) const
   const at::Tensor log_prior = (mixture_.weights.log() - 0.5 * d * var.log()).to(opts);
   const at::Tensor inv_two_var = (0.5 / var).to(opts);
   const at::Tensor means = mixture_.means.to(opts);
-  const at::Tensor scaled_means = alpha * means;                       // αμ_k
-  const at::Tensor mean_coef = (1.0 - alpha * coef).to(opts);          // 1 − αc_k
-  const at::Tensor x_coef = coef.to(opts);                             // c_k
+  const at::Tensor scaled_means = alpha * means;               // αμ_k
+  const at::Tensor mean_coef = (1.0 - alpha * coef).to(opts);  // 1 − αc_k
+  const at::Tensor x_coef = coef.to(opts);                     // c_k
 
   const int64_t batch = x.size(0);
   const int64_t k = means.size(0);
   const at::Tensor flat = x.reshape({batch, -1}).to(type);
-  const int64_t rows = std::max<int64_t>(1, kMaxChunkElements / std::max<int64_t>(1, k * means.size(1)));
+  const int64_t rows =
+      std::max<int64_t>(1, kMaxChunkElements / std::max<int64_t>(1, k * means.size(1)));
   std::vector<at::Tensor> outs;
   for (int64_t start = 0; start < batch; start += rows) {
     const at::Tensor xc = flat.narrow(0, start, std::min(rows, batch - start));
     // ‖x − αμ_k‖² from the differences themselves (exact even when v_k is tiny).
     const at::Tensor dist = (xc.unsqueeze(1) - scaled_means.unsqueeze(0)).square().sum(2);
     const at::Tensor resp = at::softmax(log_prior - dist * inv_two_var, 1);  // r, [rows, K]
-    outs.push_back(at::matmul(resp * mean_coef, means) + at::matmul(resp, x_coef).unsqueeze(1) * xc);
+    outs.push_back(at::matmul(resp * mean_coef, means) +
+                   at::matmul(resp, x_coef).unsqueeze(1) * xc);
   }
   return at::cat(outs, 0).to(x.scalar_type()).reshape(x.sizes());
 }
@@ -150,18 +152,22 @@ EmpiricalDenoiser::EmpiricalDenoiser(at::Tensor data, std::shared_ptr<const Sche
     throw ConfigError("data", "must be a non-empty data set [N, sample_shape...], got shape " +
                                   (data.defined() ? shape_string(data.sizes()) : "undefined"));
   shape_.assign(data.sizes().begin() + 1, data.sizes().end());
-  data_ = data.reshape({data.size(0), -1}).to(at::kCPU, at::kDouble).contiguous();
-  if (!data_.isfinite().all().item<bool>()) throw ConfigError("data", "must be finite");
+  const at::Tensor flat = data.reshape({data.size(0), -1}).to(at::kCPU, at::kDouble);
+  if (!flat.isfinite().all().item<bool>()) throw ConfigError("data", "must be finite");
+  mean_ = flat.mean(0);
+  data_ = (flat - mean_).contiguous();
   norms_ = data_.square().sum(1);
+  mean32_ = mean_.to(at::kFloat);
   data32_ = data_.to(at::kFloat);
   norms32_ = data32_.square().sum(1);
 }
 
 int64_t EmpiricalDenoiser::size() const { return data_.size(0); }
 
-// With ‖x‖² dropped (it is constant along each row, so the softmax ignores it):
-// logit_i = (α/σ²)·x·X_i − (α²/(2σ²))·‖X_i‖², one addmm per chunk of rows, then a softmax in
-// log space and weights @ X. At σ = 0 the limit is the nearest neighbour of x/α.
+// With m the data mean, x' = x − αm and X'_i = X_i − m (so x − αX_i = x' − αX'_i), and ‖x'‖²
+// dropped (it is constant along each row, so the softmax ignores it):
+// logit_i = (α/σ²)·x'·X'_i − (α²/(2σ²))·‖X'_i‖², one addmm per chunk of rows, then a softmax in
+// log space and m + weights @ X'. At σ = 0 the limit is the nearest neighbour of x/α.
 at::Tensor EmpiricalDenoiser::predict_x0(const at::Tensor& x, double t) const {
   check_batch(x, shape_, "EmpiricalDenoiser");
   const double alpha = schedule_->alpha(t);
@@ -169,13 +175,15 @@ at::Tensor EmpiricalDenoiser::predict_x0(const at::Tensor& x, double t) const {
   const at::ScalarType type = compute_type(x.scalar_type());
   at::Tensor data = type == at::kDouble ? data_ : data32_;
   at::Tensor norms = type == at::kDouble ? norms_ : norms32_;
+  at::Tensor mean = type == at::kDouble ? mean_ : mean32_;
   if (x.device() != data.device()) {
     data = data.to(x.device());
     norms = norms.to(x.device());
+    mean = mean.to(x.device());
   }
   const int64_t batch = x.size(0);
   const int64_t n = data.size(0);
-  const at::Tensor flat = x.reshape({batch, -1}).to(type);
+  const at::Tensor flat = x.reshape({batch, -1}).to(type) - alpha * mean;
   const at::Tensor bias = norms.unsqueeze(0);  // [1, N], broadcast by addmm
   // At σ = 0, or σ so small that the logits could overflow the compute type (where the softmax
   // is a one-hot argmax anyway), score with the σ-free form 2α x·X_i − α²‖X_i‖² and take the
@@ -206,7 +214,7 @@ at::Tensor EmpiricalDenoiser::predict_x0(const at::Tensor& x, double t) const {
     outs.push_back(at::matmul(logits, data).div_(logits.sum(1, /*keepdim=*/true)));
   }
   at::Tensor out = outs.size() == 1 ? outs.front() : at::cat(outs, 0);
-  return out.to(x.scalar_type()).reshape(x.sizes());
+  return out.add_(mean).to(x.scalar_type()).reshape(x.sizes());
 }
 
 }  // namespace samplersearch

@@ -35,14 +35,24 @@ std::pair<std::vector<double>, std::vector<double>> gauss_legendre(int n) {
   return {x, w};
 }
 
-// DPM-Solver's singlestep plan: per-step orders summing to `steps` and the outer grid
+// DPM-Solver's singlestep plan: per-step orders summing to `steps`
 // (get_orders_and_timesteps_for_singlestep_solver): order 3 → [3,…,3,2,1] / [3,…,3,1] /
-// [3,…,3,2] by steps mod 3; order 2 → [2,…,2] (+[1] if odd); order 1 → [1,…,1]. The outer times are
-// every cumulative-order point of a `steps`-interval grid (K intervals for logsnr-uniform).
-std::pair<std::vector<int>, std::vector<double>> singlestep_plan(const SolverPlan& plan,
-                                                                 const char* name) {
-  const int steps = plan.steps, order = plan.options.order.value_or(2);
+// [3,…,3,2] by steps mod 3; order 2 → [2,…,2] (+[1] if odd); order 1 → [1,…,1]. Step i runs from
+// grid[i] to grid[i+1] with its intermediate points at fractions r of the λ-step taken from the
+// same discretization between them (the reference's timesteps_inner): for logsnr-uniform the outer
+// grid has K intervals and r = j/order; otherwise the outer grid is every cumulative-order point
+// of a `steps`-interval grid and the inner points are the grid points between them.
+struct SinglestepPlan {
   std::vector<int> orders;
+  std::vector<double> outer;              // K+1 times
+  std::vector<std::vector<double>> rs;    // per step: r_1 … r_{order−1}
+};
+
+SinglestepPlan singlestep_plan(const SolverPlan& plan, const char* name) {
+  const int steps = plan.steps, order = plan.options.order.value_or(2);
+  const Schedule& sc = *plan.schedule;
+  SinglestepPlan p;
+  std::vector<int>& orders = p.orders;
   if (order == 3) {
     const int k = steps / 3 + 1;
     if (steps % 3 == 0) {
@@ -59,31 +69,42 @@ std::pair<std::vector<int>, std::vector<double>> singlestep_plan(const SolverPla
   } else {
     orders.assign(static_cast<size_t>(steps), 1);
   }
-  std::vector<double> outer;
   if (plan.grid.discretization() == "logsnr-uniform") {
-    outer = plan.grid.times(*plan.schedule, static_cast<int>(orders.size()), name);
-  } else {
-    const std::vector<double> all = plan.grid.times(*plan.schedule, steps, name);
-    size_t at = 0;
-    outer.push_back(all[0]);
-    for (int o : orders) outer.push_back(all[at += static_cast<size_t>(o)]);
+    p.outer = plan.grid.times(sc, static_cast<int>(orders.size()), name);
+    for (int o : orders) {
+      std::vector<double> r;
+      for (int j = 1; j < o; ++j) r.push_back(static_cast<double>(j) / o);
+      p.rs.push_back(r);
+    }
+    return p;
   }
-  return {orders, outer};
+  const std::vector<double> all = plan.grid.times(sc, steps, name);
+  size_t at = 0;
+  p.outer.push_back(all[0]);
+  for (int o : orders) {
+    const double ls = half_lambda(sc, all[at]);
+    const double h = half_lambda(sc, all[at + static_cast<size_t>(o)]) - ls;
+    std::vector<double> r;
+    for (int j = 1; j < o; ++j) r.push_back((half_lambda(sc, all[at + static_cast<size_t>(j)]) - ls) / h);
+    p.rs.push_back(r);
+    p.outer.push_back(all[at += static_cast<size_t>(o)]);
+  }
+  return p;
 }
 
 template <class Ctx>
 typename Ctx::Value dpm_singlestep(Ctx& ctx, const SolverPlan& plan, bool data, const char* name) {
   const Schedule& sc = *plan.schedule;
-  const auto [orders, outer] = singlestep_plan(plan, name);
-  auto x = initial_noise(ctx, sc, outer[0]);
-  for (size_t i = 0; i < orders.size(); ++i) {
-    const double s = outer[i], t = outer[i + 1];
-    if (orders[i] == 1)
+  const SinglestepPlan p = singlestep_plan(plan, name);
+  auto x = initial_noise(ctx, sc, p.outer[0]);
+  for (size_t i = 0; i < p.orders.size(); ++i) {
+    const double s = p.outer[i], t = p.outer[i + 1];
+    if (p.orders[i] == 1)
       x = dpm_first(sc, x, model_output(ctx, sc, x, s, data), s, t, data);
-    else if (orders[i] == 2)
-      x = dpm_single2(ctx, sc, x, s, t, data);
+    else if (p.orders[i] == 2)
+      x = dpm_single2(ctx, sc, x, s, t, data, p.rs[i][0]);
     else
-      x = dpm_single3(ctx, sc, x, s, t, data);
+      x = dpm_single3(ctx, sc, x, s, t, data, p.rs[i][0], p.rs[i][1]);
   }
   return x;
 }
@@ -305,7 +326,7 @@ void complete_ddim(SolverOptions& o, int /*steps*/) {
 
 void complete_deis(SolverOptions& o, int /*steps*/) {
   if (!o.order) o.order = 3;
-  check_order(o, 1, 3, "deis");
+  check_order(o, 0, 3, "deis");
 }
 
 // DPM-Solver's sample() defaults: order 2, multistep, lower_order_final.
@@ -371,7 +392,7 @@ const std::array kSolvers{
                 complete_none, SS_SOLVER(euler)},
     SolverEntry{"heun", "Heun, 2 calls a step (EDM Alg. 1, k-diffusion)", "", complete_none,
                 SS_SOLVER(heun)},
-    SolverEntry{"deis", "DEIS tAB, orders 1–3 (Zhang & Chen 2023)", "order", complete_deis,
+    SolverEntry{"deis", "DEIS tAB, polynomial degree 0–3 (0 = DDIM; Zhang & Chen 2023)", "order", complete_deis,
                 SS_SOLVER(deis)},
     SolverEntry{"dpmsolver", "DPM-Solver, noise prediction, orders 1–3, single/multistep",
                 "order,method,lower_order_final", complete_dpmsolver, SS_SOLVER(dpmsolver)},

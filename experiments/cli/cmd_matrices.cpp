@@ -15,7 +15,7 @@ namespace {
 
 std::string solver_flags_help() {
   return "  --solver NAME            one of:\n" + registry_help(solver_registry()) +
-         "  --order K                dpmsolver(++) 1–3 (default 2), deis 1–3 (default 3),\n"
+         "  --order K                dpmsolver(++) 1–3 (default 2), deis 0–3 (tAB degree, default 3),\n"
          "                           unipc 1–3 (default 2)\n"
          "  --method singlestep|multistep   dpmsolver(++) (default multistep)\n"
          "  --lower-order-final true|false  dpmsolver(++) multistep, unipc (default true;\n"

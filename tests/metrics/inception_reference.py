@@ -14,8 +14,8 @@ ToTensor, bilinear resize to 299 with align_corners=False, 2x - 1).
       converter), DIR/reference.h5
       (groups grey/ and rgb/ with `images` uint8 [N, H, W, C] and `features` float32 [N, 2048]),
       DIR/images.h5 (`images`: the RGB images, for the CLI), and broken weights files
-      DIR/missing.h5, DIR/wrong_shape.h5, DIR/truncated.h5 with the bad key in their attribute
-      `bad_key`.
+      DIR/missing.h5, DIR/wrong_shape.h5, DIR/truncated.h5 (the first two name their bad key in
+      the attribute `bad_key`), and DIR/stats.npz (pytorch-fid statistics with 4-d hand values).
 
   inception_reference.py --weights DIR/weights.pth --time IMAGES.h5 --threads 2 --repeats R
       prints "pytorch_nchw <images/s>" and "pytorch_channels_last <images/s>": PyTorch's own
@@ -221,6 +221,11 @@ def make_reference(args):
                         drop="Mixed_6c.branch7x7dbl_3.bn.running_var")
     write_metadata_copy(os.path.join(args.out, "wrong_shape.h5"), specs,
                         reshape="Mixed_7b.branch3x3_2a.conv.weight")
+    # pytorch-fid statistics for the --npz-stats conversion (float32 here; the .h5 gets float64):
+    # mu_i = i/2, sigma_ij = (i+1)(j+1)/4 + [i == j].
+    idx = np.arange(4)
+    np.savez(os.path.join(args.out, "stats.npz"), mu=(idx / 2).astype(np.float32),
+             sigma=(np.outer(idx + 1, idx + 1) / 4 + np.eye(4)).astype(np.float32))
     truncated = os.path.join(args.out, "truncated.h5")
     with open(h5, "rb") as src, open(truncated, "wb") as dst:
         dst.write(src.read(4 << 20))  # an interrupted copy: the first 4 MiB

@@ -1,6 +1,9 @@
 #pragma once
 // Helpers shared by the statistics / Fréchet-distance tests: environment, temporary folders,
 // running the Python references and the CLI, relative errors.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,10 +13,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <sys/wait.h>
-
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
 
 namespace samplersearch::testing_support {
 
@@ -49,10 +48,10 @@ inline std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
 // Runs a script of tests/metrics/ with the project's Python; returns the exit status.
 inline int run_python(const std::string& script, const std::string& arguments) {
-  const std::string command = quoted(env_or_fail("SAMPLERSEARCH_PYTHON")) + " " +
-                              quoted(env_or_fail("SAMPLERSEARCH_SOURCE_DIR") + "/tests/metrics/" +
-                                     script) +
-                              " " + arguments;
+  const std::string command =
+      quoted(env_or_fail("SAMPLERSEARCH_PYTHON")) + " " +
+      quoted(env_or_fail("SAMPLERSEARCH_SOURCE_DIR") + "/tests/metrics/" + script) + " " +
+      arguments;
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -1,10 +1,10 @@
 // `samplersearch fd A.h5 B.h5` (experiments/cli/cmd_fd.cpp), run as a process: the printed
 // number against the closed form for diagonal covariances, and the exit codes of bad calls.
-#include <cmath>
-#include <string>
-
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
 
 #include "samplersearch/metrics/statistics.hpp"
 #include "samplersearch/metrics/statistics_file.hpp"
@@ -40,8 +40,8 @@ TEST(CmdFd, PrintsTheDistanceOnTheLastLine) {
                at::diag(at::tensor({4.0, 1.0, 9.0}, at::kDouble)), 10, "b"};
   write_statistics(dir.file("a.h5"), a);
   write_statistics(dir.file("b.h5"), b);
-  const auto result = run_command(cli() + " fd " + quoted(dir.file("a.h5")) + " " +
-                                  quoted(dir.file("b.h5")));
+  const auto result =
+      run_command(cli() + " fd " + quoted(dir.file("a.h5")) + " " + quoted(dir.file("b.h5")));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const double printed = std::stod(last_line(result.output));
   EXPECT_LE(relative_error(printed, 7.0), kPrintedTol) << result.output;
@@ -49,22 +49,22 @@ TEST(CmdFd, PrintsTheDistanceOnTheLastLine) {
 
 TEST(CmdFd, BadCallsExitWithTheDocumentedCodes) {
   TempDir dir;
-  write_statistics(dir.file("a.h5"), Statistics{at::zeros({2}, at::kDouble),
-                                                at::eye(2, at::kDouble), 0, ""});
-  write_statistics(dir.file("c.h5"), Statistics{at::zeros({3}, at::kDouble),
-                                                at::eye(3, at::kDouble), 0, ""});
+  write_statistics(dir.file("a.h5"),
+                   Statistics{at::zeros({2}, at::kDouble), at::eye(2, at::kDouble), 0, ""});
+  write_statistics(dir.file("c.h5"),
+                   Statistics{at::zeros({3}, at::kDouble), at::eye(3, at::kDouble), 0, ""});
   auto one = run_command(cli() + " fd " + quoted(dir.file("a.h5")));
   EXPECT_EQ(one.exit_code, 2) << one.output;
   EXPECT_NE(one.output.find("fd: expects two statistics files (fd A.h5 B.h5), got 1 arguments"),
             std::string::npos)
       << one.output;
-  auto missing = run_command(cli() + " fd " + quoted(dir.file("a.h5")) + " " +
-                             quoted(dir.file("missing.h5")));
+  auto missing =
+      run_command(cli() + " fd " + quoted(dir.file("a.h5")) + " " + quoted(dir.file("missing.h5")));
   EXPECT_EQ(missing.exit_code, 3) << missing.output;
   EXPECT_NE(missing.output.find(dir.file("missing.h5") + ": no such file"), std::string::npos)
       << missing.output;
-  auto mismatch = run_command(cli() + " fd " + quoted(dir.file("a.h5")) + " " +
-                              quoted(dir.file("c.h5")));
+  auto mismatch =
+      run_command(cli() + " fd " + quoted(dir.file("a.h5")) + " " + quoted(dir.file("c.h5")));
   EXPECT_EQ(mismatch.exit_code, 2) << mismatch.output;
   EXPECT_NE(mismatch.output.find("has d = 3 but"), std::string::npos) << mismatch.output;
   auto flag = run_command(cli() + " fd --bogus 1 " + quoted(dir.file("a.h5")) + " " +

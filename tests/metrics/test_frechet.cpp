@@ -1,10 +1,10 @@
 // The Fréchet distance (metrics/frechet.cpp) against closed forms: diagonal and commuting
 // covariances, the 2×2 formula, rank-one covariances, identical inputs, and the input errors.
-#include <cmath>
-#include <string>
-
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/metrics/frechet.hpp"
@@ -85,9 +85,9 @@ TEST(Frechet, TwoByTwoClosedForm) {
   const double expected = 4.25 + 3.0 + 4.0 - 2.0 * trace_sqrt;
   EXPECT_LE(relative_error(frechet_distance(mu1, s1, mu2, s2), expected), kClosedFormTol);
   // Float32 inputs are accepted and promoted.
-  EXPECT_LE(relative_error(frechet_distance(mu1.to(at::kFloat), s1.to(at::kFloat), mu2, s2),
-                           expected),
-            kClosedFormTol);
+  EXPECT_LE(
+      relative_error(frechet_distance(mu1.to(at::kFloat), s1.to(at::kFloat), mu2, s2), expected),
+      kClosedFormTol);
 }
 
 TEST(Frechet, RankOneCovariances) {
@@ -100,16 +100,16 @@ TEST(Frechet, RankOneCovariances) {
   const at::Tensor full = random_covariance(d, 500, 9);
   const at::Tensor uu = u.mm(u.t());
   const at::Tensor vv = v.mm(v.t());
-  EXPECT_LE(relative_error(trace_sqrt_product(uu, full),
-                           std::sqrt(u.t().mm(full).mm(u).item<double>())),
-            kRankDeficientTol);
-  EXPECT_LE(relative_error(trace_sqrt_product(full, uu),
-                           std::sqrt(u.t().mm(full).mm(u).item<double>())),
-            kRankDeficientTol);
+  EXPECT_LE(
+      relative_error(trace_sqrt_product(uu, full), std::sqrt(u.t().mm(full).mm(u).item<double>())),
+      kRankDeficientTol);
+  EXPECT_LE(
+      relative_error(trace_sqrt_product(full, uu), std::sqrt(u.t().mm(full).mm(u).item<double>())),
+      kRankDeficientTol);
   EXPECT_LE(relative_error(trace_sqrt_product(uu, vv), std::abs(u.t().mm(v).item<double>())),
             kRankDeficientTol);
-  const FrechetTerms t = frechet_terms(at::zeros({d}, at::kDouble), uu, at::zeros({d}, at::kDouble),
-                                       full);
+  const FrechetTerms t =
+      frechet_terms(at::zeros({d}, at::kDouble), uu, at::zeros({d}, at::kDouble), full);
   EXPECT_EQ(t.rank1, 1);
   EXPECT_EQ(t.rank2, d);
   // A zero covariance: FD = ‖Δμ‖² + Tr Σ₂.
@@ -148,13 +148,16 @@ TEST(Frechet, BadInputs) {
   const at::Tensor mu3 = at::zeros({3}, at::kDouble);
   const at::Tensor eye3 = at::eye(3, at::kDouble);
   expect_error<ConfigError>(
-      [&] { frechet_distance(mu3, at::zeros({3, 4}, at::kDouble), mu3, eye3); },
+      [&] {
+        frechet_distance(mu3, at::zeros({3, 4}, at::kDouble), mu3, eye3);
+      },
       "sigma1: expected a square d x d matrix with d >= 1, got shape [3, 4]");
   expect_error<ConfigError>(
       [&] { frechet_distance(mu3, eye3, at::zeros({4}, at::kDouble), at::eye(4, at::kDouble)); },
       "sigma2: is 4 x 4 but sigma1 is 3 x 3: the statistics have different feature dimensions");
-  expect_error<ConfigError>([&] { frechet_distance(at::zeros({2}, at::kDouble), eye3, mu3, eye3); },
-                            "mu1: expected a vector of length 3 (the size of sigma1), got shape [2]");
+  expect_error<ConfigError>(
+      [&] { frechet_distance(at::zeros({2}, at::kDouble), eye3, mu3, eye3); },
+      "mu1: expected a vector of length 3 (the size of sigma1), got shape [2]");
   at::Tensor nan_sigma = eye3.clone();
   nan_sigma[0][2] = std::nan("");
   expect_error<NumericalError>([&] { frechet_distance(mu3, eye3, mu3, nan_sigma); },

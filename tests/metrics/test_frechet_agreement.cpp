@@ -1,14 +1,13 @@
 // The Fréchet distance against pytorch-fid's formula (scipy.linalg.sqrtm of Σ₁Σ₂, with its
 // offset retry and real part), computed by tests/metrics/frechet_reference.py on random 64-d and
 // 2048-d cases, well-conditioned and near-singular (fewer samples than dimensions).
+#include <ATen/ATen.h>
 #include <H5Cpp.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
 
 #include "samplersearch/metrics/frechet.hpp"
 #include "statistics_test_support.hpp"
@@ -20,14 +19,22 @@ using testing_support::relative_error;
 using testing_support::run_python;
 using testing_support::TempDir;
 
-// The agreement bound. Measured: ≤ 5e-8 — SciPy's sqrtm leaves √(rounding) on the
-// ~d − n null directions of a singular product, which our rank cut drops.
+// The agreement bound. Measured: ≤ 2e-8 — SciPy's sqrtm leaves √(rounding)-sized terms
+// on the ~d − n null directions of a singular product, which our rank cut drops.
 constexpr double kAgreementTol = 1e-6;
+// When some feature is exactly constant, Σ₁Σ₂ is exactly singular, SciPy's sqrtm returns NaN and
+// pytorch-fid retries with 1e-6 added to both diagonals. That offset itself moves the answer: on
+// each of the z constant directions the root gains a term of about √(1e-6·σ²) ≈ 1e-3·σ, i.e. a
+// relative change of order z·1e-3/d per unit variance (measured 4e-5 with z = 16, d = 64). Our
+// distance is exact, so there it must match the exact reference (fd_varying) to kAgreementTol
+// and pytorch-fid's retried value only to this looser bound.
+constexpr double kOffsetRetryTol = 1e-4;
 
 struct ReferenceCase {
   std::string name;
   at::Tensor mu1, sigma1, mu2, sigma2;
   double fd = 0;
+  double fd_varying = 0;  // sqrtm on the non-constant features only (exact, no offset)
   bool retried = false;
   double sqrtm_seconds = 0;
 };
@@ -57,6 +64,7 @@ std::vector<ReferenceCase> reference_cases(const std::vector<std::string>& specs
   for (const auto& s : specs) arguments += " " + s;
   EXPECT_EQ(run_python("frechet_reference.py", arguments), 0);
   std::vector<ReferenceCase> cases;
+  if (::testing::Test::HasFailure()) return cases;
   const H5::H5File file(out, H5F_ACC_RDONLY);
   for (const auto& s : specs) {
     ReferenceCase c;
@@ -67,6 +75,7 @@ std::vector<ReferenceCase> reference_cases(const std::vector<std::string>& specs
     c.mu2 = read_dataset(g, "mu2");
     c.sigma2 = read_dataset(g, "sigma2");
     c.fd = read_attribute(g, "fd");
+    c.fd_varying = read_attribute(g, "fd_varying");
     c.retried = read_attribute(g, "retried") != 0;
     c.sqrtm_seconds = read_attribute(g, "sqrtm_seconds");
     cases.push_back(std::move(c));
@@ -78,11 +87,17 @@ void expect_agreement(const std::vector<std::string>& specs) {
   for (const ReferenceCase& c : reference_cases(specs)) {
     const FrechetTerms t = frechet_terms(c.mu1, c.sigma1, c.mu2, c.sigma2);
     const double rel = relative_error(t.value(), c.fd);
-    EXPECT_LE(rel, kAgreementTol) << c.name << ": ours " << t.value() << ", SciPy " << c.fd;
-    std::printf("%-22s d=%-5ld ranks %ld/%ld  FD %.10g  SciPy %.10g%s  rel %.2e  (sqrtm %.2f s)\n",
-                c.name.c_str(), static_cast<long>(c.sigma1.size(0)), static_cast<long>(t.rank1),
+    EXPECT_LE(relative_error(t.value(), c.fd_varying), kAgreementTol)
+        << c.name << ": ours " << t.value() << ", SciPy on the varying features " << c.fd_varying;
+    EXPECT_LE(rel, c.retried ? kOffsetRetryTol : kAgreementTol)
+        << c.name << ": ours " << t.value() << ", SciPy " << c.fd;
+    std::printf("%-20s d=%-4ld ranks %ld/%ld  FD %.10g  SciPy %.10g%s  rel %.1e", c.name.c_str(),
+                static_cast<long>(c.sigma1.size(0)), static_cast<long>(t.rank1),
                 static_cast<long>(t.rank2), t.value(), c.fd, c.retried ? " (offset retry)" : "",
-                rel, c.sqrtm_seconds);
+                rel);
+    if (c.retried)
+      std::printf(", on varying features %.1e", relative_error(t.value(), c.fd_varying));
+    std::printf("  (sqrtm %.2f s)\n", c.sqrtm_seconds);
   }
 }
 

@@ -1,12 +1,12 @@
 // RunningStats (metrics/statistics.cpp): a hand-worked example, a long-double two-pass reference,
 // independence of how the samples were split and merged, dtypes, and the input errors.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <numeric>
 #include <random>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/metrics/statistics.hpp"

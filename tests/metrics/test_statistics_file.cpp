@@ -1,10 +1,11 @@
 // Statistics files (metrics/statistics_file.cpp): round trip, files written by h5py (NumPy's
-// mean and covariance as the reference), the FileError messages, and the reference-statistics cache.
-#include <fstream>
-#include <string>
-
+// mean and covariance as the reference), the FileError messages, and the reference-statistics
+// cache.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/metrics/statistics.hpp"
@@ -70,7 +71,8 @@ with h5py.File(")" + path + R"(", "w") as f:
   // Our statistics of the same samples, streamed in 3 batches.
   ASSERT_EQ(run_python_code(dir, R"(
 import h5py, numpy as np
-with h5py.File(")" + path + R"(", "r") as f, open(")" + dir.file("x.bin") + R"(", "wb") as out:
+with h5py.File(")" + path + R"(", "r") as f, open(")" +
+                                     dir.file("x.bin") + R"(", "wb") as out:
     out.write(np.ascontiguousarray(f["x"][...]).tobytes())
     out.write(np.ascontiguousarray(f["mu64"][...]).tobytes())
 )"),
@@ -93,9 +95,7 @@ with h5py.File(")" + path + R"(", "r") as f, open(")" + dir.file("x.bin") + R"("
 TEST(StatisticsFile, ErrorsNameTheFileAndTheDataset) {
   TempDir dir;
   expect_file_error(dir.file("absent.h5"), "no such file");
-  {
-    std::ofstream(dir.file("text.h5")) << "not hdf5\n";
-  }
+  { std::ofstream(dir.file("text.h5")) << "not hdf5\n"; }
   expect_file_error(dir.file("text.h5"),
                     "not a readable HDF5 file (a statistics file holds float64 datasets 'mu' [d] "
                     "and 'sigma' [d, d])");
@@ -155,9 +155,7 @@ TEST(StatisticsFile, ReferenceStatisticsAreCachedBySource) {
   EXPECT_EQ(other.count, 20);
   EXPECT_EQ(read_statistics(path).source, "toy:other");
   // An unreadable cache file is replaced.
-  {
-    std::ofstream(path) << "garbage";
-  }
+  { std::ofstream(path) << "garbage"; }
   (void)reference_statistics(path, "toy:pixels", produce);
   EXPECT_EQ(calls, 3);
   EXPECT_EQ(read_statistics(path).count, 40);

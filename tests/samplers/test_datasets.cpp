@@ -34,7 +34,8 @@ std::string env_or_fail(const char* name) {
 json python_reference() {
   std::string command = "'";
   command += env_or_fail("SAMPLERSEARCH_PYTHON") + "' '";
-  command += env_or_fail("SAMPLERSEARCH_SOURCE_DIR") + "/tests/samplers/fashion_mnist_reference.py' '";
+  command +=
+      env_or_fail("SAMPLERSEARCH_SOURCE_DIR") + "/tests/samplers/fashion_mnist_reference.py' '";
   command += fashion_mnist_dir() + "'";
   FILE* pipe = popen(command.c_str(), "r");
   EXPECT_NE(pipe, nullptr) << command;
@@ -68,7 +69,8 @@ class TempDir {
 std::string idx_header(uint32_t magic, const std::vector<uint32_t>& dims) {
   std::string out;
   auto put = [&](uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>((v >> shift) & 0xff));
   };
   put(magic);
   for (uint32_t d : dims) put(d);
@@ -76,13 +78,15 @@ std::string idx_header(uint32_t magic, const std::vector<uint32_t>& dims) {
 }
 
 void write_raw(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 void write_gz(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr);
-  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+  ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())),
+            static_cast<int>(bytes.size()));
   ASSERT_EQ(gzclose(f), Z_OK);
 }
 
@@ -103,7 +107,8 @@ TEST(FashionMnist, MatchesAnIndependentRead) {
     SCOPED_TRACE(split);
     const json& r = ref.at(split);
     const std::string prefix = split == "train" ? "train" : "t10k";
-    const at::Tensor raw = load_idx_images(fashion_mnist_dir() + "/" + prefix + "-images-idx3-ubyte.gz");
+    const at::Tensor raw =
+        load_idx_images(fashion_mnist_dir() + "/" + prefix + "-images-idx3-ubyte.gz");
     ASSERT_EQ(raw.scalar_type(), at::kByte);
     ASSERT_EQ(raw.sizes(), (std::vector<int64_t>{split == "train" ? 60000 : 10000, 28, 28}));
     EXPECT_EQ(raw.size(0), r.at("count").get<int64_t>());
@@ -126,11 +131,13 @@ TEST(FashionMnist, MatchesAnIndependentRead) {
     ASSERT_EQ(images.sizes(), (std::vector<int64_t>{100, 1, 28, 28}));
     EXPECT_GE(images.min().item<double>(), -1.0);
     EXPECT_LE(images.max().item<double>(), 1.0);
-    EXPECT_NEAR(((images + 1.0) * 127.5).sum().item<double>(), r.at("first_100_sum").get<double>(), 1e-6);
+    EXPECT_NEAR(((images + 1.0) * 127.5).sum().item<double>(), r.at("first_100_sum").get<double>(),
+                1e-6);
     const at::Tensor first_scaled = images[0].reshape({-1});
     for (size_t i = 0; i < first.size(); ++i)
       ASSERT_NEAR(first_scaled[static_cast<int64_t>(i)].item<double>(),
-                  static_cast<double>(first[i]) / 127.5 - 1.0, kScalingTol) << "pixel " << i;
+                  static_cast<double>(first[i]) / 127.5 - 1.0, kScalingTol)
+          << "pixel " << i;
   }
   // The published counts and the first training label (9, ankle boot).
   EXPECT_EQ(ref.at("train").at("count").get<int64_t>(), 60000);
@@ -211,13 +218,15 @@ TEST(IdxFiles, MalformedFilesAreFileErrors) {
     write_raw(cut, head);
   }
   const std::string cut_message = file_error([&] { load_idx_labels(cut); });
-  EXPECT_EQ(cut_message.rfind(cut + ": truncated: expected 60008 bytes, got ", 0), 0u) << cut_message;
+  EXPECT_EQ(cut_message.rfind(cut + ": truncated: expected 60008 bytes, got ", 0), 0u)
+      << cut_message;
 
   // An IDX1 (labels) file where images are expected.
   const std::string labels = dir.file("labels-idx1-ubyte.gz");
   write_gz(labels, idx_header(0x801, {2}) + std::string(2, '\0'));
-  EXPECT_EQ(file_error([&] { load_idx_images(labels); }),
-            labels + ": bad magic 0x00000801 (expected 0x00000803, unsigned bytes in 3 dimensions)");
+  EXPECT_EQ(
+      file_error([&] { load_idx_images(labels); }),
+      labels + ": bad magic 0x00000801 (expected 0x00000803, unsigned bytes in 3 dimensions)");
   const std::string junk = dir.file("junk.gz");
   write_raw(junk, "PK\x03\x04 this is a zip file, not IDX");
   EXPECT_EQ(file_error([&] { load_idx_labels(junk); }),

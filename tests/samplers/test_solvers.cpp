@@ -41,6 +41,7 @@ std::vector<SolverCase> solver_cases() {
       {"ddim", o([](SolverOptions& x) { x.eta = 1.0; }), "ddim_eta1"},
       {"euler", {}, "euler"},
       {"heun", {}, "heun"},
+      {"deis", o([](SolverOptions& x) { x.order = 0; }), "deis0"},
       {"deis", o([](SolverOptions& x) { x.order = 1; }), "deis1"},
       {"deis", o([](SolverOptions& x) { x.order = 2; }), "deis2"},
       {"deis", {}, "deis3"},
@@ -174,9 +175,9 @@ TEST(Identities, FirstOrderSolversAreDdim) {
     EXPECT_LE(max_diff(ddim, solver_matrices("dpmsolver", plan_for("vp-linear", n, one))), kIdentity);
     EXPECT_LE(max_diff(ddim, solver_matrices("dpmsolver++", plan_for("vp-linear", n, one))),
               kIdentity);
-    SolverOptions deis1;
-    deis1.order = 1;
-    EXPECT_LE(max_diff(ddim, solver_matrices("deis", plan_for("vp-linear", n, deis1))), 1e-10);
+    SolverOptions deis0;  // degree-0 tAB is DDIM (Zhang & Chen 2023)
+    deis0.order = 0;
+    EXPECT_LE(max_diff(ddim, solver_matrices("deis", plan_for("vp-linear", n, deis0))), 1e-10);
     EXPECT_LE(max_diff(ddim, solver_matrices("euler", plan_for("vp-linear", n))), kIdentity);
     EXPECT_LE(max_diff(ddim, solver_matrices("generalized", plan_for("vp-linear", n))), kIdentity);
   }

@@ -5,9 +5,9 @@
 // Cholesky factors Σ₁ = F₁F₁ᵀ, Σ₂ = F₂F₂ᵀ with rank cuts, then Tr √(…) = Σ_i √λ_i where λ_i are
 // the eigenvalues of the small symmetric matrix (F₂ᵀF₁)ᵀ(F₂ᵀF₁) — the nonzero eigenvalues of
 // Σ₁^{½}Σ₂Σ₁^{½}. Sound for singular covariances (fewer samples than dimensions).
-#include <cstdint>
-
 #include <ATen/core/Tensor.h>
+
+#include <cstdint>
 
 #include "samplersearch/metrics/statistics.hpp"
 
@@ -19,7 +19,7 @@ struct FrechetTerms {
   double trace1 = 0;      // Tr Σ₁
   double trace2 = 0;      // Tr Σ₂
   double trace_sqrt = 0;  // Tr √(Σ₁^{½} Σ₂ Σ₁^{½})
-  int64_t rank1 = 0;      // numerical ranks of Σ₁ and Σ₂ (pivoted Cholesky with LAPACK's tolerance)
+  int64_t rank1 = 0;  // numerical ranks of Σ₁ and Σ₂ (pivoted Cholesky with LAPACK's tolerance)
   int64_t rank2 = 0;
   // ‖μ₁ − μ₂‖² + Tr Σ₁ + Tr Σ₂ − 2·Tr √(Σ₁^{½} Σ₂ Σ₁^{½}); may be a rounding error below 0.
   double value() const { return mean_term + trace1 + trace2 - 2.0 * trace_sqrt; }

@@ -1,19 +1,19 @@
 #pragma once
 // Streaming statistics of feature vectors (SPEC §6): the mean and the unbiased (n−1) covariance in
 // double precision, accumulated batch by batch and mergeable across workers.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <string>
-
-#include <ATen/core/Tensor.h>
 
 namespace samplersearch {
 
 // The statistics a Fréchet distance needs, as read from or written to a statistics file.
 struct Statistics {
-  at::Tensor mu;           // float64 [d]
-  at::Tensor sigma;        // float64 [d, d], symmetric
-  int64_t count = 0;       // samples behind mu and sigma; 0 when unknown
-  std::string source;      // what they were computed from; "" when unknown
+  at::Tensor mu;       // float64 [d]
+  at::Tensor sigma;    // float64 [d, d], symmetric
+  int64_t count = 0;   // samples behind mu and sigma; 0 when unknown
+  std::string source;  // what they were computed from; "" when unknown
   int64_t dim() const { return mu.defined() ? mu.size(0) : 0; }
 };
 

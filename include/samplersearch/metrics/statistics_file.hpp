@@ -3,10 +3,10 @@
 // (d×d) at the root, and optional attributes `count` (int64, samples behind them) and `source`
 // (string, what they were computed from). Feature files written by `samplersearch features` are
 // statistics files too (they also hold `features`).
+#include <ATen/core/Tensor.h>
+
 #include <functional>
 #include <string>
-
-#include <ATen/core/Tensor.h>
 
 #include "samplersearch/metrics/statistics.hpp"
 

@@ -40,17 +40,20 @@ class GaussianMixtureModel final : public X0Model {
 // product per batch and the softmax is taken in log space.
 class EmpiricalDenoiser final : public X0Model {
  public:
-  // data: [N, sample_shape…]; kept in float32 and float64 copies made on first use per dtype.
+  // data: [N, sample_shape…]; kept centered (X_i − mean, which shrinks the rounding of the
+  // expanded distances) in float64 and float32 copies made here, with their squared norms.
   EmpiricalDenoiser(at::Tensor data, std::shared_ptr<const Schedule> schedule);
   at::Tensor predict_x0(const at::Tensor& x, double t) const override;
   std::vector<int64_t> sample_shape() const override { return shape_; }
   int64_t size() const;
 
  private:
-  at::Tensor data_;      // [N, D] float64
+  at::Tensor data_;      // [N, D] float64, X_i − mean
   at::Tensor data32_;    // [N, D] float32
-  at::Tensor norms_;     // [N] ‖X_i‖², float64
+  at::Tensor norms_;     // [N] ‖X_i − mean‖², float64
   at::Tensor norms32_;   // [N] float32
+  at::Tensor mean_;      // [D] the data mean, float64
+  at::Tensor mean32_;    // [D] float32
   std::shared_ptr<const Schedule> schedule_;
   std::vector<int64_t> shape_;
 };
