@@ -197,17 +197,17 @@ Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedu
     for (const std::string& c : cells) {
       double v;
       if (!parse_number(c, v))
-        throw ConfigError(origin + ": line " + std::to_string(line_no),
+        throw ConfigError(join(origin, "line " + std::to_string(line_no)),
                           "'" + c + "' is not a number");
       row.push_back(v);
     }
     rows.push_back(row);
   }
   const auto n = static_cast<Eigen::Index>(rows.size());
-  if (n < 1) throw ConfigError(origin, "has no rows (expected: time, N coefficients, marginal coeff)");
+  if (n < 1) throw ConfigError(origin.empty() ? "table" : origin, "has no rows (expected: time, N coefficients, marginal coeff)");
   for (Eigen::Index k = 0; k < n; ++k)
     if (static_cast<Eigen::Index>(rows[static_cast<size_t>(k)].size()) != n + 2)
-      throw ConfigError(origin + ": row " + std::to_string(k + 1),
+      throw ConfigError(join(origin, "row " + std::to_string(k + 1)),
                         "has " + std::to_string(rows[static_cast<size_t>(k)].size()) +
                             " cells, expected time + " + std::to_string(n) +
                             " coefficients + marginal coeff");
@@ -218,7 +218,7 @@ Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedu
     for (Eigen::Index k = 1; k <= n; ++k) {
       const double tab = rows[static_cast<size_t>(k - 1)][0];
       if (std::abs(tab - times[static_cast<size_t>(k)]) > 5e-3 * std::max(1.0, std::abs(tab)))
-        throw ConfigError(origin + ": row " + std::to_string(k),
+        throw ConfigError(join(origin, "row " + std::to_string(k)),
                           "time " + std::to_string(tab) + " does not match t_" + std::to_string(k) +
                               " = " + std::to_string(times[static_cast<size_t>(k)]));
     }
@@ -226,7 +226,7 @@ Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedu
     m.times = {times[0]};
     for (const auto& r : rows) m.times.push_back(r[0]);
   } else {
-    throw ConfigError(origin, "needs the N+1 = " + std::to_string(n + 1) +
+    throw ConfigError(origin.empty() ? "table" : origin, "needs the N+1 = " + std::to_string(n + 1) +
                                   " times of its rows, or t_0 alone");
   }
   m.signal = RowMatrix::Zero(n + 1, n);
@@ -237,7 +237,7 @@ Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedu
     const double t = m.times[static_cast<size_t>(k)];
     const double alpha = schedule->alpha(t);
     if (std::abs(r.back() - alpha) > 5e-3)
-      throw ConfigError(origin + ": row " + std::to_string(k),
+      throw ConfigError(join(origin, "row " + std::to_string(k)),
                         "marginal coeff " + std::to_string(r.back()) + " differs from α(" +
                             std::to_string(t) + ") = " + std::to_string(alpha) + " of " +
                             std::string(schedule->name()));
@@ -245,18 +245,18 @@ Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedu
     for (Eigen::Index j = 0; j < n; ++j) {
       const double v = r[static_cast<size_t>(j) + 1];
       if (j >= k && v != 0.0)
-        throw ConfigError(origin + ": row " + std::to_string(k),
+        throw ConfigError(join(origin, "row " + std::to_string(k)),
                           "column " + std::to_string(j + 1) + " is right of the diagonal");
       sum += v;
     }
     if (std::abs(sum) < 1e-12)
-      throw ConfigError(origin + ": row " + std::to_string(k), "coefficients sum to 0");
+      throw ConfigError(join(origin, "row " + std::to_string(k)), "coefficients sum to 0");
     for (Eigen::Index j = 0; j < k; ++j) m.signal(k, j) = r[static_cast<size_t>(j) + 1] / sum * alpha;
     m.noise(k, 0) = schedule->sigma(t);
   }
   m.solver = "table";
   m.options = json::object();
-  m.validate(origin);
+  m.validate(origin.empty() ? "table" : origin);
   return m;
 }
 

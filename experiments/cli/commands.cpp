@@ -11,6 +11,8 @@ constexpr std::array kCommands{
             matrices_help, run_matrices},
     Command{"marginals", "table of row sums vs α and noise norms vs σ of a sampler's matrices",
             marginals_help, run_marginals},
+    Command{"convert", "convert matrix files: JSON, HDF5 and the papers' table format",
+            convert_help, run_convert},
     Command{"features", "FID Inception pool3 features, mean and covariance of a uint8 image file",
             features_help, run_features},
     Command{"fd", "Fréchet distance between two statistics files (mu, sigma)", fd_help, run_fd},

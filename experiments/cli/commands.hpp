@@ -10,6 +10,8 @@ std::string matrices_help();
 int run_matrices(Args& args);
 std::string marginals_help();
 int run_marginals(Args& args);
+std::string convert_help();
+int run_convert(Args& args);
 std::string features_help();
 int run_features(Args& args);
 std::string fd_help();
