@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 #include <string>
-#include <tuple>
 #include <utility>
 
 #include <ATen/ATen.h>
@@ -97,6 +96,7 @@ GaussianMixtureModel::GaussianMixtureModel(GaussianMixture mixture,
 // softmax that subtracts the row max; then Σ_k r_k((1 − αc_k)μ_k + c_k x), c_k = α s_k²/v_k.
 at::Tensor GaussianMixtureModel::predict_x0(const at::Tensor& x, double t) const {
   check_batch(x, shape_, "GaussianMixtureModel");
+  if (x.size(0) == 0) return x.clone();
   const double alpha = schedule_->alpha(t);
   const double sigma = schedule_->sigma(t);
   const at::ScalarType type = compute_type(x.scalar_type());
@@ -170,6 +170,7 @@ int64_t EmpiricalDenoiser::size() const { return data_.size(0); }
 // log space and m + weights @ X'. At σ = 0 the limit is the nearest neighbour of x/α.
 at::Tensor EmpiricalDenoiser::predict_x0(const at::Tensor& x, double t) const {
   check_batch(x, shape_, "EmpiricalDenoiser");
+  if (x.size(0) == 0) return x.clone();
   const double alpha = schedule_->alpha(t);
   const double sigma = schedule_->sigma(t);
   const at::ScalarType type = compute_type(x.scalar_type());
@@ -186,8 +187,8 @@ at::Tensor EmpiricalDenoiser::predict_x0(const at::Tensor& x, double t) const {
   const at::Tensor flat = x.reshape({batch, -1}).to(type) - alpha * mean;
   const at::Tensor bias = norms.unsqueeze(0);  // [1, N], broadcast by addmm
   // At σ = 0, or σ so small that the logits could overflow the compute type (where the softmax
-  // is a one-hot argmax anyway), score with the σ-free form 2α x·X_i − α²‖X_i‖² and take the
-  // argmax: the nearest neighbour of x/α.
+  // is a one-hot argmax anyway), score with the σ-free form 2α x'·X'_i − α²‖X'_i‖² and take
+  // the argmax: the nearest neighbour of x/α.
   const double max_scale = type == at::kDouble ? 1e290 : 1e30;
   const bool limit = sigma == 0.0 || alpha / (sigma * sigma) > max_scale;
   const double scale = limit ? 2.0 * alpha : alpha / (sigma * sigma);
@@ -208,7 +209,7 @@ at::Tensor EmpiricalDenoiser::predict_x0(const at::Tensor& x, double t) const {
     // the smallest normal number relative to the largest weight 1: they change nothing at this
     // precision, but subnormal operands make the matrix product ~100× slower), exponentiate,
     // and normalize the product instead of the weights (so no weight becomes subnormal).
-    logits.sub_(std::get<0>(logits.max(1, /*keepdim=*/true)));
+    logits.sub_(at::amax(logits, 1, /*keepdim=*/true));
     at::threshold_(logits, min_log, -std::numeric_limits<double>::infinity());
     logits.exp_();
     outs.push_back(at::matmul(logits, data).div_(logits.sum(1, /*keepdim=*/true)));

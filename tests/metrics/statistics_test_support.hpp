@@ -46,10 +46,14 @@ class TempDir {
 // Single-quoted for /bin/sh.
 inline std::string quoted(const std::string& s) { return "'" + s + "'"; }
 
+// One OpenMP/OpenBLAS thread for the Python side: ctest runs two tests at once on two cores, and
+// spinning OpenMP threads on an oversubscribed machine made SciPy's 2048-d sqrtm 10× slower.
+inline const std::string kPythonEnvironment = "OMP_NUM_THREADS=1 ";
+
 // Runs a script of tests/metrics/ with the project's Python; returns the exit status.
 inline int run_python(const std::string& script, const std::string& arguments) {
   const std::string command =
-      quoted(env_or_fail("SAMPLERSEARCH_PYTHON")) + " " +
+      kPythonEnvironment + quoted(env_or_fail("SAMPLERSEARCH_PYTHON")) + " " +
       quoted(env_or_fail("SAMPLERSEARCH_SOURCE_DIR") + "/tests/metrics/" + script) + " " +
       arguments;
   const int status = std::system(command.c_str());
@@ -63,7 +67,8 @@ inline int run_python_code(const TempDir& dir, const std::string& code) {
   if (f == nullptr) return -1;
   std::fputs(code.c_str(), f);
   std::fclose(f);
-  const std::string command = quoted(env_or_fail("SAMPLERSEARCH_PYTHON")) + " " + quoted(script);
+  const std::string command =
+      kPythonEnvironment + quoted(env_or_fail("SAMPLERSEARCH_PYTHON")) + " " + quoted(script);
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

@@ -208,10 +208,11 @@ class Grid:
 
     def between(self, s, t, n):
         # DPM-Solver's get_time_steps(skip_type, t_T=s, t_0=t, N=order) for a singlestep's inner
-        # points (None for an explicit grid: the caller then uses the fine grid's own points).
+        # points, not rounded on ddpm-discrete (DPM-Solver's discrete schedule is continuous in t);
+        # None for an explicit grid: the caller then uses the fine grid's own points.
         if self.explicit is not None:
             return None
-        return discretize(self.schedule, self.discretization, n, s, t)
+        return discretize(self.schedule, self.discretization, n, s, t, round_discrete=False)
 
 
 # --------------------------------------------------------------------------------------------

@@ -343,6 +343,15 @@ TEST(EmpiricalDenoiser, LargeBatchesAreChunkedTheSame) {
   EXPECT_LT(max_abs_diff(all.narrow(0, 2990, 10), some), kClosedFormTol);
 }
 
+TEST(ExactModels, EmptyBatchGivesAnEmptyBatch) {
+  const GaussianMixtureModel gmm(test_mixture(), make_schedule("vp-linear"), {2, 3});
+  EXPECT_EQ(gmm.predict_x0(at::zeros({0, 2, 3}, at::kFloat), 0.5).sizes(),
+            (std::vector<int64_t>{0, 2, 3}));
+  const EmpiricalDenoiser empirical(at::ones({4, 2, 3}, at::kDouble), make_schedule("vp-linear"));
+  EXPECT_EQ(empirical.predict_x0(at::zeros({0, 2, 3}, at::kDouble), 0.5).sizes(),
+            (std::vector<int64_t>{0, 2, 3}));
+}
+
 TEST(EmpiricalDenoiser, EmptyDataIsAConfigError) {
   try {
     EmpiricalDenoiser model(at::zeros({0, 3}, at::kDouble), make_schedule("vp-linear"));

@@ -1,0 +1,428 @@
+#!/usr/bin/python3
+"""Optuna bridge: newline-delimited JSON requests on stdin, one JSON response per line on stdout.
+
+The protocol (version 1) is written down in search/README.md. One bridge process holds one open
+study at a time; create_study / load_study replace it. Nothing but responses is ever written to
+stdout: Python's sys.stdout is pointed at stderr before Optuna is imported, and Optuna logs at
+WARNING level to stderr.
+"""
+
+import datetime
+import math
+import os
+import sys
+import time
+import warnings
+
+PROTOCOL = 1
+
+# Responses go to the real stdout; anything else that prints (libraries, warnings) goes to stderr.
+_RESPONSES = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", newline="\n")
+sys.stdout = sys.stderr
+
+import json  # noqa: E402
+
+import optuna  # noqa: E402
+from optuna.distributions import CategoricalDistribution  # noqa: E402
+from optuna.distributions import FloatDistribution  # noqa: E402
+from optuna.distributions import IntDistribution  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.simplefilter("default")
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """GridSampler whose after_trial does not call study.stop(), which Optuna 3.1 only allows
+    inside study.optimize; exhaustion is reported in tell's response instead."""
+
+    def after_trial(self, study, trial, state, values):
+        pass
+
+
+def _make_grid(seed=None, search_space=None, **params):
+    if search_space is None:
+        raise ValueError("the grid sampler needs a 'search_space' param: {name: [values...]}")
+    sampler = _GridSampler(search_space, seed=seed, **params)
+    sampler.n_grid = math.prod(len(v) for v in search_space.values())
+    return sampler
+
+
+# Sampler name -> constructor taking the request's params as keyword arguments.
+SAMPLERS = {
+    "tpe": optuna.samplers.TPESampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "random": optuna.samplers.RandomSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "grid": _make_grid,
+}
+# Samplers whose sequence is defined by the seed and the storage, so a reopened study keeps it.
+_KEEP_SEED_ON_REOPEN = {"qmc", "grid"}
+
+PRUNERS = {
+    "none": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+}
+
+STORAGE_SCHEMES = ["memory", "sqlite:///PATH", "postgresql://...", "journal:///PATH"]
+
+_STATES = {
+    "RUNNING": TrialState.RUNNING,
+    "COMPLETE": TrialState.COMPLETE,
+    "PRUNED": TrialState.PRUNED,
+    "FAIL": TrialState.FAIL,
+    "WAITING": TrialState.WAITING,
+}
+
+
+class BridgeState:
+    def __init__(self):
+        self.study = None
+        self.storage_kind = None
+        self.sampler_name = None
+
+
+def _number_out(x):
+    """JSON has no NaN/Inf: non-finite floats travel as the strings NaN, Infinity, -Infinity."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    return x
+
+
+def _sanitize(obj):
+    if isinstance(obj, float):
+        return _number_out(obj)
+    if isinstance(obj, dict):
+        return {str(k): _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_sanitize(v) for v in obj]
+    if isinstance(obj, (datetime.datetime, datetime.date)):
+        return obj.isoformat()
+    return obj
+
+
+def _number_in(x, field):
+    if isinstance(x, bool) or not isinstance(x, (int, float, str)):
+        raise TypeError(f"'{field}' must be a number or one of NaN, Infinity, -Infinity")
+    return float(x)
+
+
+def _require(req, field):
+    if field not in req:
+        raise KeyError(f"request is missing field '{field}'")
+    return req[field]
+
+
+def _open_storage(url):
+    """(storage object or URL for optuna, kind) for a storage URL; None/''/'memory' is in-memory."""
+    if url is None or url in ("", "memory", ":memory:"):
+        return None, "memory"
+    if not isinstance(url, str):
+        raise TypeError("'storage' must be a string URL or null")
+    if url.startswith("journal://"):
+        path = url[len("journal://"):]
+        if not path:
+            raise ValueError("journal storage URL needs a path: journal:///absolute/path.log")
+        from optuna.storages import JournalFileStorage, JournalStorage
+
+        return JournalStorage(JournalFileStorage(path)), "journal"
+    scheme = url.split(":", 1)[0]
+    if scheme.startswith("sqlite") or scheme.startswith("postgresql") or scheme.startswith("mysql"):
+        return optuna.storages.RDBStorage(url), "rdb"
+    raise ValueError(
+        f"unknown storage URL '{url}' (valid: {', '.join(STORAGE_SCHEMES)})")
+
+
+def _make_sampler(spec, seed_offset):
+    spec = spec or {"name": "tpe"}
+    name = spec.get("name", "tpe")
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler '{name}' (valid: {', '.join(SAMPLERS)})")
+    params = dict(spec.get("params") or {})
+    seed = params.get("seed")
+    if seed is not None and seed_offset and name not in _KEEP_SEED_ON_REOPEN:
+        params["seed"] = seed + seed_offset
+    return SAMPLERS[name](**params), name, params.get("seed")
+
+
+def _make_pruner(spec):
+    spec = spec or {"name": "none"}
+    name = spec.get("name", "none")
+    if name not in PRUNERS:
+        raise ValueError(f"unknown pruner '{name}' (valid: {', '.join(PRUNERS)})")
+    return PRUNERS[name](**(spec.get("params") or {}))
+
+
+def _study_info(state):
+    study = state.study
+    return {
+        "study_name": study.study_name,
+        "directions": [d.name.lower() for d in study.directions],
+        "n_trials": len(study.get_trials(deepcopy=False)),
+        "storage_kind": state.storage_kind,
+        "sampler": state.sampler_name,
+    }
+
+
+def _open_study(state, req, create):
+    storage, kind = _open_storage(req.get("storage"))
+    sampler, sampler_name, _ = _make_sampler(req.get("sampler"), 0)
+    pruner = _make_pruner(req.get("pruner"))
+    if create:
+        directions = req.get("directions")
+        direction = req.get("direction")
+        if directions is None and direction is None:
+            direction = "minimize"
+        study = optuna.create_study(
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            study_name=req.get("study_name"),
+            direction=direction,
+            directions=directions,
+            # a retried create (the bridge died after creating it) opens what it created
+            load_if_exists=bool(req.get("load_if_exists", False) or req.get("retry", False)),
+        )
+    else:
+        study = optuna.load_study(
+            study_name=_require(req, "study_name"), storage=storage, sampler=sampler, pruner=pruner)
+    # A reopened study with trials gets seed + n_trials, so a resume does not replay the
+    # first run's random draws (QMC and grid keep their seed: their sequence lives in storage).
+    n_trials = len(study.get_trials(deepcopy=False))
+    effective_seed = ((req.get("sampler") or {}).get("params") or {}).get("seed")
+    if n_trials > 0 and effective_seed is not None:
+        study.sampler, _, effective_seed = _make_sampler(req.get("sampler"), n_trials)
+    state.study, state.storage_kind, state.sampler_name = study, kind, sampler_name
+    info = _study_info(state)
+    info["effective_seed"] = effective_seed
+    return info
+
+
+def _study(state):
+    if state.study is None:
+        raise RuntimeError("no study is open: send create_study or load_study first")
+    return state.study
+
+
+def _trial_id(study, number):
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise TypeError("'number' must be an integer trial number")
+    try:
+        return study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    except KeyError:
+        raise ValueError(f"trial {number} does not exist in study '{study.study_name}'") from None
+
+
+def _distribution(d):
+    kind = _require(d, "type")
+    if kind == "float":
+        return FloatDistribution(float(d["low"]), float(d["high"]), log=bool(d.get("log", False)),
+                                 step=None if d.get("step") is None else float(d["step"]))
+    if kind == "int":
+        return IntDistribution(int(d["low"]), int(d["high"]), log=bool(d.get("log", False)),
+                               step=int(d.get("step") or 1))
+    if kind == "categorical":
+        return CategoricalDistribution(_require(d, "choices"))
+    raise ValueError(f"unknown distribution type '{kind}' (valid: float, int, categorical)")
+
+
+def _frozen(t):
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "params": t.params,
+        "values": t.values,
+        "intermediate_values": [[s, v] for s, v in sorted(t.intermediate_values.items())],
+        "user_attrs": t.user_attrs,
+        "datetime_start": t.datetime_start,
+        "datetime_complete": t.datetime_complete,
+    }
+
+
+def _grid_exhausted(study):
+    n_grid = getattr(study.sampler, "n_grid", None)
+    if n_grid is None:
+        return None
+    visited = {t.system_attrs.get("grid_id") for t in study.get_trials(deepcopy=False)
+               if t.state.is_finished() or t.state == TrialState.RUNNING}
+    visited.discard(None)
+    return len(visited) >= n_grid
+
+
+# ---- operations: each takes (state, request) and returns the response's fields ----
+
+def op_hello(state, req):
+    return {"protocol": PROTOCOL, "optuna": optuna.__version__, "pid": os.getpid(),
+            "samplers": list(SAMPLERS), "pruners": list(PRUNERS), "storages": STORAGE_SCHEMES}
+
+
+def op_create_study(state, req):
+    return _open_study(state, req, create=True)
+
+
+def op_load_study(state, req):
+    return _open_study(state, req, create=False)
+
+
+def op_study_info(state, req):
+    _study(state)
+    info = _study_info(state)
+    info["grid_exhausted"] = _grid_exhausted(state.study)
+    return info
+
+
+def op_ask(state, req):
+    study = _study(state)
+    dists = {}
+    for d in req.get("distributions") or []:
+        name = _require(d, "name")
+        if name in dists:
+            raise ValueError(f"distribution '{name}' given twice")
+        dists[name] = _distribution(d)
+    trial = study.ask(fixed_distributions=dists)
+    return {"number": trial.number, "params": trial.params}
+
+
+def op_tell(state, req):
+    study = _study(state)
+    number = _require(req, "number")
+    state_name = req.get("state", "COMPLETE")
+    if state_name not in ("COMPLETE", "PRUNED", "FAIL"):
+        raise ValueError(f"cannot tell state '{state_name}' (valid: COMPLETE, PRUNED, FAIL)")
+    values = None
+    if "values" in req and req["values"] is not None:
+        values = [_number_in(v, "values") for v in req["values"]]
+    elif "value" in req and req["value"] is not None:
+        values = [_number_in(req["value"], "value")]
+    # A retried tell (the bridge died after storing it) must not fail on the finished trial.
+    frozen = study.tell(number, values, _STATES[state_name],
+                        skip_if_finished=bool(req.get("retry", False)))
+    out = _frozen(frozen)
+    exhausted = _grid_exhausted(study)
+    if exhausted is not None:
+        out["grid_exhausted"] = exhausted
+    return out
+
+
+def op_report(state, req):
+    study = _study(state)
+    if len(study.directions) > 1:
+        raise NotImplementedError("report/should_prune is not supported for multi-objective studies")
+    number = _require(req, "number")
+    step = _require(req, "step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"'step' must be a non-negative integer, got {step!r}")
+    value = _number_in(_require(req, "value"), "value")
+    trial_id = _trial_id(study, number)
+    storage = study._storage
+    if step not in storage.get_trial(trial_id).intermediate_values:  # first report of a step wins
+        storage.set_trial_intermediate_value(trial_id, step, value)
+    return {"should_prune": bool(study.pruner.prune(study, storage.get_trial(trial_id)))}
+
+
+def op_enqueue(state, req):
+    study = _study(state)
+    study.enqueue_trial(_require(req, "params"), user_attrs=req.get("user_attrs"),
+                        skip_if_exists=bool(req.get("skip_if_exists", False) or req.get("retry")))
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    return {"n_waiting": len(waiting)}
+
+
+def op_trials(state, req):
+    study = _study(state)
+    states = None
+    if req.get("states"):
+        states = tuple(_STATES[s] for s in req["states"])
+    return {"trials": [_frozen(t) for t in study.get_trials(deepcopy=False, states=states)]}
+
+
+def op_best_trials(state, req):
+    study = _study(state)
+    if len(study.directions) == 1:
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return {"trials": [_frozen(study.best_trial)] if done else []}
+    return {"trials": [_frozen(t) for t in study.best_trials]}
+
+
+def op_set_user_attr(state, req):
+    study = _study(state)
+    trial_id = _trial_id(study, _require(req, "number"))
+    study._storage.set_trial_user_attr(trial_id, _require(req, "key"), req.get("value"))
+    return {}
+
+
+def op_fail_running(state, req):
+    study = _study(state)
+    reason = req.get("reason", "interrupted")
+    key = req.get("key", "fail_reason")
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(_trial_id(study, t.number), key, reason)
+        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+        failed.append(t.number)
+    return {"failed": failed}
+
+
+def op_sleep(state, req):
+    time.sleep(float(req.get("seconds", 0)))
+    return {}
+
+
+def op_shutdown(state, req):
+    return {}
+
+
+OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith("op_")}
+
+
+def _respond(obj):
+    _RESPONSES.write(json.dumps(_sanitize(obj), allow_nan=False, separators=(",", ":")) + "\n")
+    _RESPONSES.flush()
+
+
+def _error(rid, exc):
+    message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return {"id": rid, "ok": False, "error": {"type": type(exc).__name__, "message": message}}
+
+
+def handle(state, line):
+    """One request line -> (response dict, whether to exit)."""
+    try:
+        req = json.loads(line)
+        if not isinstance(req, dict):
+            raise TypeError("a request must be a JSON object")
+    except Exception as exc:  # noqa: BLE001 - a malformed line is answered, never fatal
+        return _error(None, exc), False
+    rid = req.get("id")
+    op = req.get("op")
+    if op not in OPS:
+        return _error(rid, ValueError(f"unknown op '{op}' (valid: {', '.join(OPS)})")), False
+    try:
+        result = OPS[op](state, req)
+    except Exception as exc:  # noqa: BLE001 - every Python error goes back to the client
+        return _error(rid, exc), False
+    response = {"id": rid, "ok": True}
+    response.update(result)
+    return response, op == "shutdown"
+
+
+def main():
+    state = BridgeState()
+    stdin = sys.stdin.buffer
+    while True:
+        line = stdin.readline()
+        if not line:
+            return 0  # the client closed its end
+        if not line.strip():
+            continue
+        response, done = handle(state, line)
+        _respond(response)
+        if done:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

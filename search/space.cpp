@@ -1,0 +1,258 @@
+#include "samplersearch/search/space.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "samplersearch/common/check.hpp"
+#include "samplersearch/common/registry.hpp"
+#include "samplersearch/samplers/solver.hpp"
+
+namespace samplersearch {
+namespace {
+
+using nlohmann::json;
+
+// Reads option `key` of a space (a number), checking it lies in [lo, hi].
+double option(const json& options, const char* key, double dflt, double lo, double hi) {
+  if (!options.contains(key)) return dflt;
+  const json& v = options.at(key);
+  if (!v.is_number() || v.get<double>() < lo || v.get<double>() > hi)
+    throw ConfigError(std::string("space.") + key,
+                      "must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return v.get<double>();
+}
+
+bool flag(const json& options, const char* key) {
+  if (!options.contains(key)) return false;
+  if (!options.at(key).is_boolean())
+    throw ConfigError(std::string("space.") + key, "must be true or false");
+  return options.at(key).get<bool>();
+}
+
+void reject_unknown(const json& options, std::initializer_list<const char*> known) {
+  for (const auto& [key, value] : options.items()) {
+    bool ok = false;
+    std::string list;
+    for (const char* k : known) {
+      ok = ok || key == k;
+      list += (list.empty() ? "" : ", ") + std::string(k);
+    }
+    if (!ok) throw ConfigError("space." + key, "not an option of this space (valid: " + list + ")");
+  }
+}
+
+double value_of(const json& values, const ParamSpec& p) {
+  if (!values.contains(p.name) || !values.at(p.name).is_number())
+    throw ConfigError("params." + p.name, "is missing");
+  const double v = values.at(p.name).get<double>();
+  if (!(v >= p.low - 1e-12 && v <= p.high + 1e-12))
+    throw ConfigError("params." + p.name, "is " + std::to_string(v) + ", outside [" +
+                                              std::to_string(p.low) + ", " + std::to_string(p.high) +
+                                              "]");
+  return v;
+}
+
+// The classic samplers offered as warm starts (multistep ones: one call per grid time).
+std::vector<std::pair<std::string, std::pair<std::string, SolverOptions>>> classic_warm_starts() {
+  SolverOptions pp3;
+  pp3.order = 3;
+  return {{"dpmsolver++(2M)", {"dpmsolver++", {}}},
+          {"dpmsolver++(3M)", {"dpmsolver++", pp3}},
+          {"ddim", {"ddim", {}}},
+          {"unipc(bh1)", {"unipc", {}}},
+          {"deis(tAB3)", {"deis", {}}}};
+}
+
+Matrices classic(const SpaceConfig& c, const std::string& solver, const SolverOptions& o) {
+  return solver_matrices(solver, SolverPlan{c.schedule, TimeGrid(c.times),
+                                            static_cast<int>(c.times.size()) - 1, o});
+}
+
+// The `matrix` space (see space.hpp).
+class MatrixSpace final : public SearchSpace {
+ public:
+  explicit MatrixSpace(const SpaceConfig& config) : SearchSpace(config) {
+    reject_unknown(config.options, {"tail", "low", "high", "stochastic"});
+    tail_ = static_cast<int>(option(config.options, "tail", 3, 1, 1000));
+    low_ = option(config.options, "low", -2.0, -100, 100);
+    high_ = option(config.options, "high", 2.0, -100, 100);
+    if (!(low_ < 1.0 && high_ > 0.0))
+      throw ConfigError("space.low", "bounds [low, high] must contain 0 and stay below 1 at low");
+    stochastic_ = flag(config.options, "stochastic");
+    for (int k = 1; k <= steps(); ++k)
+      for (int j = std::max(0, k - tail_); j < k - 1; ++j)
+        params_.push_back({name_c(k, j), low_, high_, false});
+    if (stochastic_)
+      for (int k = 1; k <= steps(); ++k) params_.push_back({name_b(k), 0.0, 1.0, false});
+  }
+  std::string_view name() const override { return "matrix"; }
+  const std::vector<ParamSpec>& params() const override { return params_; }
+
+  Matrices to_matrices(const json& values) const override {
+    std::vector<std::vector<double>> ratios(static_cast<size_t>(steps()) + 1);
+    std::vector<double> fresh(static_cast<size_t>(steps()) + 1, 0.0);
+    size_t p = 0;
+    for (int k = 1; k <= steps(); ++k) {
+      for (int j = std::max(0, k - tail_); j < k - 1; ++j) ratios[static_cast<size_t>(k)].push_back(value_of(values, params_[p++]));
+      ratios[static_cast<size_t>(k)].push_back(1.0);
+    }
+    if (stochastic_)
+      for (int k = 1; k <= steps(); ++k) fresh[static_cast<size_t>(k)] = value_of(values, params_[p++]);
+    Matrices m = banded_matrices(config_, tail_, ratios, fresh);
+    m.options = {{"space", "matrix"}, {"tail", tail_}, {"stochastic", stochastic_}};
+    return m;
+  }
+
+  std::vector<WarmStart> warm_starts() const override {
+    std::vector<WarmStart> out;
+    for (const auto& [label, spec] : classic_warm_starts()) {
+      Matrices m;
+      try {
+        m = classic(config_, spec.first, spec.second);
+      } catch (const ConfigError&) {
+        continue;  // e.g. an order the step count cannot take
+      }
+      json v = json::object();
+      for (int k = 1; k <= steps(); ++k) {
+        const double diag = m.signal(k, k - 1);
+        for (int j = std::max(0, k - tail_); j < k - 1; ++j)
+          v[name_c(k, j)] = std::clamp(diag != 0.0 ? m.signal(k, j) / diag : 0.0, low_, high_);
+        if (stochastic_) {
+          const double norm = m.noise.row(k).norm();
+          v[name_b(k)] = norm > 0 ? std::clamp(std::abs(m.noise(k, k)) / norm, 0.0, 1.0) : 0.0;
+        }
+      }
+      out.push_back({label, v});
+    }
+    return out;
+  }
+
+ private:
+  static std::string name_c(int k, int j) { return "c" + std::to_string(k) + "_" + std::to_string(j); }
+  static std::string name_b(int k) { return "b" + std::to_string(k); }
+  int tail_ = 3;
+  double low_ = -2, high_ = 2;
+  bool stochastic_ = false;
+  std::vector<ParamSpec> params_;
+};
+
+// The `gdr` space: (γ, δ, ρ) of SPEC §5, one triple or one per step; deterministic searches fix
+// ρ = 0 (δ then does not matter and is not asked).
+class GdrSpace final : public SearchSpace {
+ public:
+  explicit GdrSpace(const SpaceConfig& config) : SearchSpace(config) {
+    reject_unknown(config.options,
+                   {"per_step", "stochastic", "gamma_low", "gamma_high", "delta_low", "delta_high",
+                    "rho_high"});
+    per_step_ = flag(config.options, "per_step");
+    stochastic_ = flag(config.options, "stochastic");
+    const double g_lo = option(config.options, "gamma_low", -0.5, -0.999, 10);
+    const double g_hi = option(config.options, "gamma_high", 2.0, -0.999, 10);
+    const double d_lo = option(config.options, "delta_low", 0.05, 1e-6, 10);
+    const double d_hi = option(config.options, "delta_high", 3.0, 1e-6, 10);
+    const double r_hi = option(config.options, "rho_high", 2.0, 0, 10);
+    const int copies = per_step_ ? steps() : 1;
+    for (int k = 0; k < copies; ++k) {
+      const std::string suffix = per_step_ ? "_" + std::to_string(k) : "";
+      params_.push_back({"gamma" + suffix, g_lo, g_hi, false});
+      if (stochastic_) {
+        params_.push_back({"delta" + suffix, d_lo, d_hi, false});
+        params_.push_back({"rho" + suffix, 0.0, r_hi, false});
+      }
+    }
+  }
+  std::string_view name() const override { return "gdr"; }
+  const std::vector<ParamSpec>& params() const override { return params_; }
+
+  Matrices to_matrices(const json& values) const override {
+    SolverOptions o;
+    for (const ParamSpec& p : params_) {
+      const double v = value_of(values, p);
+      if (p.name.rfind("gamma", 0) == 0) o.gamma.push_back(v);
+      if (p.name.rfind("delta", 0) == 0) o.delta.push_back(v);
+      if (p.name.rfind("rho", 0) == 0) o.rho.push_back(v);
+    }
+    Matrices m = classic(config_, "generalized", o);
+    m.options["space"] = "gdr";
+    return m;
+  }
+
+  std::vector<WarmStart> warm_starts() const override {
+    auto fill = [&](double g, double d, double r) {
+      json v = json::object();
+      for (const ParamSpec& p : params_) {
+        const double x = p.name.rfind("gamma", 0) == 0 ? g : p.name.rfind("delta", 0) == 0 ? d : r;
+        v[p.name] = std::clamp(x, p.low, p.high);
+      }
+      return v;
+    };
+    if (!stochastic_) return {{"ddim", fill(0.0, 1.0, 0.0)}, {"gamma=0.026", fill(0.026, 1.0, 0.0)}};
+    return {{"(1.25, 0.95, 1)", fill(1.25, 0.95, 1.0)}, {"ancestral", fill(1.0, 1.0, 1.0)},
+            {"ddim", fill(0.0, 1.0, 0.0)}};
+  }
+
+ private:
+  bool per_step_ = false, stochastic_ = false;
+  std::vector<ParamSpec> params_;
+};
+
+constexpr std::array kSpaces{
+    SpaceEntry{"matrix", "banded C with the papers' row normalization (options: tail, low, high, "
+                         "stochastic)",
+               [](const SpaceConfig& c) -> std::unique_ptr<SearchSpace> {
+                 return std::make_unique<MatrixSpace>(c);
+               }},
+    SpaceEntry{"gdr", "(γ, δ, ρ) of the generalized step, one triple or one per step (options: "
+                      "per_step, stochastic, bounds)",
+               [](const SpaceConfig& c) -> std::unique_ptr<SearchSpace> {
+                 return std::make_unique<GdrSpace>(c);
+               }},
+};
+
+}  // namespace
+
+SearchSpace::SearchSpace(SpaceConfig config) : config_(std::move(config)) {
+  SS_CHECK(config_.schedule != nullptr);
+  validate_timesteps(config_.times, *config_.schedule, "times");
+}
+
+std::span<const SpaceEntry> space_registry() { return kSpaces; }
+
+std::unique_ptr<SearchSpace> make_space(std::string_view name, const SpaceConfig& config) {
+  return registry_find(space_registry(), name, "space").make(config);
+}
+
+Matrices banded_matrices(const SpaceConfig& config, int tail,
+                         const std::vector<std::vector<double>>& ratios,
+                         const std::vector<double>& fresh_noise) {
+  const Schedule& s = *config.schedule;
+  const auto n = static_cast<Eigen::Index>(config.times.size()) - 1;
+  Matrices m;
+  m.schedule = config.schedule;
+  m.times = config.times;
+  m.signal = RowMatrix::Zero(n + 1, n);
+  m.noise = RowMatrix::Zero(n + 1, n + 1);
+  m.noise(0, 0) = s.prior_std(config.times[0]);
+  m.solver = "searched";
+  for (Eigen::Index k = 1; k <= n; ++k) {
+    const auto& r = ratios[static_cast<size_t>(k)];
+    const Eigen::Index first = std::max<Eigen::Index>(0, k - tail);
+    SS_CHECK(static_cast<Eigen::Index>(r.size()) == k - first);
+    double sum = 0;
+    for (double v : r) sum += v;
+    const double t = config.times[static_cast<size_t>(k)];
+    if (std::abs(sum) < 1e-9)
+      throw NumericalError("row " + std::to_string(k) + " of the matrix sums to 0");
+    for (Eigen::Index j = first; j < k; ++j)
+      m.signal(k, j) = r[static_cast<size_t>(j - first)] / sum * s.alpha(t);
+    const double b = fresh_noise[static_cast<size_t>(k)];
+    const double prev = m.noise.row(k - 1).norm();
+    m.noise.row(k) = s.sigma(t) * std::sqrt(std::max(0.0, 1.0 - b * b)) / prev * m.noise.row(k - 1);
+    m.noise(k, k) = s.sigma(t) * b;
+  }
+  m.validate("matrix space");
+  return m;
+}
+
+}  // namespace samplersearch
