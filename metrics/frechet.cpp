@@ -106,9 +106,7 @@ PivotedFactor pivoted_cholesky(const at::Tensor& sigma) {
   lapack_int rank = 0;
   const lapack_int info =
       LAPACKE_dpstrf(LAPACK_COL_MAJOR, 'L', d, f.l.data(), d, piv.data(), &rank, -1.0);
-  if (info < 0)
-    throw NumericalError("Frechet distance: LAPACK dpstrf rejected argument " +
-                         std::to_string(-info));
+  SS_CHECK(info >= 0) << "LAPACK dpstrf rejected argument " << -info;
   f.rank = static_cast<int>(rank);
   f.piv.resize(static_cast<size_t>(d));
   for (int k = 0; k < d; ++k) f.piv[static_cast<size_t>(k)] = static_cast<int>(piv[k]) - 1;

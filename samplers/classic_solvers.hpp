@@ -133,18 +133,26 @@ typename Ctx::Value deis(Ctx& ctx, const SolverPlan& plan) {
     // past call times t_i, t_{i−1}, … (newest first)
     std::vector<double> past(static_cast<size_t>(q));
     for (int j = 0; j < q; ++j) past[static_cast<size_t>(j)] = ts[static_cast<size_t>(i - j)];
-    const double r0 = rho(t), r1 = rho(u);
+    // Integrate piece by piece between the integer times of a discrete schedule (t(ρ) has kinks
+    // there); a continuous schedule is one piece.
+    std::vector<double> cuts{t};
+    if (s.discrete())
+      for (double c = std::ceil(t) - 1.0; c > u; c -= 1.0) cuts.push_back(c);
+    cuts.push_back(u);
     std::vector<double> w(static_cast<size_t>(q), 0.0);
-    for (size_t n = 0; n < nodes.size(); ++n) {
-      const double r = 0.5 * (r0 + r1) + 0.5 * (r1 - r0) * nodes[n];
-      const double tau = s.t_of_lambda(-2.0 * std::log(r));
-      for (int j = 0; j < q; ++j) {
-        double l = 1.0;
-        for (int m = 0; m < q; ++m)
-          if (m != j)
-            l *= (tau - past[static_cast<size_t>(m)]) /
-                 (past[static_cast<size_t>(j)] - past[static_cast<size_t>(m)]);
-        w[static_cast<size_t>(j)] += 0.5 * (r1 - r0) * weights[n] * l;
+    for (size_t piece = 0; piece + 1 < cuts.size(); ++piece) {
+      const double r0 = rho(cuts[piece]), r1 = rho(cuts[piece + 1]);
+      for (size_t n = 0; n < nodes.size(); ++n) {
+        const double r = 0.5 * (r0 + r1) + 0.5 * (r1 - r0) * nodes[n];
+        const double tau = s.t_of_lambda(-2.0 * std::log(r));
+        for (int j = 0; j < q; ++j) {
+          double l = 1.0;
+          for (int m = 0; m < q; ++m)
+            if (m != j)
+              l *= (tau - past[static_cast<size_t>(m)]) /
+                   (past[static_cast<size_t>(j)] - past[static_cast<size_t>(m)]);
+          w[static_cast<size_t>(j)] += 0.5 * (r1 - r0) * weights[n] * l;
+        }
       }
     }
     auto next = (s.alpha(u) / s.alpha(t)) * x;

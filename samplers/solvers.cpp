@@ -82,12 +82,26 @@ SinglestepPlan singlestep_plan(const SolverPlan& plan, const char* name) {
   size_t at = 0;
   p.outer.push_back(all[0]);
   for (int o : orders) {
-    const double ls = half_lambda(sc, all[at]);
-    const double h = half_lambda(sc, all[at + static_cast<size_t>(o)]) - ls;
+    const double s = all[at], t = all[at + static_cast<size_t>(o)];
+    // The reference's timesteps_inner = get_time_steps(skip_type, s, t, order): the same
+    // discretization between the two outer times, never rounded (on a discrete schedule the
+    // inner points are fractional steps). An explicit list supplies its own points.
+    std::vector<double> inner;
+    if (plan.grid.discretization().empty()) {
+      inner.assign(all.begin() + static_cast<long>(at), all.begin() + static_cast<long>(at) + o + 1);
+    } else {
+      GridSpec spec = plan.grid.spec();
+      spec.t_start = s;
+      spec.t_end = t;
+      inner = registry_find(discretization_registry(), plan.grid.discretization(), "discretization")
+                  .make(sc, o, spec);
+    }
+    const double ls = half_lambda(sc, s), h = half_lambda(sc, t) - ls;
     std::vector<double> r;
-    for (int j = 1; j < o; ++j) r.push_back((half_lambda(sc, all[at + static_cast<size_t>(j)]) - ls) / h);
+    for (int j = 1; j < o; ++j) r.push_back((half_lambda(sc, inner[static_cast<size_t>(j)]) - ls) / h);
     p.rs.push_back(r);
-    p.outer.push_back(all[at += static_cast<size_t>(o)]);
+    p.outer.push_back(t);
+    at += static_cast<size_t>(o);
   }
   return p;
 }

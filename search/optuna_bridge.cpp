@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "samplersearch/common/check.hpp"
+#include "samplersearch/common/registry.hpp"
 
 #ifndef SAMPLERSEARCH_OPTUNA_BRIDGE_SCRIPT
 #error "SAMPLERSEARCH_OPTUNA_BRIDGE_SCRIPT must be defined by search/CMakeLists.txt"
@@ -81,22 +82,31 @@ FrozenTrial frozen_from_json(const json& j) {
   return t;
 }
 
-// A trial in a response; a malformed one is a protocol error of `op`.
-FrozenTrial parse_frozen(const json& j, const char* op) {
+// Runs `read` on an ok response; a missing or mistyped field is a protocol error of `op`.
+template <class Read>
+auto parsed(const char* op, Read&& read) {
   try {
-    return frozen_from_json(j);
+    return read();
   } catch (const ChannelFailure& f) {
     throw BridgeError(f.kind, op, "", f.message);
   } catch (const json::exception& e) {
     throw BridgeError(BridgeError::Kind::protocol, op, "",
-                      std::string("malformed trial: ") + e.what());
+                      std::string("malformed response: ") + e.what());
+  } catch (const ConfigError& e) {  // an unknown trial state
+    throw BridgeError(BridgeError::Kind::protocol, op, "", e.what());
   }
 }
 
+FrozenTrial parse_frozen(const json& j, const char* op) {
+  return parsed(op, [&] { return frozen_from_json(j); });
+}
+
 std::vector<FrozenTrial> parse_frozen_list(const json& response, const char* op) {
-  std::vector<FrozenTrial> out;
-  for (const json& t : response.at("trials")) out.push_back(parse_frozen(t, op));
-  return out;
+  return parsed(op, [&] {
+    std::vector<FrozenTrial> out;
+    for (const json& t : response.at("trials")) out.push_back(frozen_from_json(t));
+    return out;
+  });
 }
 
 StudyInfo study_info_from_json(const json& resp) {
@@ -112,10 +122,19 @@ StudyInfo study_info_from_json(const json& resp) {
   return info;
 }
 
-bool is_in_memory(const json& storage) {
-  if (storage.is_null()) return true;
-  const auto s = storage.get<std::string>();
-  return s.empty() || s == "memory" || s == ":memory:";
+// j[key] if it is a string, else "".
+std::string string_field(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get_ref<const std::string&>() : std::string();
+}
+
+bool is_ok(const json& resp) { return resp.is_object() && resp.contains("ok") && resp["ok"] == true; }
+
+// error.type / error.message of a failed response, "" where missing.
+std::string error_field(const json& resp, const char* key) {
+  const auto it = resp.find("error");
+  return it == resp.end() ? std::string() : string_field(*it, key);
 }
 
 }  // namespace
@@ -195,6 +214,48 @@ json Distribution::to_json() const {
   return {};
 }
 
+namespace {
+
+constexpr OptunaEntry kSamplers[] = {
+    {"tpe", "tree-structured Parzen estimator (seed, n_startup_trials, multivariate, ...)"},
+    {"cmaes", "CMA-ES (seed, x0 warm-start mean, sigma0, restart_strategy, ...)"},
+    {"random", "independent uniform draws (seed)"},
+    {"qmc", "quasi-Monte Carlo: Sobol or Halton (qmc_type, scramble, seed)"},
+    {"nsga2", "NSGA-II for one or several objectives (population_size, seed, ...)"},
+    {"grid", "every point of search_space {name: [values]} once"},
+};
+constexpr OptunaEntry kPruners[] = {
+    {"none", "never prune"},
+    {"median", "prune below the median of earlier trials at the same step"},
+    {"successive_halving", "asynchronous successive halving"},
+    {"hyperband", "Hyperband over successive-halving brackets"},
+};
+constexpr OptunaEntry kStorages[] = {
+    {"memory", "in the bridge process only (\"\"): lost when it restarts"},
+    {"sqlite", "sqlite:///path/to/study.db"},
+    {"postgresql", "postgresql://user:password@host/database"},
+    {"journal", "journal:///path/to/study.log (Optuna JournalFileStorage)"},
+};
+
+}  // namespace
+
+std::span<const OptunaEntry> optuna_sampler_registry() { return kSamplers; }
+std::span<const OptunaEntry> optuna_pruner_registry() { return kPruners; }
+std::span<const OptunaEntry> optuna_storage_registry() { return kStorages; }
+
+std::string_view optuna_storage_kind(std::string_view url) {
+  if (url.empty() || url == "memory" || url == ":memory:") return "memory";
+  const std::string_view scheme = url.substr(0, url.find(':'));
+  for (const OptunaEntry& e : kStorages)
+    // sqlite:..., postgresql:... or postgresql+psycopg2:..., journal:...
+    if (e.name != "memory" && scheme.substr(0, scheme.find('+')) == e.name &&
+        url.find(':') != std::string_view::npos)
+      return e.name;
+  throw ConfigError("storage", "unknown storage URL '" + std::string(url) +
+                                   "' (valid: \"\" for in-memory, sqlite:///PATH, "
+                                   "postgresql://..., journal:///PATH)");
+}
+
 std::string default_bridge_python() {
   if (const char* env = std::getenv("SAMPLERSEARCH_PYTHON"); env && *env) return env;
   return SAMPLERSEARCH_DEFAULT_PYTHON;
@@ -258,7 +319,7 @@ void OptunaBridge::start() {
     throw BridgeError(f.kind, "hello", "",
                       f.message + " (starting '" + options_.python + " " + options_.script + "')");
   }
-  if (!hello_.value("ok", false) || hello_.value("protocol", -1) != kProtocol) {
+  if (!is_ok(hello_) || !hello_.contains("protocol") || hello_["protocol"] != kProtocol) {
     const std::string got = hello_.dump();
     stop_process(false);
     throw BridgeError(BridgeError::Kind::protocol, "hello", "",
@@ -298,7 +359,7 @@ json OptunaBridge::exchange(const json& req_without_id, std::chrono::millisecond
   json req = req_without_id;
   const long id = next_id_++;
   req["id"] = id;
-  const std::string op = req.value("op", "");
+  const std::string op = string_field(req, "op");
   const std::string line = req.dump() + "\n";
   const auto deadline = Clock::now() + timeout;
 
@@ -371,7 +432,7 @@ json OptunaBridge::exchange(const json& req_without_id, std::chrono::millisecond
 
 void OptunaBridge::reopen_study(const std::string& why) {
   if (!study_request_) return;
-  const std::string name = study_request_->value("study_name", "");
+  const std::string name = string_field(*study_request_, "study_name");
   if (study_in_memory_) {
     study_request_.reset();
     throw BridgeError(BridgeError::Kind::lost_study, "restart", "",
@@ -379,9 +440,8 @@ void OptunaBridge::reopen_study(const std::string& why) {
                           "' used in-memory storage, so its trials are lost; use sqlite:///, "
                           "journal:/// or postgresql:// storage to survive a restart");
   }
-  json req = *study_request_;
-  req["op"] = "create_study";
-  req["load_if_exists"] = true;
+  json req = *study_request_;  // load_study as it was, or create_study that now loads
+  if (req["op"] == "create_study") req["load_if_exists"] = true;
   json resp;
   try {
     resp = exchange(req, options_.timeout);
@@ -389,15 +449,13 @@ void OptunaBridge::reopen_study(const std::string& why) {
     stop_process(false);
     throw BridgeError(f.kind, "restart", "", "re-opening study '" + name + "': " + f.message);
   }
-  if (!resp.value("ok", false)) {
-    const json& e = resp["error"];
-    throw BridgeError(BridgeError::Kind::python, "restart", e.value("type", ""),
-                      "re-opening study '" + name + "': " + e.value("message", ""));
-  }
+  if (!is_ok(resp))
+    throw BridgeError(BridgeError::Kind::python, "restart", error_field(resp, "type"),
+                      "re-opening study '" + name + "': " + error_field(resp, "message"));
 }
 
 json OptunaBridge::request_locked(json req, std::chrono::milliseconds timeout) {
-  const std::string op = req.value("op", "");
+  const std::string op = string_field(req, "op");
   for (int attempt = 0;; ++attempt) {
     if (pid_ < 0) {  // a previous restart failed part-way: try once more now
       start();
@@ -416,11 +474,9 @@ json OptunaBridge::request_locked(json req, std::chrono::milliseconds timeout) {
       req["retry"] = true;  // lets tell/enqueue skip work the dead bridge already stored
       continue;
     }
-    if (!resp.value("ok", false)) {
-      const json& e = resp["error"];
-      throw BridgeError(BridgeError::Kind::python, op, e.value("type", ""),
-                        e.value("message", ""));
-    }
+    if (!is_ok(resp))
+      throw BridgeError(BridgeError::Kind::python, op, error_field(resp, "type"),
+                        error_field(resp, "message"));
     return resp;
   }
 }
@@ -433,6 +489,9 @@ json OptunaBridge::request(json req, std::chrono::milliseconds timeout) {
 }
 
 StudyInfo OptunaBridge::open_study(const StudyConfig& config, bool create) {
+  registry_find(optuna_sampler_registry(), config.sampler, "sampler");
+  registry_find(optuna_pruner_registry(), config.pruner, "pruner");
+  optuna_storage_kind(config.storage);
   json req = {{"op", create ? "create_study" : "load_study"},
               {"sampler", {{"name", config.sampler}, {"params", config.sampler_params}}},
               {"pruner", {{"name", config.pruner}, {"params", config.pruner_params}}},
@@ -444,13 +503,17 @@ StudyInfo OptunaBridge::open_study(const StudyConfig& config, bool create) {
   }
   std::lock_guard lock(mutex_);
   const json resp = request_locked(req, options_.timeout);
-  req["study_name"] = resp.at("study_name");  // a reload needs the name Optuna picked
+  const StudyInfo info = parsed("open study", [&] { return study_info_from_json(resp); });
+  req["study_name"] = info.name;  // a reload needs the name Optuna picked
   study_request_ = req;
-  study_in_memory_ = is_in_memory(req["storage"]);
-  return study_info_from_json(resp);
+  study_in_memory_ = optuna_storage_kind(config.storage) == "memory";
+  return info;
 }
 
-StudyInfo OptunaBridge::study_info() { return study_info_from_json(request({{"op", "study_info"}})); }
+StudyInfo OptunaBridge::study_info() {
+  const json resp = request({{"op", "study_info"}});
+  return parsed("study_info", [&] { return study_info_from_json(resp); });
+}
 
 StudyInfo OptunaBridge::create_study(const StudyConfig& config) { return open_study(config, true); }
 
@@ -463,7 +526,7 @@ AskedTrial OptunaBridge::ask(const std::vector<Distribution>& distributions) {
   json dists = json::array();
   for (const Distribution& d : distributions) dists.push_back(d.to_json());
   const json resp = request({{"op", "ask"}, {"distributions", dists}});
-  return AskedTrial{resp.at("number").get<int>(), resp.at("params")};
+  return parsed("ask", [&] { return AskedTrial{resp.at("number").get<int>(), resp.at("params")}; });
 }
 
 FrozenTrial OptunaBridge::tell(int number, const std::vector<double>& values) {
@@ -485,7 +548,7 @@ FrozenTrial OptunaBridge::tell_state(int number, TrialState state) {
 bool OptunaBridge::report(int number, int step, double value) {
   const json resp = request(
       {{"op", "report"}, {"number", number}, {"step", step}, {"value", number_to_json(value)}});
-  return resp.at("should_prune").get<bool>();
+  return parsed("report", [&] { return resp.at("should_prune").get<bool>(); });
 }
 
 void OptunaBridge::enqueue(const json& params, const json& user_attrs) {
@@ -514,7 +577,7 @@ void OptunaBridge::set_user_attr(int number, const std::string& key, const json&
 
 std::vector<int> OptunaBridge::fail_running(const std::string& reason) {
   const json resp = request({{"op", "fail_running"}, {"reason", reason}});
-  return resp.at("failed").get<std::vector<int>>();
+  return parsed("fail_running", [&] { return resp.at("failed").get<std::vector<int>>(); });
 }
 
 int OptunaBridge::pid() const {

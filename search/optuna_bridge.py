@@ -30,6 +30,8 @@ from optuna.trial import TrialState  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.simplefilter("default")
+# The samplers and storages asked for by name are chosen on purpose: no "experimental" notices.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 class _GridSampler(optuna.samplers.GridSampler):

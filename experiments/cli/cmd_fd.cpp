@@ -25,8 +25,8 @@ int run_fd(Args& args) {
   args.finish();
   const auto& files = args.positional();
   if (files.size() != 2)
-    throw ConfigError("fd", "expects two statistics files (fd A.h5 B.h5), got " +
-                                std::to_string(files.size()) + " arguments");
+    throw ConfigError("fd", "expects exactly two statistics files (fd A.h5 B.h5), got " +
+                                std::to_string(files.size()));
   const Statistics a = read_statistics(files[0]);
   const Statistics b = read_statistics(files[1]);
   if (a.dim() != b.dim())

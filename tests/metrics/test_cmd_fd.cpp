@@ -55,7 +55,7 @@ TEST(CmdFd, BadCallsExitWithTheDocumentedCodes) {
                    Statistics{at::zeros({3}, at::kDouble), at::eye(3, at::kDouble), 0, ""});
   auto one = run_command(cli() + " fd " + quoted(dir.file("a.h5")));
   EXPECT_EQ(one.exit_code, 2) << one.output;
-  EXPECT_NE(one.output.find("fd: expects two statistics files (fd A.h5 B.h5), got 1 arguments"),
+  EXPECT_NE(one.output.find("fd: expects exactly two statistics files (fd A.h5 B.h5), got 1"),
             std::string::npos)
       << one.output;
   auto missing =

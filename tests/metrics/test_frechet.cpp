@@ -57,6 +57,14 @@ TEST(Frechet, DiagonalCovariances) {
   EXPECT_EQ(t.rank2, 5);
 }
 
+TEST(Frechet, OneDimension) {
+  // d = 1: FD = (μ₁ − μ₂)² + (s₁ − s₂)² with s the standard deviations: (1 − 4)² + (2 − 3)² = 10.
+  const double fd =
+      frechet_distance(at::tensor({1.0}, at::kDouble), at::full({1, 1}, 4.0, at::kDouble),
+                       at::tensor({4.0}, at::kDouble), at::full({1, 1}, 9.0, at::kDouble));
+  EXPECT_LE(relative_error(fd, 10.0), kClosedFormTol);
+}
+
 TEST(Frechet, CommutingCovariances) {
   // Σ₁ = Q diag(a) Qᵀ, Σ₂ = Q diag(b) Qᵀ share eigenvectors: Tr √(…) = Σ √(a_i b_i).
   const int64_t d = 48;

@@ -48,8 +48,9 @@ class TimeGrid {
   std::vector<double> times(const Schedule& schedule, int n, std::string_view solver) const;
   // JSON description (discretization name and range, or the explicit list).
   nlohmann::json describe() const;
-  // The discretization's name ("" for an explicit list).
+  // The discretization's name ("" for an explicit list) and its range.
   const std::string& discretization() const { return name_; }
+  const GridSpec& spec() const { return grid_; }
   // t_N, the time of the output: the end of the discretization (an integer on a discrete
   // schedule) or the last explicit time.
   double end_time(const Schedule& schedule) const;

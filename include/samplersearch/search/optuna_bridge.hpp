@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,22 @@ enum class TrialState { running, complete, pruned, fail, waiting };
 std::string_view to_string(TrialState state);
 // Inverse of to_string; ConfigError("trial state", ...) for any other string.
 TrialState trial_state_from_string(std::string_view name);
+
+// One row of the Optuna sampler, pruner or storage registry (names as the bridge spells them;
+// a storage's name is its URL scheme, "memory" for in-memory).
+struct OptunaEntry {
+  std::string_view name;
+  std::string_view summary;
+};
+
+// tpe, cmaes, random, qmc, nsga2, grid: the samplers the bridge builds by name.
+std::span<const OptunaEntry> optuna_sampler_registry();
+// none, median, successive_halving, hyperband.
+std::span<const OptunaEntry> optuna_pruner_registry();
+// memory, sqlite, postgresql, journal.
+std::span<const OptunaEntry> optuna_storage_registry();
+// The storage registry name of a URL ("" -> memory); ConfigError("storage", ...) if unknown.
+std::string_view optuna_storage_kind(std::string_view url);
 
 // One parameter Optuna samples: float in [low, high] (log, step), int, or a categorical choice.
 struct Distribution {
@@ -129,7 +146,8 @@ class OptunaBridge {
   OptunaBridge(const OptunaBridge&) = delete;
   OptunaBridge& operator=(const OptunaBridge&) = delete;
 
-  // Creates (or with load_if_exists, opens) the study; it becomes the open study.
+  // Creates (or with load_if_exists, opens) the study; it becomes the open study. Unknown
+  // sampler, pruner or storage names are ConfigErrors before anything is sent.
   StudyInfo create_study(const StudyConfig& config);
   // Opens an existing study by name from config.storage with config's sampler and pruner.
   StudyInfo load_study(const StudyConfig& config);
