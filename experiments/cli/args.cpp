@@ -9,7 +9,7 @@ namespace {
 
 // Boolean switches that take no value.
 bool is_switch(const std::string& name) {
-  return name == "help" || name == "quiet" || name == "json" || name == "force";
+  return name == "help" || name == "quiet" || name == "json" || name == "force" || name == "batch";
 }
 
 double parse_double(const std::string& flag, const std::string& text) {

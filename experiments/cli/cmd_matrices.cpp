@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -82,10 +83,39 @@ std::string matrices_help() {
          "classic sampler, computed exactly in double precision by running it on linear forms.\n\n" +
          solver_flags_help() +
          "  --format text|json|table  text (default), one JSON object (keys solver, schedule,\n"
-         "                           timesteps, alpha, sigma, signal, noise), or the papers' table\n";
+         "                           timesteps, alpha, sigma, signal, noise), or the papers' table\n"
+         "  --batch                  read one set of these flags per stdin line and print one JSON\n"
+         "                           object per line ({\"error\", \"exit\"} for a bad line)\n";
+}
+
+// --batch: one set of flags per stdin line, one JSON object per stdout line (the matrices, or
+// {"error": message, "exit": code}); LibTorch is loaded once for all of them.
+int run_matrices_batch() {
+  for (std::string line; std::getline(std::cin, line);) {
+    std::istringstream words(line);
+    std::vector<std::string> tokens;
+    for (std::string w; words >> w;) tokens.push_back(w);
+    try {
+      Args args("matrices", tokens);
+      auto [solver, plan] = plan_from_args(args);
+      args.get("format");
+      args.finish();
+      std::cout << matrices_to_json(solver_matrices(solver, plan)).dump() << "\n";
+    } catch (const ConfigError& e) {
+      std::cout << nlohmann::json{{"error", e.what()}, {"exit", kUsage}}.dump() << "\n";
+    } catch (const std::exception& e) {
+      std::cout << nlohmann::json{{"error", e.what()}, {"exit", kFailure}}.dump() << "\n";
+    }
+    std::cout.flush();
+  }
+  return kOk;
 }
 
 int run_matrices(Args& args) {
+  if (args.flag("batch")) {
+    args.finish();
+    return run_matrices_batch();
+  }
   auto [solver, plan] = plan_from_args(args);
   const std::string format = args.get("format").value_or("text");
   args.finish();

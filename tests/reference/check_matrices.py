@@ -376,6 +376,23 @@ def run_cli(cli, args):
     return p.returncode, p.stdout, p.stderr
 
 
+def run_cli_batch(cli, arg_lists):
+    """Runs every case in one `samplersearch matrices --batch` process (LibTorch loads once);
+    returns (exit code, stdout, stderr) per case as run_cli would."""
+    lines = [" ".join(args[1:]) for args in arg_lists]  # drop the "matrices" command word
+    p = subprocess.run([cli, "matrices", "--batch"], input="\n".join(lines) + "\n",
+                       capture_output=True, text=True, timeout=600)
+    outs = p.stdout.splitlines()
+    if p.returncode != 0 or len(outs) != len(lines):
+        raise RuntimeError(f"batch run failed (exit {p.returncode}): {p.stderr.strip()[:300]}")
+    results = []
+    for out in outs:
+        j = json.loads(out)
+        results.append((j["exit"], "", j["error"]) if "error" in j and "signal" not in j
+                       else (0, out, ""))
+    return results
+
+
 # --------------------------------------------------------------------------------------------
 # 3. Impossible combinations
 # --------------------------------------------------------------------------------------------
@@ -441,15 +458,15 @@ def main(argv):
     if not full:
         cases = core_cases(cases)
     t0 = time.time()
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        futures = [pool.submit(run_cli, cli, cli_args(c)) for c in cases]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batch = pool.submit(run_cli_batch, cli, [cli_args(c) for c in cases])
         refs = []
         for c in cases:
             try:
                 refs.append(reference(c))
             except Exception as e:  # a reference bug must show, not hide the rest
                 refs.append(e)
-        results = [f.result() for f in futures]
+        results = batch.result()
     per_solver = {}
     case_fails = []
     for case, ref, (rc, out, err) in zip(cases, refs, results):
