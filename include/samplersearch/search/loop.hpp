@@ -1,0 +1,71 @@
+#pragma once
+// The parallel search loop (issue 4 items 3 and 5): up to K trials in flight, each asked from
+// Optuna, turned into matrices by the search space, scored on the device pool, written to the
+// trial sink, then told — in that order, so a finished trial is stored before Optuna hears of it.
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "samplersearch/samplers/matrices.hpp"
+#include "samplersearch/search/evaluate.hpp"
+#include "samplersearch/search/optuna_bridge.hpp"
+#include "samplersearch/search/space.hpp"
+
+namespace samplersearch {
+
+// Everything the store keeps of one trial (issue 5 writes it to HDF5).
+struct TrialRecord {
+  int number = -1;
+  TrialState state = TrialState::running;
+  nlohmann::json params = nlohmann::json::object();
+  std::optional<Matrices> matrices;                      // absent when params were invalid
+  std::vector<std::pair<int64_t, double>> intermediate;  // (sample count, value)
+  std::optional<double> value;                           // COMPLETE only
+  double seconds = 0;
+  std::string device;
+  std::string reason;      // FAIL: why; PRUNED: at which count
+  std::string warm_start;  // label of the warm start this trial was enqueued from, if any
+};
+
+// Where finished trials go before they are told (the HDF5 trial store implements it).
+class TrialSink {
+ public:
+  virtual ~TrialSink() = default;
+  // Called from worker threads, one finished trial at a time (the loop serializes calls).
+  virtual void write(const TrialRecord& record) = 0;
+};
+
+struct LoopOptions {
+  int n_trials = 100;                       // trials to finish in this run (0: no limit)
+  std::chrono::seconds timeout{0};          // wall-clock budget (0: none)
+  int concurrency = 1;                      // trials in flight
+  std::chrono::seconds grace{60};           // after a stop: how long running trials may finish
+  bool enqueue_warm_starts = true;          // enqueue the space's warm starts first
+};
+
+struct LoopResult {
+  int complete = 0, pruned = 0, failed = 0;
+  bool interrupted = false;                 // stopped by a signal or request_stop()
+  std::optional<TrialRecord> best;
+};
+
+// Asks the loop to stop: no new trials; running ones get the grace period, then FAIL
+// ("interrupted"). Safe to call from a signal handler.
+void request_stop() noexcept;
+// Installs SIGINT/SIGTERM handlers that call request_stop().
+void install_stop_handlers();
+// Clears a previous stop request (for a new run in the same process).
+void reset_stop() noexcept;
+
+// Runs the loop on an open study.
+LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objective& objective,
+                      DevicePool& pool, TrialSink& sink, const LoopOptions& options);
+
+// The Optuna distributions of a space's parameters.
+std::vector<Distribution> distributions_of(const SearchSpace& space);
+
+}  // namespace samplersearch

@@ -1,0 +1,138 @@
+// The search loop against real Optuna: warm starts first, every trial stored before it is told,
+// budgets, failures and stops (issue 4 items 3 and 5).
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <mutex>
+
+#include "samplersearch/samplers/discretization.hpp"
+#include "samplersearch/samplers/exact_models.hpp"
+#include "samplersearch/samplers/solver.hpp"
+#include "samplersearch/search/loop.hpp"
+
+namespace samplersearch {
+namespace {
+
+// Mean squared distance to the reference samples (a mergeable trajectory error).
+class TrajectoryState final : public MetricState {
+ public:
+  void add(const at::Tensor& s, const at::Tensor& r) override {
+    sum_ += (s - r).to(at::kDouble).pow(2).sum().item<double>();
+    n_ += s.size(0);
+  }
+  void merge(const MetricState& o) override {
+    sum_ += dynamic_cast<const TrajectoryState&>(o).sum_;
+    n_ += o.count();
+  }
+  int64_t count() const override { return n_; }
+  double value() const override { return sum_ / static_cast<double>(n_); }
+
+ private:
+  double sum_ = 0;
+  int64_t n_ = 0;
+};
+
+class Trajectory final : public Metric {
+ public:
+  std::string_view name() const override { return "trajectory"; }
+  bool needs_reference_samples() const override { return true; }
+  std::unique_ptr<MetricState> start() const override { return std::make_unique<TrajectoryState>(); }
+};
+
+// Records every trial and checks Optuna has not been told of it yet.
+class RecordingSink final : public TrialSink {
+ public:
+  explicit RecordingSink(OptunaBridge& study, int stop_after = -1)
+      : study_(study), stop_after_(stop_after) {}
+  void write(const TrialRecord& r) override {
+    for (const FrozenTrial& t : study_.trials())
+      if (t.number == r.number) EXPECT_EQ(t.state, TrialState::running) << "told before stored";
+    records.push_back(r);
+    if (static_cast<int>(records.size()) == stop_after_) request_stop();
+  }
+  std::vector<TrialRecord> records;
+
+ private:
+  OptunaBridge& study_;
+  int stop_after_;
+};
+
+struct World {
+  std::shared_ptr<const Schedule> schedule = make_schedule("vp-linear");
+  std::vector<double> times = make_timesteps("time-quadratic", *schedule, 4, {1.0, 1e-3});
+  GaussianMixtureModel model = [&] {
+    at::manual_seed(5);
+    const auto f = at::TensorOptions().dtype(at::kDouble);
+    return GaussianMixtureModel({at::tensor({0.5, 0.5}, f), at::randn({2, 8}, f),
+                                 at::tensor({0.1, 0.3}, f)},
+                                schedule, {8});
+  }();
+  Trajectory metric;
+  ReferenceSamples reference{
+      solver_matrices("ddim", SolverPlan{schedule, TimeGrid("time-quadratic", {1.0, 1e-3}), 40, {}}),
+      model, 3, SampleLayout{{8}, at::kFloat}};
+  Objective objective{&model, &metric, {{8}, at::kFloat}, 3, 16, {16, 32}, &reference, {}};
+  std::unique_ptr<SearchSpace> space =
+      make_space("matrix", SpaceConfig{schedule, times, {{"tail", 2}}});
+  DevicePool pool{{"cpu:2"}};
+};
+
+TEST(Loop, WarmStartsFirstEveryTrialStoredBeforeToldAndTheBudgetHolds) {
+  reset_stop();
+  World w;
+  OptunaBridge study;
+  StudyConfig config;
+  config.sampler = "random";
+  config.sampler_params = {{"seed", 1}};
+  study.create_study(config);
+  RecordingSink sink(study);
+  LoopOptions options;
+  options.n_trials = 8;
+  options.concurrency = 2;
+  const LoopResult r = run_search(study, *w.space, w.objective, w.pool, sink, options);
+  EXPECT_EQ(r.complete + r.pruned + r.failed, 8);
+  ASSERT_EQ(sink.records.size(), 8u);
+  const auto trials = study.trials();
+  ASSERT_EQ(trials.size(), 8u);
+  // The warm starts are the first trials, with their params exactly.
+  const auto warm = w.space->warm_starts();
+  for (size_t i = 0; i < warm.size() && i < trials.size(); ++i) {
+    EXPECT_EQ(trials[i].user_attrs.value("warm_start", ""), warm[i].label);
+    for (const auto& [k, v] : warm[i].params.items())
+      EXPECT_NEAR(trials[i].params[k].get<double>(), v.get<double>(), 1e-12) << k;
+  }
+  // Stored values are what Optuna holds, and the best is their minimum.
+  double best = INFINITY;
+  for (const TrialRecord& rec : sink.records) {
+    if (rec.state != TrialState::complete) continue;
+    best = std::min(best, *rec.value);
+    EXPECT_EQ(trials[static_cast<size_t>(rec.number)].values.at(0), *rec.value);
+    EXPECT_EQ(rec.intermediate.size(), 2u);
+    ASSERT_TRUE(rec.matrices.has_value());
+    EXPECT_EQ(rec.matrices->steps(), 4);
+  }
+  ASSERT_TRUE(r.best.has_value());
+  EXPECT_EQ(*r.best->value, best);
+  EXPECT_FALSE(r.interrupted);
+}
+
+TEST(Loop, AStopFinishesRunningTrialsAndAsksNoMore) {
+  reset_stop();
+  World w;
+  OptunaBridge study;
+  StudyConfig config;
+  config.sampler = "random";
+  study.create_study(config);
+  RecordingSink sink(study, 2);
+  LoopOptions options;
+  options.n_trials = 50;
+  options.concurrency = 2;
+  const LoopResult r = run_search(study, *w.space, w.objective, w.pool, sink, options);
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_LE(sink.records.size(), 3u);  // the two that stopped it and at most one in flight
+  for (const FrozenTrial& t : study.trials()) EXPECT_NE(t.state, TrialState::running);
+  reset_stop();
+}
+
+}  // namespace
+}  // namespace samplersearch
