@@ -227,7 +227,7 @@ std::string classifier_recipe_text(const ClassifierRecipe& recipe, const at::Ten
       << recipe.conv1_channels << "->" << recipe.conv2_channels
       << ",pad1)+batchnorm+relu+maxpool2; linear(->" << recipe.hidden << ")+relu; linear(->"
       << class_count(labels) << "); init uniform(+-1/sqrt(fan_in)); adam(lr="
-      << number_text(recipe.learning_rate) << ") cross-entropy; epochs=" << recipe.epochs
+      << number_text(recipe.learning_rate) << " decayed linearly to 0) cross-entropy; epochs=" << recipe.epochs
       << "; batch=" << recipe.batch_size << "; seed=" << recipe.seed << "; data=[" << data.size(0)
       << "," << data.size(1) << "," << data.size(2) << "," << data.size(3)
       << "] fingerprint=" << hex64(tensor_fingerprint(data))
@@ -263,9 +263,16 @@ Classifier Classifier::train(const ClassifierRecipe& recipe, const at::Tensor& d
   const at::Tensor x = data.to(at::kCPU, at::kFloat).contiguous();
   const at::Tensor y = labels.to(at::kCPU, at::kLong).contiguous();
   const int64_t n = x.size(0);
+  const int64_t batches = (n + recipe.batch_size - 1) / recipe.batch_size;
+  const auto total_steps = static_cast<double>(recipe.epochs * batches);
+  int64_t step = 0;
   for (int64_t epoch = 0; epoch < recipe.epochs; ++epoch) {
     const at::Tensor order = at::randperm(n, generator, at::kLong);
-    for (int64_t start = 0; start < n; start += recipe.batch_size) {
+    for (int64_t start = 0; start < n; start += recipe.batch_size, ++step) {
+      // lr_s = lr·(1 − s/S) for step s of S.
+      for (auto& group : optimizer.param_groups())
+        static_cast<torch::optim::AdamOptions&>(group.options())
+            .lr(recipe.learning_rate * (1.0 - static_cast<double>(step) / total_steps));
       const at::Tensor index = order.slice(0, start, start + recipe.batch_size);
       const at::Tensor loss = torch::nn::functional::cross_entropy(
           net->forward(x.index_select(0, index)), y.index_select(0, index));
@@ -284,7 +291,8 @@ Classifier Classifier::train(const ClassifierRecipe& recipe, const at::Tensor& d
   report.train_cpu_seconds = cpu_seconds() - cpu_start;
   if (test_data.defined() && test_labels.defined())
     report.test_accuracy = classifier.accuracy(test_data, test_labels);
-  std::cerr << "classifier: trained on " << n << " images (" << recipe.epochs << " epochs) in "
+  std::cerr << "classifier: trained on " << n << " images (" << recipe.epochs << " epochs, "
+            << at::get_num_threads() << " thread(s)) in "
             << report.train_seconds << " s (" << report.train_cpu_seconds << " s CPU)";
   if (report.test_accuracy >= 0)
     std::cerr << ", test accuracy " << 100.0 * report.test_accuracy << " % on "
@@ -413,6 +421,11 @@ int64_t Classifier::feature_dim() const { return impl_->architecture.hidden; }
 const std::string& Classifier::recipe_text() const { return impl_->recipe_text; }
 const ClassifierReport& Classifier::report() const { return impl_->report; }
 
+std::string classifier_cache_path(const std::string& cache_dir, const std::string& recipe_text) {
+  return (std::filesystem::path(cache_dir) / ("classifier_" + hex64(text_hash(recipe_text)) + ".h5"))
+      .string();
+}
+
 std::shared_ptr<const Classifier> cached_classifier(const ClassifierRecipe& recipe,
                                                     const MetricResources& resources) {
   if (!resources.data.defined() || !resources.data_labels.defined())
@@ -427,8 +440,7 @@ std::shared_ptr<const Classifier> cached_classifier(const ClassifierRecipe& reci
   const std::string text = classifier_recipe_text(recipe, data, labels);
   std::string path;
   if (!resources.cache_dir.empty()) {
-    path = (std::filesystem::path(resources.cache_dir) / ("classifier_" + hex64(text_hash(text)) + ".h5"))
-               .string();
+    path = classifier_cache_path(resources.cache_dir, text);
     std::error_code ec;
     if (std::filesystem::exists(path, ec)) {
       try {

@@ -1,5 +1,6 @@
 #include "samplersearch/search/loop.hpp"
 
+#include <cmath>
 #include <csignal>
 #include <mutex>
 #include <thread>
@@ -38,9 +39,19 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
   SS_CHECK(options.concurrency >= 1);
   const auto start = Clock::now();
   const std::vector<Distribution> dists = distributions_of(space);
+  const std::vector<WarmStart> warm = space.warm_starts();
   if (options.enqueue_warm_starts && study.study_info().n_trials == 0)
-    for (const WarmStart& w : space.warm_starts())
-      study.enqueue(w.params, nlohmann::json{{"warm_start", w.label}});
+    for (const WarmStart& w : warm) study.enqueue(w.params, nlohmann::json{{"warm_start", w.label}});
+  // The label of the warm start whose params a trial was asked with ("" for a sampled trial).
+  auto warm_label = [&](const nlohmann::json& params) -> std::string {
+    for (const WarmStart& w : warm) {
+      bool same = w.params.size() == params.size();
+      for (const auto& [k, v] : w.params.items())
+        same = same && params.contains(k) && std::abs(params[k].get<double>() - v.get<double>()) < 1e-12;
+      if (same) return w.label;
+    }
+    return "";
+  };
 
   std::mutex mutex;  // guards the counters, `result` and the sink
   LoopResult result;
@@ -84,6 +95,7 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
       TrialRecord r;
       r.number = asked.number;
       r.params = asked.params;
+      r.warm_start = warm_label(asked.params);
       const auto t0 = Clock::now();
       try {
         r.matrices = space.to_matrices(asked.params);

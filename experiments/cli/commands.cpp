@@ -13,6 +13,8 @@ constexpr std::array kCommands{
             marginals_help, run_marginals},
     Command{"convert", "convert matrix files: JSON, HDF5 and the papers' table format",
             convert_help, run_convert},
+    Command{"search", "search sampler matrices with Optuna on the embedded default", search_help,
+            run_search},
     Command{"features", "FID Inception pool3 features, mean and covariance of a uint8 image file",
             features_help, run_features},
     Command{"fd", "Fréchet distance between two statistics files (mu, sigma)", fd_help, run_fd},

@@ -12,6 +12,8 @@ std::string marginals_help();
 int run_marginals(Args& args);
 std::string convert_help();
 int run_convert(Args& args);
+std::string search_help();
+int run_search(Args& args);
 std::string features_help();
 int run_features(Args& args);
 std::string fd_help();

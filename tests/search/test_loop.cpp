@@ -98,6 +98,8 @@ TEST(Loop, WarmStartsFirstEveryTrialStoredBeforeToldAndTheBudgetHolds) {
   const auto warm = w.space->warm_starts();
   for (size_t i = 0; i < warm.size() && i < trials.size(); ++i) {
     EXPECT_EQ(trials[i].user_attrs.value("warm_start", ""), warm[i].label);
+    for (const TrialRecord& rec : sink.records)
+      if (rec.number == static_cast<int>(i)) EXPECT_EQ(rec.warm_start, warm[i].label);
     for (const auto& [k, v] : warm[i].params.items())
       EXPECT_NEAR(trials[i].params[k].get<double>(), v.get<double>(), 1e-12) << k;
   }

@@ -4,8 +4,10 @@
 // penultimate layer is the feature space. Architecture (any C×H×W input, K classes):
 //   conv3×3(C→c1, pad 1) → BatchNorm → ReLU → maxpool 2 → conv3×3(c1→c2, pad 1) → BatchNorm → ReLU
 //   → maxpool 2 → flatten → linear(c2·⌊H/4⌋·⌊W/4⌋ → hidden) → ReLU [features] → linear(hidden → K)
-// trained with Adam on the cross-entropy, shuffled mini-batches, all randomness (initialization,
-// shuffling) from one generator seeded by the recipe, on the CPU. The trained network is cached in
+// trained with Adam on the cross-entropy (learning rate decayed linearly to 0 over all steps),
+// shuffled mini-batches, all randomness (initialization, shuffling) from one generator seeded by
+// the recipe, on the CPU. Defaults: 16/32 channels, 128 features, 3 epochs of batches of 128 at
+// lr 2e-3: 91 % test accuracy on Fashion-MNIST in about a CPU-minute (bench_classifier). The trained network is cached in
 // an HDF5 file named by the hash of its recipe text (architecture, hyperparameters, seed, the data's
 // shape and fingerprint), so a changed recipe or data set retrains and an unchanged one loads.
 #include <cstdint>
@@ -21,12 +23,12 @@ namespace samplersearch {
 
 // Everything that determines the trained network (besides the data, which the key adds).
 struct ClassifierRecipe {
-  int64_t conv1_channels = 32;
-  int64_t conv2_channels = 64;
+  int64_t conv1_channels = 16;
+  int64_t conv2_channels = 32;
   int64_t hidden = 128;  // the feature dimension
-  int64_t epochs = 2;
+  int64_t epochs = 3;
   int64_t batch_size = 128;
-  double learning_rate = 1e-3;
+  double learning_rate = 2e-3;  // at the first step; decays linearly to 0 at the last
   uint64_t seed = 0;
   int64_t train_size = -1;  // the first train_size data samples; −1: all of them
 };
@@ -40,6 +42,9 @@ ClassifierRecipe classifier_recipe_from_json(const nlohmann::json& object, const
 // data's shape, class count and fingerprint (tensor_fingerprint).
 std::string classifier_recipe_text(const ClassifierRecipe& recipe, const at::Tensor& data,
                                    const at::Tensor& labels);
+
+// <cache_dir>/classifier_<16 hex digits of text_hash(recipe_text)>.h5: where a network is cached.
+std::string classifier_cache_path(const std::string& cache_dir, const std::string& recipe_text);
 
 // How a classifier was obtained.
 struct ClassifierReport {
@@ -60,11 +65,13 @@ class Classifier {
   Classifier& operator=(const Classifier&) = delete;
 
   // Trains on data [N, C, H, W] (any float dtype, in [−1, 1]) with int64 labels [N] in [0, K),
-  // using `threads` intra-op threads (restored afterwards). Prints the test accuracy when
-  // `test_data` is defined. ConfigError on mismatched shapes or labels.
+  // using `threads` intra-op threads (restored afterwards; ≤ 0 keeps the current count). Prints
+  // the test accuracy when `test_data` is defined. ConfigError on mismatched shapes or labels.
+  // One thread is the default: these small convolutions gain little from a second OpenMP thread,
+  // and on a busy 2-core machine two threads ran several times slower (bench_classifier).
   static Classifier train(const ClassifierRecipe& recipe, const at::Tensor& data,
                           const at::Tensor& labels, const at::Tensor& test_data,
-                          const at::Tensor& test_labels, int threads = 2);
+                          const at::Tensor& test_labels, int threads = 1);
   // Reads a network written by save(); FileError when it is missing, unreadable or its recipe
   // text differs from `recipe_text`.
   static Classifier load(const std::string& path, const std::string& recipe_text);
