@@ -283,6 +283,9 @@ Classifier Classifier::train(const ClassifierRecipe& recipe, const at::Tensor& d
   }
   net->eval();
   for (const auto& p : net->parameters()) p.set_requires_grad(false);
+  // Inference in float64 (from the float32 weights, exactly): features then do not depend on how
+  // samples are batched beyond float64 rounding, so metrics are chunking-invariant.
+  net->to(at::kDouble);
 
   Classifier classifier(std::move(impl));
   ClassifierReport& report = classifier.impl_->report;
@@ -376,6 +379,7 @@ Classifier Classifier::load(const std::string& path, const std::string& recipe_t
     }
     impl->net->eval();
     for (const auto& p : impl->net->parameters()) p.set_requires_grad(false);
+    impl->net->to(at::kDouble);
     impl->report.loaded = true;
     impl->report.path = path;
     impl->report.test_accuracy = read_double_attribute(file, "test_accuracy");
@@ -395,17 +399,17 @@ at::Tensor Classifier::features(const at::Tensor& samples) const {
                                      std::to_string(impl_->architecture.height) + ", " +
                                      std::to_string(impl_->architecture.width) + "] samples");
   const c10::InferenceMode guard;
-  const at::Tensor x = samples.to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor x = samples.to(at::kCPU, at::kDouble).contiguous();
   std::vector<at::Tensor> parts;
   for (int64_t i = 0; i < x.size(0); i += kInferenceBatch)
-    parts.push_back(impl_->net->features(x.slice(0, i, i + kInferenceBatch)).to(at::kDouble));
+    parts.push_back(impl_->net->features(x.slice(0, i, i + kInferenceBatch)));
   if (parts.empty()) return at::empty({0, impl_->architecture.hidden}, at::kDouble);
   return parts.size() == 1 ? parts[0] : at::cat(parts, 0);
 }
 
 at::Tensor Classifier::logits(const at::Tensor& samples) const {
   const c10::InferenceMode guard;
-  const at::Tensor x = samples.to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor x = samples.to(at::kCPU, at::kDouble).contiguous();
   std::vector<at::Tensor> parts;
   for (int64_t i = 0; i < x.size(0); i += kInferenceBatch)
     parts.push_back(impl_->net->forward(x.slice(0, i, i + kInferenceBatch)));

@@ -123,7 +123,9 @@ class MatrixSpace final : public SearchSpace {
           v[name_b(k)] = norm > 0 ? std::clamp(std::abs(m.noise(k, k)) / norm, 0.0, 1.0) : 0.0;
         }
       }
-      out.push_back({label, v});
+      // Two samplers may project to the same point of the space: keep the first.
+      if (std::none_of(out.begin(), out.end(), [&](const WarmStart& w) { return w.params == v; }))
+        out.push_back({label, v});
     }
     return out;
   }

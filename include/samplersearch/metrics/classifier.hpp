@@ -80,7 +80,7 @@ class Classifier {
 
   // Penultimate-layer features, float64 [n, hidden], of samples [n, C, H, W].
   at::Tensor features(const at::Tensor& samples) const;
-  // Class scores, float32 [n, K].
+  // Class scores, float64 [n, K] (inference runs in float64 on the float32-trained weights).
   at::Tensor logits(const at::Tensor& samples) const;
   // Fraction of samples whose arg-max class equals the label.
   double accuracy(const at::Tensor& samples, const at::Tensor& labels) const;
