@@ -2,6 +2,7 @@
 // offset retry and real part), computed by tests/metrics/frechet_reference.py on random 64-d and
 // 2048-d cases, well-conditioned and near-singular (fewer samples than dimensions).
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <H5Cpp.h>
 #include <gtest/gtest.h>
 
@@ -84,6 +85,10 @@ std::vector<ReferenceCase> reference_cases(const std::vector<std::string>& specs
 }
 
 void expect_agreement(const std::vector<std::string>& specs) {
+  // OpenBLAS (OpenMP build) follows this thread's OpenMP thread count, which is the machine's
+  // core count until ATen sets it; ctest runs two tests at once on two cores, and spinning
+  // OpenMP threads on a loaded machine made our 2048-d distance 8× slower.
+  at::set_num_threads(1);
   for (const ReferenceCase& c : reference_cases(specs)) {
     const FrechetTerms t = frechet_terms(c.mu1, c.sigma1, c.mu2, c.sigma2);
     const double rel = relative_error(t.value(), c.fd);
