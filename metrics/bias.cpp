@@ -18,8 +18,7 @@ namespace {
 constexpr int64_t kKernelBlockCols = 4096;
 
 at::Tensor as_features(const at::Tensor& x, const char* what) {
-  if (!x.defined() || x.dim() != 2)
-    throw ConfigError(what, "features must be a 2-D tensor [n, d]");
+  if (!x.defined() || x.dim() != 2) throw ConfigError(what, "features must be a 2-D tensor [n, d]");
   return x.to(at::kCPU, at::kDouble).contiguous();
 }
 
@@ -79,8 +78,7 @@ double kernel_inception_distance(const at::Tensor& x, const at::Tensor& y) {
   if (a.size(0) < 2 || b.size(0) < 2)
     throw ConfigError("features", "KID needs at least 2 samples in each set");
   const double value = kernel_sum_offdiagonal(a) / (n * (n - 1)) +
-                       kernel_sum_offdiagonal(b) / (m * (m - 1)) -
-                       2.0 * kernel_sum(a, b) / (n * m);
+                       kernel_sum_offdiagonal(b) / (m * (m - 1)) - 2.0 * kernel_sum(a, b) / (n * m);
   if (!std::isfinite(value)) throw NumericalError("KID is not finite (NaN/Inf in the features)");
   return value;
 }
@@ -93,14 +91,13 @@ std::vector<int64_t> fd_infinity_sizes(int64_t n, int64_t points, double min_fra
   std::vector<int64_t> sizes;
   for (int64_t i = 0; i < points; ++i) {
     const double t = static_cast<double>(i) / static_cast<double>(points - 1);
-    const int64_t size = std::llround(static_cast<double>(n_min) +
-                                      t * static_cast<double>(n - n_min));
+    const int64_t size =
+        std::llround(static_cast<double>(n_min) + t * static_cast<double>(n - n_min));
     if (size >= 2 && size <= n && (sizes.empty() || size > sizes.back())) sizes.push_back(size);
   }
   if (sizes.size() < 2)
-    throw ConfigError("fd_inf", "needs at least 2 distinct subset sizes, but " +
-                                    std::to_string(n) + " samples give " +
-                                    std::to_string(sizes.size()));
+    throw ConfigError("fd_inf", "needs at least 2 distinct subset sizes, but " + std::to_string(n) +
+                                    " samples give " + std::to_string(sizes.size()));
   return sizes;
 }
 

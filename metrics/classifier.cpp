@@ -4,7 +4,6 @@
 #include <ATen/ATen.h>
 #include <H5Cpp.h>
 #include <c10/core/InferenceMode.h>
-#include <nlohmann/json.hpp>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -19,6 +18,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -53,13 +53,14 @@ struct Architecture {
 struct NetImpl : torch::nn::Module {
   explicit NetImpl(const Architecture& a)
       : conv1(register_module(
-            "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(a.in_channels, a.conv1, 3).padding(1)))),
+            "conv1",
+            torch::nn::Conv2d(torch::nn::Conv2dOptions(a.in_channels, a.conv1, 3).padding(1)))),
         bn1(register_module("bn1", torch::nn::BatchNorm2d(a.conv1))),
         conv2(register_module(
             "conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(a.conv1, a.conv2, 3).padding(1)))),
         bn2(register_module("bn2", torch::nn::BatchNorm2d(a.conv2))),
-        fc1(register_module("fc1", torch::nn::Linear(a.conv2 * (a.height / 4) * (a.width / 4),
-                                                     a.hidden))),
+        fc1(register_module("fc1",
+                            torch::nn::Linear(a.conv2 * (a.height / 4) * (a.width / 4), a.hidden))),
         fc2(register_module("fc2", torch::nn::Linear(a.hidden, a.classes))) {}
 
   // The penultimate layer: ReLU(fc1(…)).
@@ -226,8 +227,9 @@ std::string classifier_recipe_text(const ClassifierRecipe& recipe, const at::Ten
       << recipe.conv1_channels << ",pad1)+batchnorm+relu+maxpool2; conv3x3("
       << recipe.conv1_channels << "->" << recipe.conv2_channels
       << ",pad1)+batchnorm+relu+maxpool2; linear(->" << recipe.hidden << ")+relu; linear(->"
-      << class_count(labels) << "); init uniform(+-1/sqrt(fan_in)); adam(lr="
-      << number_text(recipe.learning_rate) << " decayed linearly to 0) cross-entropy; epochs=" << recipe.epochs
+      << class_count(labels)
+      << "); init uniform(+-1/sqrt(fan_in)); adam(lr=" << number_text(recipe.learning_rate)
+      << " decayed linearly to 0) cross-entropy; epochs=" << recipe.epochs
       << "; batch=" << recipe.batch_size << "; seed=" << recipe.seed << "; data=[" << data.size(0)
       << "," << data.size(1) << "," << data.size(2) << "," << data.size(3)
       << "] fingerprint=" << hex64(tensor_fingerprint(data))
@@ -246,8 +248,8 @@ Classifier Classifier::train(const ClassifierRecipe& recipe, const at::Tensor& d
   auto impl = std::make_unique<Impl>();
   impl->recipe_text = classifier_recipe_text(recipe, data, labels);
   Architecture& a = impl->architecture;
-  a = {data.size(1), data.size(2), data.size(3), recipe.conv1_channels, recipe.conv2_channels,
-       recipe.hidden, class_count(labels)};
+  a = {data.size(1),          data.size(2),  data.size(3),       recipe.conv1_channels,
+       recipe.conv2_channels, recipe.hidden, class_count(labels)};
 
   const ThreadCount thread_count(threads);
   const auto wall_start = std::chrono::steady_clock::now();
@@ -258,8 +260,7 @@ Classifier Classifier::train(const ClassifierRecipe& recipe, const at::Tensor& d
   initialize(impl->net, generator);
   Net& net = impl->net;
   net->train();
-  torch::optim::Adam optimizer(net->parameters(),
-                               torch::optim::AdamOptions(recipe.learning_rate));
+  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(recipe.learning_rate));
   const at::Tensor x = data.to(at::kCPU, at::kFloat).contiguous();
   const at::Tensor y = labels.to(at::kCPU, at::kLong).contiguous();
   const int64_t n = x.size(0);
@@ -295,11 +296,11 @@ Classifier Classifier::train(const ClassifierRecipe& recipe, const at::Tensor& d
   if (test_data.defined() && test_labels.defined())
     report.test_accuracy = classifier.accuracy(test_data, test_labels);
   std::cerr << "classifier: trained on " << n << " images (" << recipe.epochs << " epochs, "
-            << at::get_num_threads() << " thread(s)) in "
-            << report.train_seconds << " s (" << report.train_cpu_seconds << " s CPU)";
+            << at::get_num_threads() << " thread(s)) in " << report.train_seconds << " s ("
+            << report.train_cpu_seconds << " s CPU)";
   if (report.test_accuracy >= 0)
-    std::cerr << ", test accuracy " << 100.0 * report.test_accuracy << " % on "
-              << test_data.size(0) << " images";
+    std::cerr << ", test accuracy " << 100.0 * report.test_accuracy << " % on " << test_data.size(0)
+              << " images";
   std::cerr << std::endl;
   return classifier;
 }
@@ -351,8 +352,7 @@ Classifier Classifier::load(const std::string& path, const std::string& recipe_t
     const H5::Attribute recipe_attribute = file.openAttribute("recipe");
     H5std_string stored;
     recipe_attribute.read(recipe_attribute.getStrType(), stored);
-    if (stored != recipe_text)
-      throw FileError(path, "trained by another recipe: '" + stored + "'");
+    if (stored != recipe_text) throw FileError(path, "trained by another recipe: '" + stored + "'");
     std::vector<int64_t> arch(7, 0);
     const H5::Attribute arch_attribute = file.openAttribute("architecture");
     if (arch_attribute.getSpace().getSimpleExtentNpoints() != 7)
@@ -392,7 +392,8 @@ Classifier Classifier::load(const std::string& path, const std::string& recipe_t
 }
 
 at::Tensor Classifier::features(const at::Tensor& samples) const {
-  if (!samples.defined() || samples.dim() != 4 || samples.size(1) != impl_->architecture.in_channels ||
+  if (!samples.defined() || samples.dim() != 4 ||
+      samples.size(1) != impl_->architecture.in_channels ||
       samples.size(2) != impl_->architecture.height || samples.size(3) != impl_->architecture.width)
     throw ConfigError("samples", "the classifier takes [n, " +
                                      std::to_string(impl_->architecture.in_channels) + ", " +
@@ -426,15 +427,17 @@ const std::string& Classifier::recipe_text() const { return impl_->recipe_text; 
 const ClassifierReport& Classifier::report() const { return impl_->report; }
 
 std::string classifier_cache_path(const std::string& cache_dir, const std::string& recipe_text) {
-  return (std::filesystem::path(cache_dir) / ("classifier_" + hex64(text_hash(recipe_text)) + ".h5"))
+  return (std::filesystem::path(cache_dir) /
+          ("classifier_" + hex64(text_hash(recipe_text)) + ".h5"))
       .string();
 }
 
 std::shared_ptr<const Classifier> cached_classifier(const ClassifierRecipe& recipe,
                                                     const MetricResources& resources) {
   if (!resources.data.defined() || !resources.data_labels.defined())
-    throw ConfigError("classifier", "needs the data set's samples and labels "
-                                    "(MetricResources::data, data_labels)");
+    throw ConfigError("classifier",
+                      "needs the data set's samples and labels "
+                      "(MetricResources::data, data_labels)");
   at::Tensor data = resources.data;
   at::Tensor labels = resources.data_labels;
   if (recipe.train_size > 0 && recipe.train_size < data.size(0)) {
@@ -454,8 +457,8 @@ std::shared_ptr<const Classifier> cached_classifier(const ClassifierRecipe& reci
       }
     }
   }
-  auto classifier = std::make_shared<Classifier>(Classifier::train(
-      recipe, data, labels, resources.test_data, resources.test_labels));
+  auto classifier = std::make_shared<Classifier>(
+      Classifier::train(recipe, data, labels, resources.test_data, resources.test_labels));
   if (!path.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(resources.cache_dir, ec);

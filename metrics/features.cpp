@@ -2,10 +2,10 @@
 #include "samplersearch/metrics/features.hpp"
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -39,6 +39,9 @@ FeatureSpace make_pixels(const nlohmann::json& /*params*/, const MetricResources
 FeatureSpace make_classifier(const nlohmann::json& params, const MetricResources& resources,
                              const std::string& metric) {
   require_data(resources, metric + ".features");
+  if (!resources.data_labels.defined())
+    throw ConfigError(metric + ".features",
+                      "'classifier' needs the data set's labels (MetricResources::data_labels)");
   const nlohmann::json recipe_json =
       params.contains("classifier") ? params.at("classifier") : nlohmann::json::object();
   const ClassifierRecipe recipe = classifier_recipe_from_json(recipe_json, metric + ".classifier");
@@ -50,9 +53,10 @@ FeatureSpace make_classifier(const nlohmann::json& params, const MetricResources
 FeatureSpace make_inception(const nlohmann::json& /*params*/, const MetricResources& resources,
                             const std::string& metric) {
   if (resources.inception_weights.empty())
-    throw ConfigError(metric + ".features", "'inception' needs the FID Inception weights file "
-                                  "(MetricResources::inception_weights). " +
-                                      inception_weights_howto());
+    throw ConfigError(metric + ".features",
+                      "'inception' needs the FID Inception weights file "
+                      "(MetricResources::inception_weights). " +
+                          inception_weights_howto());
   auto network = std::make_shared<const FidInception>(resources.inception_weights, at::kCPU);
   return {std::make_shared<InceptionFeatures>(std::move(network)), "inception"};
 }
@@ -93,7 +97,8 @@ std::span<const FeatureEntry> feature_registry() { return kFeatures; }
 
 FeatureSpace make_feature_space(std::string_view name, const std::string& metric,
                                 const nlohmann::json& params, const MetricResources& resources) {
-  return registry_find(feature_registry(), name, metric + ".features").make(params, resources, metric);
+  return registry_find(feature_registry(), name, metric + ".features")
+      .make(params, resources, metric);
 }
 
 at::Tensor batched_features(const FeatureExtractor& extractor, const at::Tensor& samples,

@@ -4,12 +4,12 @@
 #include <ATen/ATen.h>
 #include <H5Cpp.h>
 #include <unistd.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <system_error>
@@ -109,10 +109,12 @@ double finite_value(double value, const std::string& metric) {
 }
 
 // "data[N, C, H, W]#fingerprint:features-key": what cached data-side quantities were made from.
-std::string data_source(const MetricResources& resources, const FeatureSpace& space,
-                        int64_t rows) {
+std::string data_source(const MetricResources& resources, const FeatureSpace& space, int64_t rows) {
   std::string shape;
-  for (const int64_t s : resources.data.sizes()) shape += (shape.empty() ? "" : ",") + std::to_string(s);
+  for (const int64_t s : resources.data.sizes()) {
+    if (!shape.empty()) shape += ',';
+    shape += std::to_string(s);
+  }
   return "data[" + shape + "]#" + hex64(tensor_fingerprint(resources.data)) +
          ":rows=" + std::to_string(rows) + ":" + space.key;
 }
@@ -151,8 +153,7 @@ at::Tensor concatenated(const std::vector<at::Tensor>& parts, int64_t dim) {
 
 class FdState final : public MetricState {
  public:
-  FdState(std::shared_ptr<const FeatureExtractor> extractor,
-          std::shared_ptr<const Statistics> data)
+  FdState(std::shared_ptr<const FeatureExtractor> extractor, std::shared_ptr<const Statistics> data)
       : extractor_(std::move(extractor)), data_(std::move(data)), stats_(extractor_->dim()) {}
   void add(const at::Tensor& samples, const at::Tensor& /*reference*/) override {
     check_finite(samples, "fd", "samples");
@@ -231,8 +232,8 @@ bool read_kid_data(const std::string& path, const std::string& source, KidData& 
     if (space.getSimpleExtentNdims() != 2) return false;
     hsize_t dims[2] = {0, 0};
     space.getSimpleExtentDims(dims);
-    out.features = at::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])},
-                             at::kDouble);
+    out.features =
+        at::empty({static_cast<int64_t>(dims[0]), static_cast<int64_t>(dims[1])}, at::kDouble);
     ds.read(out.features.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
     return true;
   } catch (const H5::Exception&) {
@@ -275,8 +276,7 @@ std::shared_ptr<const KidData> kid_data(const MetricResources& resources, const 
   auto data = std::make_shared<KidData>();
   const std::string path = resources.cache_dir.empty() ? "" : cache_path(resources, "kid_", source);
   if (!path.empty() && read_kid_data(path, source, *data)) return data;
-  const at::Tensor rows =
-      at::div(at::arange(m, at::kLong) * n, m, /*rounding_mode=*/"floor");
+  const at::Tensor rows = at::div(at::arange(m, at::kLong) * n, m, /*rounding_mode=*/"floor");
   data->features = batched_features(*space.extractor, resources.data.index_select(0, rows));
   data->offdiagonal_sum = kernel_sum_offdiagonal(data->features);
   if (!path.empty()) {
@@ -430,15 +430,16 @@ class TrajectoryState final : public MetricState {
  public:
   void add(const at::Tensor& samples, const at::Tensor& reference) override {
     if (!reference.defined())
-      throw ConfigError("trajectory_mse", "needs the reference sampler's samples on the same noise");
+      throw ConfigError("trajectory_mse",
+                        "needs the reference sampler's samples on the same noise");
     if (samples.sizes() != reference.sizes())
       throw ConfigError("trajectory_mse", "samples and reference samples differ in shape");
     check_finite(samples, "trajectory_mse", "samples");
     check_finite(reference, "trajectory_mse", "reference samples");
     const int64_t n = samples.size(0);
     if (n == 0) return;
-    const at::Tensor diff = (samples.to(at::kCPU, at::kDouble) - reference.to(at::kCPU, at::kDouble))
-                                .reshape({n, -1});
+    const at::Tensor diff =
+        (samples.to(at::kCPU, at::kDouble) - reference.to(at::kCPU, at::kDouble)).reshape({n, -1});
     sum_ += diff.pow(2).mean(1).sum().item<double>();
     count_ += n;
   }

@@ -3,9 +3,9 @@
 // an unchanged recipe and retrains a changed one. The full-data ≥ 90 % check is bench_classifier.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "samplersearch/common/error.hpp"
@@ -47,8 +47,7 @@ TEST(Classifier, OneEpochOnASubsetIsFarAboveChance) {
   ClassifierRecipe recipe;  // the default architecture
   recipe.epochs = 1;
   const MetricResources r = subset_resources(kTrainImages, "");
-  const Classifier c =
-      Classifier::train(recipe, r.data, r.data_labels, r.test_data, r.test_labels);
+  const Classifier c = Classifier::train(recipe, r.data, r.data_labels, r.test_data, r.test_labels);
   EXPECT_GT(c.report().test_accuracy, kMinSubsetAccuracy);
   EXPECT_DOUBLE_EQ(c.accuracy(r.test_data, r.test_labels), c.report().test_accuracy);
   const at::Tensor f = c.features(r.test_data.slice(0, 0, 5));

@@ -4,15 +4,16 @@
 // extrapolated to infinitely many samples from a linear fit in 1/n (Chong & Forsyth 2020).
 //
 // KID here is the full U-statistic over all pairs of the given sets,
-//   MMD²_u = Σ_{i≠j} k(x_i, x_j) / (n(n−1)) + Σ_{i≠j} k(y_i, y_j) / (m(m−1)) − 2 Σ_{i,j} k(x_i, y_j) / (nm),
+//   MMD²_u = Σ_{i≠j} k(x_i, x_j)/(n(n−1)) + Σ_{i≠j} k(y_i, y_j)/(m(m−1))
+//            − 2·Σ_{i,j} k(x_i, y_j)/(nm),
 // not the average over random subsets of 1000 that the standard implementations compute: both are
 // unbiased for the same MMD², this one has the lower variance and needs no random choice (so it is
 // independent of how the samples were chunked). Memory stays bounded because every kernel sum is
 // computed in row blocks of the kernel matrix (kKernelBlockRows rows at a time).
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "samplersearch/metrics/statistics.hpp"
 
@@ -35,10 +36,10 @@ double kernel_inception_distance(const at::Tensor& x, const at::Tensor& y);
 
 // The points and the least-squares line FD(n) = intercept + slope/n of an FD∞ evaluation.
 struct FdInfinityFit {
-  std::vector<int64_t> sizes;   // n_i, increasing
-  std::vector<double> values;   // FD of the first n_i rows against the reference statistics
-  double intercept = 0;         // FD∞: the line's value at 1/n = 0
-  double slope = 0;             // the fitted bias coefficient c in FD(n) ≈ FD∞ + c/n
+  std::vector<int64_t> sizes;  // n_i, increasing
+  std::vector<double> values;  // FD of the first n_i rows against the reference statistics
+  double intercept = 0;        // FD∞: the line's value at 1/n = 0
+  double slope = 0;            // the fitted bias coefficient c in FD(n) ≈ FD∞ + c/n
 };
 
 // Subset sizes n_i = round(n_min + i·(n − n_min)/(points − 1)), i = 0…points−1, with

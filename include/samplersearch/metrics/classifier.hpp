@@ -7,15 +7,16 @@
 // trained with Adam on the cross-entropy (learning rate decayed linearly to 0 over all steps),
 // shuffled mini-batches, all randomness (initialization, shuffling) from one generator seeded by
 // the recipe, on the CPU. Defaults: 16/32 channels, 128 features, 3 epochs of batches of 128 at
-// lr 2e-3: 91 % test accuracy on Fashion-MNIST in about a CPU-minute (bench_classifier). The trained network is cached in
-// an HDF5 file named by the hash of its recipe text (architecture, hyperparameters, seed, the data's
-// shape and fingerprint), so a changed recipe or data set retrains and an unchanged one loads.
+// lr 2e-3: 91 % test accuracy on Fashion-MNIST in about a CPU-minute (bench_classifier). The
+// trained network is cached in an HDF5 file named by the hash of its recipe text (architecture,
+// hyperparameters, seed, the data's shape and fingerprint), so a changed recipe or data set
+// retrains and an unchanged one loads.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
-#include <string>
-
-#include <ATen/core/Tensor.h>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 
 #include "samplersearch/metrics/metric.hpp"
 
@@ -36,7 +37,8 @@ struct ClassifierRecipe {
 // The recipe with the keys of a JSON object overriding its fields (conv1_channels, conv2_channels,
 // hidden, epochs, batch_size, learning_rate, seed, train_size); ConfigError naming
 // `field`.<key> on an unknown key, a wrong type or an out-of-range value.
-ClassifierRecipe classifier_recipe_from_json(const nlohmann::json& object, const std::string& field);
+ClassifierRecipe classifier_recipe_from_json(const nlohmann::json& object,
+                                             const std::string& field);
 
 // The canonical text the cache key hashes: architecture, hyperparameters, seed, the training
 // data's shape, class count and fingerprint (tensor_fingerprint).
@@ -48,10 +50,10 @@ std::string classifier_cache_path(const std::string& cache_dir, const std::strin
 
 // How a classifier was obtained.
 struct ClassifierReport {
-  bool loaded = false;         // true: read from the cache; false: trained now
-  std::string path;            // its cache file ("" when no cache folder was given)
-  double test_accuracy = -1;   // on the held-out set, measured after training (−1: no test set)
-  double train_seconds = 0;    // wall time of the training (as recorded when it was trained)
+  bool loaded = false;           // true: read from the cache; false: trained now
+  std::string path;              // its cache file ("" when no cache folder was given)
+  double test_accuracy = -1;     // on the held-out set, measured after training (−1: no test set)
+  double train_seconds = 0;      // wall time of the training (as recorded when it was trained)
   double train_cpu_seconds = 0;  // process CPU time of the training
 };
 
@@ -67,11 +69,12 @@ class Classifier {
   // Trains on data [N, C, H, W] (any float dtype, in [−1, 1]) with int64 labels [N] in [0, K),
   // using `threads` intra-op threads (restored afterwards; ≤ 0 keeps the current count). Prints
   // the test accuracy when `test_data` is defined. ConfigError on mismatched shapes or labels.
-  // One thread is the default: these small convolutions gain little from a second OpenMP thread,
-  // and on a busy 2-core machine two threads ran several times slower (bench_classifier).
+  // Two threads: 1.6× the speed of one on an idle 2-core machine (bench_classifier). On a busy
+  // one, spinning OpenMP threads made two threads 1.6× slower than one: run with
+  // OMP_WAIT_POLICY=PASSIVE (scripts/run_tests sets it).
   static Classifier train(const ClassifierRecipe& recipe, const at::Tensor& data,
                           const at::Tensor& labels, const at::Tensor& test_data,
-                          const at::Tensor& test_labels, int threads = 1);
+                          const at::Tensor& test_labels, int threads = 2);
   // Reads a network written by save(); FileError when it is missing, unreadable or its recipe
   // text differs from `recipe_text`.
   static Classifier load(const std::string& path, const std::string& recipe_text);

@@ -2,14 +2,14 @@
 // The feature extractors a metric compares samples in (issue 3 item 6), as one registry table:
 // `pixels` (the samples flattened), `classifier` (the penultimate layer of a small CNN trained on
 // the data set, classifier.hpp) and `inception` (FID Inception pool3, inception.hpp).
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <ATen/core/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 
 #include "samplersearch/metrics/metric.hpp"
 
@@ -71,8 +71,8 @@ FeatureSpace make_feature_space(std::string_view name, const std::string& metric
 at::Tensor batched_features(const FeatureExtractor& extractor, const at::Tensor& samples,
                             int64_t batch = 1000);
 
-// FNV-1a over the tensor's shape and its values as float64 words (a word at a time): a cheap identity of a data set
-// for cache keys (equal tensors give equal fingerprints).
+// FNV-1a over the tensor's shape and its values as float64 words (a word at a time): a cheap
+// identity of a data set for cache keys (equal tensors give equal fingerprints).
 uint64_t tensor_fingerprint(const at::Tensor& tensor);
 
 // 64-bit FNV-1a of a string (byte by byte).

@@ -55,14 +55,15 @@ class Metric {
 
 // What metrics may be built from, supplied by the caller (the experiments layer): the data set's
 // samples in [−1, 1] (e.g. Fashion-MNIST [N, 1, 28, 28]), a cache folder, and the FID Inception
-// weights file when FID is asked for.
+// weights file when Inception features are asked for. The registry (metrics/metric.cpp): fd, kid,
+// fd_inf, trajectory_mse, excess; feature spaces in features.hpp, the classifier in classifier.hpp.
 struct MetricResources {
   at::Tensor data;            // reference data set samples (for statistics and the classifier)
   at::Tensor data_labels;     // its labels (to train the classifier), int64 [N]
   at::Tensor test_data;       // held-out samples (classifier accuracy)
   at::Tensor test_labels;
   std::string cache_dir;      // where statistics and the trained classifier are cached
-  std::string inception_weights;  // HDF5 weights for `fid`
+  std::string inception_weights;  // HDF5 weights for the `inception` features (FID = fd on them)
 };
 
 // One row of the metric registry: `params` are the metric's own options (JSON object).
