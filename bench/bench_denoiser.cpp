@@ -1,6 +1,7 @@
 // The empirical Fashion-MNIST denoiser (SPEC §3): 10,000 training images × a batch of 500
 // queries of dimension 784, timed in float32 and float64 at a few t on 2 threads, side by side
 // with the same computation in NumPy (bench/bench_denoiser.py) run in the same process tree.
+#include "bench_timing.hpp"
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,20 +32,7 @@ constexpr int64_t kDataSize = 10000;
 constexpr int64_t kBatch = 500;
 constexpr int kRuns = 5;
 
-// Median wall-clock seconds of `runs` calls after one warm-up call.
-template <class F>
-double median_seconds(F fn, int runs) {
-  fn();
-  std::vector<double> times;
-  for (int i = 0; i < runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using samplersearch::bench::median_seconds;
 
 // Writes a tensor as raw float64, row-major.
 void write_f64(const fs::path& path, const at::Tensor& t) {

@@ -3,6 +3,7 @@
 // (bench/bench_frechet.py), on the same two statistics files, in one run. Prints the times, the
 // speed ratio and the relative difference of the two values, for a full-rank pair and a
 // near-singular pair (500 samples of 2048-d features).
+#include "bench_timing.hpp"
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -29,20 +30,7 @@ namespace fs = std::filesystem;
 constexpr int64_t kDim = 2048;
 constexpr int kRuns = 3;
 
-// Median wall-clock seconds of `runs` calls after one warm-up call.
-template <class F>
-double median_seconds(F fn, int runs) {
-  fn();
-  std::vector<double> times;
-  for (int i = 0; i < runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using samplersearch::bench::median_seconds;
 
 // Statistics of n samples from N(m, AᵀA), A with a decaying spectrum (like pool3 features).
 samplersearch::Statistics sample_statistics(int64_t n, uint64_t seed, double& seconds) {

@@ -2,6 +2,7 @@
 // LibTorch network with and without channels-last, side by side with PyTorch eager on the same
 // network, random weights and images, all on 2 threads in one run. The network and PyTorch's timing
 // come from tests/metrics/inception_reference.py (the agreement test's reference).
+#include "bench_timing.hpp"
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,19 +30,7 @@ constexpr int64_t kImages = 16;  // one batch of 32×32 RGB images (CIFAR-10's s
 constexpr int64_t kSide = 32;
 constexpr int kRuns = 3;
 
-// Median wall-clock seconds of `runs` calls after one warm-up call.
-template <class F>
-double median_seconds(F fn, int runs) {
-  fn();
-  std::vector<double> times;
-  for (int i = 0; i < runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
+using samplersearch::bench::median_seconds;
 
 void write_images(const fs::path& path, const at::Tensor& images) {
   H5::H5File file(path.string(), H5F_ACC_TRUNC);
