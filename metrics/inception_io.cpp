@@ -82,6 +82,23 @@ at::Tensor read_image_file(const std::string& path, int64_t start, int64_t count
   return out;
 }
 
+void write_image_file(const std::string& path, const at::Tensor& images) {
+  if (images.dim() != 4 || images.scalar_type() != at::kByte || (images.size(3) != 1 && images.size(3) != 3))
+    throw ConfigError("images", "write_image_file needs uint8 [N, H, W, C] with C = 1 or 3");
+  const at::Tensor x = images.to(at::kCPU).contiguous();
+  H5::Exception::dontPrint();
+  try {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    hsize_t dims[4];
+    for (int i = 0; i < 4; ++i) dims[i] = static_cast<hsize_t>(x.size(i));
+    const H5::DataSpace space(4, dims);
+    file.createDataSet(kImagesDataset, H5::PredType::NATIVE_UINT8, space)
+        .write(x.data_ptr<uint8_t>(), H5::PredType::NATIVE_UINT8);
+  } catch (const H5::Exception& e) {
+    throw FileError(path, "cannot write 'images' (" + e.getDetailMsg() + ")");
+  }
+}
+
 void write_feature_file(const std::string& path, const at::Tensor& features,
                         const Statistics& stats) {
   write_statistics(path, stats);

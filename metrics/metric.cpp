@@ -129,6 +129,8 @@ std::string cache_path(const MetricResources& resources, const std::string& pref
 // folder is given.
 std::shared_ptr<const Statistics> data_statistics(const MetricResources& resources,
                                                   const FeatureSpace& space) {
+  if (!resources.statistics_file.empty())
+    return std::make_shared<const Statistics>(read_statistics(resources.statistics_file));
   const std::string source = data_source(resources, space, resources.data.size(0));
   auto features = [&] { return batched_features(*space.extractor, resources.data); };
   if (resources.cache_dir.empty())

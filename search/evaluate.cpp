@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <tbb/parallel_for.h>
 
+#include <atomic>
+#include <mutex>
+
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
 
@@ -26,7 +29,7 @@ at::Tensor ReferenceSamples::chunk(int64_t first, int64_t count, c10::Device dev
 }
 
 Evaluation evaluate(const Matrices& m, const Objective& o, DevicePool& pool,
-                    const ReportFn& report) {
+                    const ReportFn& report, const ProgressFn& progress) {
   SS_CHECK(o.model != nullptr && o.metric != nullptr && o.chunk > 0);
   if (o.sample_counts.empty()) throw ConfigError("objective.samples", "needs at least one count");
   for (size_t i = 0; i < o.sample_counts.size(); ++i)
@@ -42,6 +45,8 @@ Evaluation evaluate(const Matrices& m, const Objective& o, DevicePool& pool,
   Evaluation result;
   std::unique_ptr<MetricState> total = o.metric->start();
   int64_t done = 0;
+  std::atomic<int64_t> drawn{0};
+  std::mutex progress_mutex;
   for (size_t level = 0; level < o.sample_counts.size(); ++level) {
     const int64_t target = o.sample_counts[level];
     const auto n_chunks = static_cast<size_t>((target - done) / o.chunk);
@@ -60,6 +65,10 @@ Evaluation evaluate(const Matrices& m, const Objective& o, DevicePool& pool,
         auto state = o.metric->start();
         state->add(samples, ref);
         states[c] = std::move(state);
+        if (progress) {
+          std::lock_guard lock(progress_mutex);
+          progress(drawn += o.chunk, o.sample_counts.back());
+        }
       } catch (...) {
         errors[c] = std::current_exception();
       }

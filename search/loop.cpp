@@ -13,7 +13,14 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-extern "C" void on_stop_signal(int /*signal*/) { g_stop.store(true); }
+// The first SIGINT/SIGTERM asks the loop to stop; a second one ends the process at once (the
+// trial store is safe against that at any moment).
+extern "C" void on_stop_signal(int signal) {
+  if (g_stop.exchange(true)) {
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+  }
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -81,6 +88,7 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
         study.tell_state(r.number, TrialState::fail);
         ++result.failed;
     }
+    if (options.observer) options.observer->trial_finished(r);
   };
 
   auto worker = [&] {
@@ -96,12 +104,23 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
       r.number = asked.number;
       r.params = asked.params;
       r.warm_start = warm_label(asked.params);
+      if (options.observer) {
+        std::lock_guard lock(mutex);
+        options.observer->trial_started(r.number, r.warm_start);
+      }
       const auto t0 = Clock::now();
+      r.started = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
       try {
         r.matrices = space.to_matrices(asked.params);
         const Evaluation e = evaluate(*r.matrices, objective, pool, [&](int64_t n, double v) {
           if (cancel.load()) throw NumericalError("interrupted");
           return study.report(r.number, static_cast<int>(n), v);
+        }, [&](int64_t done, int64_t total) {
+          if (cancel.load()) throw NumericalError("interrupted");
+          if (options.observer) {
+            std::lock_guard lock(mutex);
+            options.observer->trial_progress(r.number, done, total);
+          }
         });
         r.intermediate = e.intermediate;
         if (e.pruned) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/registry.hpp"
@@ -54,15 +55,56 @@ double value_of(const json& values, const ParamSpec& p) {
 }
 
 // The classic samplers offered as warm starts (multistep ones: one call per grid time).
-std::vector<std::pair<std::string, std::pair<std::string, SolverOptions>>> classic_warm_starts() {
-  SolverOptions pp3;
-  pp3.order = 3;
-  return {{"dpmsolver++(2M)", {"dpmsolver++", {}}},
-          {"dpmsolver++(3M)", {"dpmsolver++", pp3}},
-          {"ddim", {"ddim", {}}},
-          {"unipc(bh1)", {"unipc", {}}},
-          {"deis(tAB3)", {"deis", {}}}};
-}
+// Optional time-step search (option "times": "fixed" | "free"). Free: interval weights
+// w_1…w_N ∈ [1/4, 4] (log-uniform) place t_k at the fractional index p_k = N·Σ_{i≤k} w_i / Σ_i w_i
+// of the base grid, linear in t between its points; all w = 1 give the base grid back, and t_0,
+// t_N stay where they are.
+class TimeWarp {
+ public:
+  explicit TimeWarp(const json& options) {
+    if (!options.contains("times")) return;
+    const json& v = options.at("times");
+    if (!v.is_string() || (v != "fixed" && v != "free"))
+      throw ConfigError("space.times", "must be \"fixed\" or \"free\", got " + v.dump());
+    free_ = v == "free";
+  }
+  bool free() const { return free_; }
+  static std::string name(int k) { return "w" + std::to_string(k); }
+  void add_params(std::vector<ParamSpec>& params, int steps) const {
+    if (free_)
+      for (int k = 1; k <= steps; ++k) params.push_back({name(k), 0.25, 4.0, true});
+  }
+  void add_warm_start(json& values, int steps) const {
+    if (free_)
+      for (int k = 1; k <= steps; ++k) values[name(k)] = 1.0;
+  }
+  // The space's config with the times these values place.
+  SpaceConfig placed(const SpaceConfig& base, const json& values,
+                     const std::function<double(const ParamSpec&)>& read) const {
+    if (!free_) return base;
+    const int n = static_cast<int>(base.times.size()) - 1;
+    std::vector<double> cumulative(static_cast<size_t>(n) + 1, 0.0);
+    for (int k = 1; k <= n; ++k)
+      cumulative[static_cast<size_t>(k)] =
+          cumulative[static_cast<size_t>(k) - 1] + read(ParamSpec{name(k), 0.25, 4.0, true});
+    SpaceConfig out = base;
+    for (int k = 1; k < n; ++k) {
+      const double p = n * cumulative[static_cast<size_t>(k)] / cumulative[static_cast<size_t>(n)];
+      const auto i = std::min(static_cast<size_t>(p), static_cast<size_t>(n) - 1);
+      const double f = p - static_cast<double>(i);
+      out.times[static_cast<size_t>(k)] = (1 - f) * base.times[i] + f * base.times[i + 1];
+    }
+    (void)values;
+    return out;
+  }
+
+ private:
+  bool free_ = false;
+};
+
+// The labels (classic_catalogue) offered as warm starts: multistep ones, one call per grid time.
+constexpr std::string_view kWarmStarts[] = {"dpmsolver++(2M)", "dpmsolver++(3M)", "ddim",
+                                            "unipc(bh1)", "deis(tAB3)"};
 
 Matrices classic(const SpaceConfig& c, const std::string& solver, const SolverOptions& o) {
   return solver_matrices(solver, SolverPlan{c.schedule, TimeGrid(c.times),
@@ -73,18 +115,20 @@ Matrices classic(const SpaceConfig& c, const std::string& solver, const SolverOp
 class MatrixSpace final : public SearchSpace {
  public:
   explicit MatrixSpace(const SpaceConfig& config) : SearchSpace(config) {
-    reject_unknown(config.options, {"tail", "low", "high", "stochastic"});
+    reject_unknown(config.options, {"tail", "low", "high", "stochastic", "times"});
     tail_ = static_cast<int>(option(config.options, "tail", 3, 1, 1000));
     low_ = option(config.options, "low", -2.0, -100, 100);
     high_ = option(config.options, "high", 2.0, -100, 100);
     if (!(low_ < 1.0 && high_ > 0.0))
       throw ConfigError("space.low", "bounds [low, high] must contain 0 and stay below 1 at low");
     stochastic_ = flag(config.options, "stochastic");
+    warp_ = TimeWarp(config.options);
     for (int k = 1; k <= steps(); ++k)
       for (int j = std::max(0, k - tail_); j < k - 1; ++j)
         params_.push_back({name_c(k, j), low_, high_, false});
     if (stochastic_)
       for (int k = 1; k <= steps(); ++k) params_.push_back({name_b(k), 0.0, 1.0, false});
+    warp_.add_params(params_, steps());
   }
   std::string_view name() const override { return "matrix"; }
   const std::vector<ParamSpec>& params() const override { return params_; }
@@ -99,17 +143,23 @@ class MatrixSpace final : public SearchSpace {
     }
     if (stochastic_)
       for (int k = 1; k <= steps(); ++k) fresh[static_cast<size_t>(k)] = value_of(values, params_[p++]);
-    Matrices m = banded_matrices(config_, tail_, ratios, fresh);
-    m.options = {{"space", "matrix"}, {"tail", tail_}, {"stochastic", stochastic_}};
+    const SpaceConfig placed =
+        warp_.placed(config_, values, [&](const ParamSpec& p) { return value_of(values, p); });
+    Matrices m = banded_matrices(placed, tail_, ratios, fresh);
+    m.options = {{"space", "matrix"}, {"tail", tail_}, {"stochastic", stochastic_},
+                 {"times", warp_.free() ? "free" : "fixed"}};
     return m;
   }
 
   std::vector<WarmStart> warm_starts() const override {
     std::vector<WarmStart> out;
-    for (const auto& [label, spec] : classic_warm_starts()) {
+    std::vector<std::string> labels(config_.warm_starts);
+    if (labels.empty()) labels.assign(std::begin(kWarmStarts), std::end(kWarmStarts));
+    for (const std::string& label : labels) {
+      const ClassicSampler& c = find_classic(label, "warm_start");
       Matrices m;
       try {
-        m = classic(config_, spec.first, spec.second);
+        m = classic(config_, c.solver, c.options);
       } catch (const ConfigError&) {
         continue;  // e.g. an order the step count cannot take
       }
@@ -123,6 +173,7 @@ class MatrixSpace final : public SearchSpace {
           v[name_b(k)] = norm > 0 ? std::clamp(std::abs(m.noise(k, k)) / norm, 0.0, 1.0) : 0.0;
         }
       }
+      warp_.add_warm_start(v, steps());
       // Two samplers may project to the same point of the space: keep the first.
       if (std::none_of(out.begin(), out.end(), [&](const WarmStart& w) { return w.params == v; }))
         out.push_back({label, v});
@@ -134,6 +185,7 @@ class MatrixSpace final : public SearchSpace {
   static std::string name_c(int k, int j) { return "c" + std::to_string(k) + "_" + std::to_string(j); }
   static std::string name_b(int k) { return "b" + std::to_string(k); }
   int tail_ = 3;
+  TimeWarp warp_{json::object()};
   double low_ = -2, high_ = 2;
   bool stochastic_ = false;
   std::vector<ParamSpec> params_;
@@ -146,7 +198,7 @@ class GdrSpace final : public SearchSpace {
   explicit GdrSpace(const SpaceConfig& config) : SearchSpace(config) {
     reject_unknown(config.options,
                    {"per_step", "stochastic", "gamma_low", "gamma_high", "delta_low", "delta_high",
-                    "rho_high"});
+                    "rho_high", "times"});
     per_step_ = flag(config.options, "per_step");
     stochastic_ = flag(config.options, "stochastic");
     const double g_lo = option(config.options, "gamma_low", -0.5, -0.999, 10);
@@ -163,6 +215,8 @@ class GdrSpace final : public SearchSpace {
         params_.push_back({"rho" + suffix, 0.0, r_hi, false});
       }
     }
+    warp_ = TimeWarp(config.options);
+    warp_.add_params(params_, steps());
   }
   std::string_view name() const override { return "gdr"; }
   const std::vector<ParamSpec>& params() const override { return params_; }
@@ -171,19 +225,29 @@ class GdrSpace final : public SearchSpace {
     SolverOptions o;
     for (const ParamSpec& p : params_) {
       const double v = value_of(values, p);
+      if (p.name.rfind("w", 0) == 0) continue;  // time warp
       if (p.name.rfind("gamma", 0) == 0) o.gamma.push_back(v);
       if (p.name.rfind("delta", 0) == 0) o.delta.push_back(v);
       if (p.name.rfind("rho", 0) == 0) o.rho.push_back(v);
     }
-    Matrices m = classic(config_, "generalized", o);
+    Matrices m = classic(
+        warp_.placed(config_, values, [&](const ParamSpec& p) { return value_of(values, p); }),
+        "generalized", o);
     m.options["space"] = "gdr";
+    m.options["times"] = warp_.free() ? "free" : "fixed";
     return m;
   }
 
   std::vector<WarmStart> warm_starts() const override {
+    if (!config_.warm_starts.empty())
+      throw ConfigError("space.warm_starts", "the gdr space has its own warm starts (leave it empty)");
     auto fill = [&](double g, double d, double r) {
       json v = json::object();
       for (const ParamSpec& p : params_) {
+        if (p.name.rfind("w", 0) == 0) {
+          v[p.name] = 1.0;  // the base grid
+          continue;
+        }
         const double x = p.name.rfind("gamma", 0) == 0 ? g : p.name.rfind("delta", 0) == 0 ? d : r;
         v[p.name] = std::clamp(x, p.low, p.high);
       }
@@ -197,16 +261,17 @@ class GdrSpace final : public SearchSpace {
  private:
   bool per_step_ = false, stochastic_ = false;
   std::vector<ParamSpec> params_;
+  TimeWarp warp_{json::object()};
 };
 
 constexpr std::array kSpaces{
     SpaceEntry{"matrix", "banded C with the papers' row normalization (options: tail, low, high, "
-                         "stochastic)",
+                         "stochastic, times = fixed | free)",
                [](const SpaceConfig& c) -> std::unique_ptr<SearchSpace> {
                  return std::make_unique<MatrixSpace>(c);
                }},
     SpaceEntry{"gdr", "(γ, δ, ρ) of the generalized step, one triple or one per step (options: "
-                      "per_step, stochastic, bounds)",
+                      "per_step, stochastic, bounds, times = fixed | free)",
                [](const SpaceConfig& c) -> std::unique_ptr<SearchSpace> {
                  return std::make_unique<GdrSpace>(c);
                }},

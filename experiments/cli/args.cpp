@@ -37,6 +37,11 @@ Args::Args(std::string command, std::span<const std::string> argv) : command_(st
         if (i + 1 >= argv.size()) throw ConfigError("--" + name, "needs a value");
         value = argv[++i];
       }
+      if (name == "set") {  // may repeat: --set a=1 --set b=2
+        multi_[name].push_back(value);
+        used_[name] = false;
+        continue;
+      }
       if (values_.count(name)) throw ConfigError("--" + name, "given twice");
       values_[name] = value;
       used_[name] = false;
@@ -100,6 +105,13 @@ std::optional<std::vector<double>> Args::get_doubles(const std::string& name) {
 }
 
 bool Args::flag(const std::string& name) { return get(name).has_value(); }
+
+std::vector<std::string> Args::get_all(const std::string& name) {
+  const auto it = multi_.find(name);
+  if (it == multi_.end()) return {};
+  used_[name] = true;
+  return it->second;
+}
 
 void Args::finish() const {
   for (const auto& [name, used] : used_)

@@ -1,238 +1,278 @@
-// samplersearch search: a search on the embedded default (the exact Fashion-MNIST denoiser), set
-// up from flags. Experiment files, the HDF5 trial store and resume come with issue 5; this command
-// already runs the whole loop and re-measures the result on noise the search never saw.
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-
-#include <chrono>
+// samplersearch search / resume: run an experiment file (or the embedded default) into its HDF5
+// trial store, or continue one.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <thread>
 
 #include "commands.hpp"
+#include "progress.hpp"
 #include "samplersearch/common/registry.hpp"
-#include "samplersearch/metrics/metric.hpp"
-#include "samplersearch/samplers/datasets.hpp"
-#include "samplersearch/samplers/discretization.hpp"
-#include "samplersearch/samplers/exact_models.hpp"
-#include "samplersearch/samplers/matrix_io.hpp"
-#include "samplersearch/samplers/solver.hpp"
-#include "samplersearch/search/loop.hpp"
+#include "samplersearch/experiments/driver.hpp"
+#include "samplersearch/experiments/export.hpp"
+#include "samplersearch/experiments/results.hpp"
 
 namespace samplersearch::cli {
 namespace {
 
 using nlohmann::json;
 
-json parse_json_flag(Args& args, const std::string& name) {
-  const auto v = args.get(name);
-  if (!v) return json::object();
-  try {
-    return json::parse(*v);
-  } catch (const json::exception& e) {
-    throw ConfigError("--" + name, std::string("not valid JSON: ") + e.what());
-  }
-}
-
-std::vector<int64_t> parse_counts(const std::string& text) {
-  std::vector<int64_t> out;
-  size_t start = 0;
-  while (start < text.size()) {
-    const size_t comma = text.find(',', start);
-    out.push_back(std::stoll(text.substr(start, comma - start)));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
-// Prints one line per finished trial (the HDF5 store replaces this sink in issue 5).
-class PrintingSink final : public TrialSink {
- public:
-  explicit PrintingSink(bool quiet) : quiet_(quiet) {}
-  void write(const TrialRecord& r) override {
-    if (r.state == TrialState::complete && (!best_ || *r.value < *best_)) best_ = r.value;
-    if (quiet_) return;
-    std::printf("trial %4d %-8s %-14s value %-12s best %-12s %.1f s%s%s\n", r.number,
-                r.state == TrialState::complete ? "COMPLETE"
-                : r.state == TrialState::pruned ? "PRUNED"
-                                                : "FAIL",
-                r.warm_start.empty() ? "" : r.warm_start.c_str(),
-                r.value ? std::to_string(*r.value).c_str() : "-",
-                best_ ? std::to_string(*best_).c_str() : "-", r.seconds,
-                r.reason.empty() ? "" : "  ", r.reason.c_str());
-    std::fflush(stdout);
-  }
-
- private:
-  bool quiet_;
-  std::optional<double> best_;
+// Shortcut flags of `search`, each setting one experiment field (--set FIELD=VALUE sets any).
+struct FieldFlag {
+  std::string_view flag;
+  std::string_view field;
+  enum { text, integer, number, counts, names, json_value } kind;
 };
 
-// The value of `m` on `count` samples of the noise stream `seed`, at full fidelity.
-double measure(const Matrices& m, const Objective& base, uint64_t seed, int64_t count,
-               DevicePool& pool) {
-  Objective o = base;
-  o.seed = seed;
-  o.sample_counts = {count};
-  return evaluate(m, o, pool, nullptr).value;
+constexpr FieldFlag kFieldFlags[] = {
+    {"name", "name", FieldFlag::text},
+    {"steps", "steps", FieldFlag::integer},
+    {"space", "space.name", FieldFlag::text},
+    {"space-options", "space.options", FieldFlag::json_value},
+    {"schedule", "schedule.name", FieldFlag::text},
+    {"discretization", "times.discretization", FieldFlag::text},
+    {"t-start", "times.t_start", FieldFlag::number},
+    {"t-end", "times.t_end", FieldFlag::number},
+    {"metric", "metric.name", FieldFlag::text},
+    {"metric-params", "metric.params", FieldFlag::json_value},
+    {"samples", "metric.samples", FieldFlag::counts},
+    {"chunk", "metric.chunk", FieldFlag::integer},
+    {"sampler", "optuna.sampler", FieldFlag::text},
+    {"sigma0", "optuna.sigma0", FieldFlag::number},
+    {"pruner", "optuna.pruner", FieldFlag::text},
+    {"storage", "optuna.storage", FieldFlag::text},
+    {"trials", "budget.trials", FieldFlag::integer},
+    {"timeout", "budget.timeout", FieldFlag::text},
+    {"concurrency", "concurrency", FieldFlag::integer},
+    {"devices", "devices", FieldFlag::names},
+    {"threads", "threads", FieldFlag::integer},
+    {"seed", "seed", FieldFlag::integer},
+    {"out", "output", FieldFlag::text},
+};
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  size_t s = 0;
+  while (true) {
+    const size_t c = text.find(',', s);
+    out.push_back(text.substr(s, c == std::string::npos ? std::string::npos : c - s));
+    if (c == std::string::npos) return out;
+    s = c + 1;
+  }
+}
+
+// A --set value: JSON when it parses as JSON, otherwise the plain string.
+json loose_json(const std::string& text) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception&) {
+    return text;
+  }
+}
+
+json flag_value(const FieldFlag& f, const std::string& text) {
+  const std::string flag = "--" + std::string(f.flag);
+  try {
+    switch (f.kind) {
+      case FieldFlag::text: return text;
+      case FieldFlag::integer: {
+        size_t used = 0;
+        const long long v = std::stoll(text, &used);
+        if (used != text.size()) break;
+        return v;
+      }
+      case FieldFlag::number: {
+        size_t used = 0;
+        const double v = std::stod(text, &used);
+        if (used != text.size()) break;
+        return v;
+      }
+      case FieldFlag::counts: {
+        json out = json::array();
+        for (const auto& item : split(text)) out.push_back(std::stoll(item));
+        return out;
+      }
+      case FieldFlag::names: return split(text);
+      case FieldFlag::json_value: return json::parse(text);
+    }
+  } catch (const std::exception&) {
+  }
+  throw ConfigError(flag, "cannot read '" + text + "'");
+}
+
+// The experiment of `search`: the file (or the embedded default), then the shortcut flags, then
+// every --set, validated once at the end.
+Experiment experiment_from_flags(Args& args, std::string& origin) {
+  json doc = json::object();
+  origin = "the embedded default";
+  if (!args.positional().empty()) {
+    if (args.positional().size() > 1) throw ConfigError("search", "takes one experiment file");
+    origin = args.positional()[0];
+    doc = load_experiment(origin).doc;
+  }
+  for (const FieldFlag& f : kFieldFlags)
+    if (const auto v = args.get(std::string(f.flag))) set_field(doc, f.field, flag_value(f, *v));
+  for (const std::string& assignment : args.get_all("set")) {
+    const size_t eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--set", "expected FIELD=VALUE, got '" + assignment + "'");
+    set_field(doc, assignment.substr(0, eq), loose_json(assignment.substr(eq + 1)));
+  }
+  return make_experiment(std::move(doc), origin);
+}
+
+// The closing table: the best trials and every classic sampler, on the search's and unseen noise.
+void print_results(const std::string& store_path, const ExperimentRun& run, OutputMode mode) {
+  const StoreContents contents = read_store(store_path);
+  const std::vector<ExportEntry> entries = ranked_entries(contents, 3);
+  if (mode == OutputMode::json) {
+    json out = {{"event", "results"}, {"store", store_path}, {"entries", json::array()}};
+    for (const ExportEntry& e : entries)
+      out["entries"].push_back({{"label", e.label}, {"searched", e.searched}, {"trial", e.trial},
+                                {"value", std::isnan(e.value) ? json() : json(e.value)},
+                                {"validation", std::isnan(e.validation) ? json() : json(e.validation)}});
+    std::printf("%s\n", out.dump().c_str());
+    return;
+  }
+  ExportContext context{run.experiment().name(), run.metric_description(), "dpmsolver++(2M)", 3};
+  std::printf("\n");
+  export_format("markdown").write_text(entries, context, std::cout);
+  std::cout.flush();
+}
+
+int finish_run(const DriverResult& result, const std::string& store_path, ExperimentRun& run,
+               OutputMode mode, Progress& progress) {
+  progress.clear();
+  const bool text = mode == OutputMode::terminal || mode == OutputMode::plain;
+  if (result.interrupted) {
+    if (text || mode == OutputMode::quiet)
+      std::fprintf(stderr,
+                   "\ninterrupted after %d of %d trials; everything finished is in %s.\n"
+                   "resume with:\n  samplersearch resume %s\n",
+                   result.counted, result.budget, store_path.c_str(), store_path.c_str());
+    if (mode == OutputMode::json)
+      std::printf("%s\n", json{{"event", "interrupted"}, {"counted", result.counted},
+                               {"resume", "samplersearch resume " + store_path}}
+                              .dump()
+                              .c_str());
+    return kInterrupted;
+  }
+  if (mode != OutputMode::quiet) print_results(store_path, run, mode);
+  if (text)
+    std::printf("\n%d trials in %s\n  samplersearch status %s\n  samplersearch export %s --format "
+                "json --out DIR\n  samplersearch report %s --out %s-report\n",
+                result.counted, store_path.c_str(), store_path.c_str(), store_path.c_str(),
+                store_path.c_str(),
+                std::filesystem::path(store_path).replace_extension("").string().c_str());
+  return summarize(read_store(store_path)).best ? kOk : kFailure;
+}
+
+DriverOptions driver_options(Progress& progress, OutputMode mode) {
+  DriverOptions o;
+  o.observer = &progress;
+  if (mode == OutputMode::terminal || mode == OutputMode::plain)
+    o.log = [&progress](const std::string& line) { progress.log(line); };
+  else if (mode == OutputMode::json)
+    o.log = [](const std::string& line) {
+      std::printf("%s\n", json{{"event", "log"}, {"message", line}}.dump().c_str());
+      std::fflush(stdout);
+    };
+  return o;
+}
+
+std::string flags_help() {
+  std::string out;
+  for (const FieldFlag& f : kFieldFlags) {
+    std::string line = "  --" + std::string(f.flag) + " V";
+    line.resize(std::max<size_t>(line.size(), 24), ' ');
+    out += line + "= --set " + std::string(f.field) + "=V\n";
+  }
+  return out;
 }
 
 }  // namespace
 
 std::string search_help() {
-  return "samplersearch search [flags]\n"
-         "Searches sampler matrices on the exact Fashion-MNIST denoiser with Optuna, then re-measures\n"
-         "the best against every classic sampler on noise the search never saw.\n"
-         "  --space NAME            one of:\n" + registry_help(space_registry()) +
-         "  --space-options JSON    e.g. '{\"tail\": 3, \"low\": -2, \"high\": 2}'\n"
-         "  --steps N               NFE (default 10)\n"
-         "  --schedule NAME         (default vp-linear)   --discretization NAME (default time-quadratic)\n"
-         "  --t-start T --t-end E   (default 1 and 1e-3)\n"
-         "  --metric NAME           one of (default excess):\n" + registry_help(metric_registry()) +
-         "  --metric-params JSON    (default '{\"metric\": \"fd\", \"features\": \"classifier\"}')\n"
-         "  --samples N[,N…]        sample counts: growing fidelities, the last is the full count\n"
-         "                          (default 1000)\n"
-         "  --chunk N               samples per chunk (default 250)\n"
-         "  --reference-steps N     steps of the DPM-Solver++(3M) reference solution (default 100)\n"
-         "  --data-size N           training images the exact denoiser is built on (default 10000)\n"
-         "  --sampler NAME          tpe, cmaes, random, qmc, nsga2, grid (default cmaes, centred on\n"
-         "                          the first warm start, DPM-Solver++(2M))\n"
-         "  --sigma0 S              CMA-ES step size (default 0.1)\n"
-         "  --pruner NAME           none, median, successive_halving, hyperband (default none)\n"
-         "  --storage URL           sqlite:///path, journal:///path, postgresql://… (default memory)\n"
-         "  --study NAME            (default samplersearch)\n"
-         "  --trials N              (default 100)      --timeout SECONDS (default none)\n"
-         "  --concurrency K         trials in flight (default 1)\n"
-         "  --devices LIST          cpu, cpu:N, cuda:0,cuda:1 … (default cpu)\n"
-         "  --threads T             intra-op threads (default: all cores)\n"
-         "  --seed S                noise seed of the search; unseen noise is S + 1000 (default 0)\n"
-         "  --validate N            samples for the final re-measurement (default: the full count)\n"
-         "  --cache DIR             statistics and classifier cache (default .samplersearch-cache)\n"
-         "  --out FILE              write the best matrices (.json, .h5, .txt table)\n"
-         "  --quiet                 no per-trial lines\n";
+  return "samplersearch search [EXPERIMENT.json] [--set FIELD=VALUE]… [flags] [--quiet|--json]\n"
+         "Runs an experiment: measures every classic baseline, searches with Optuna, stores every\n"
+         "trial in the HDF5 store (the `output` field, default runs/<name>.h5; its Optuna study in\n"
+         "runs/<name>.optuna.db), re-measures the best on unseen noise and prints the table.\n"
+         "Without a file it runs the embedded default (the Fashion-MNIST exact denoiser).\n"
+         "Ctrl-C stops asking, lets running trials finish, and prints the resume command.\n\n"
+         "Shortcut flags:\n" + flags_help() +
+         "  --set FIELD=VALUE      any experiment field (VALUE is JSON, or a plain string); repeatable\n"
+         "  --quiet                print nothing but errors   --json  one JSON object per line\n\n"
+         "Experiment fields:\n" + experiment_help();
 }
 
 int run_search(Args& args) {
-  using Clock = std::chrono::steady_clock;
-  const auto t_begin = Clock::now();
-  const int steps = args.get_int("steps").value_or(10);
-  auto schedule = make_schedule(args.get("schedule").value_or("vp-linear"));
-  const GridSpec grid{args.get_double("t-start").value_or(1.0), args.get_double("t-end").value_or(1e-3)};
-  const std::string disc = args.get("discretization").value_or("time-quadratic");
-  const std::string space_name = args.get("space").value_or("matrix");
-  const json space_options = parse_json_flag(args, "space-options");
-  const std::string metric_name = args.get("metric").value_or("excess");
-  json metric_params = parse_json_flag(args, "metric-params");
-  if (metric_params.empty() && metric_name == "excess")
-    metric_params = {{"metric", "fd"}, {"features", "classifier"}};
-  const std::vector<int64_t> counts = parse_counts(args.get("samples").value_or("1000"));
-  const int64_t chunk = args.get_int("chunk").value_or(250);
-  const int reference_steps = args.get_int("reference-steps").value_or(100);
-  const int64_t data_size = args.get_int("data-size").value_or(10000);
-  const std::string sampler = args.get("sampler").value_or("cmaes");
-  const double sigma0 = args.get_double("sigma0").value_or(0.1);
-  const std::string pruner = args.get("pruner").value_or("none");
-  const std::string storage = args.get("storage").value_or("");
-  const std::string study_name = args.get("study").value_or("samplersearch");
-  const int trials = args.get_int("trials").value_or(100);
-  const auto timeout = args.get_double("timeout");
-  const int concurrency = args.get_int("concurrency").value_or(1);
-  const std::string devices = args.get("devices").value_or("cpu");
-  const auto threads = args.get_int("threads");
-  const auto seed = static_cast<uint64_t>(args.get_int("seed").value_or(0));
-  const std::string cache = args.get("cache").value_or(".samplersearch-cache");
-  const auto out = args.get("out");
-  const bool quiet = args.flag("quiet");
-  const int64_t validate = args.get_int("validate").value_or(counts.back());
+  std::string origin;
+  const Experiment experiment = experiment_from_flags(args, origin);
+  const OutputMode mode = output_mode(args.flag("json"), args.flag("quiet"));
   args.finish();
-  if (threads) at::set_num_threads(*threads);
-  else at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-
-  std::vector<std::string> device_names;
-  for (size_t s = 0; s <= devices.size();) {
-    const size_t c = devices.find(',', s);
-    device_names.push_back(devices.substr(s, c == std::string::npos ? std::string::npos : c - s));
-    if (c == std::string::npos) break;
-    s = c + 1;
-  }
-  DevicePool pool(device_names);
-
-  // The embedded default: the exact denoiser of `data_size` Fashion-MNIST training images.
-  const at::Tensor train = fashion_mnist_images("train", -1);
-  const at::Tensor data = train.slice(0, 0, data_size);
-  EmpiricalDenoiser model(data, schedule);
-  // The metrics' data set (statistics, classifier training) is all 60,000 training images.
-  MetricResources resources{train.to(at::kFloat), fashion_mnist_labels("train", -1),
-                            fashion_mnist_images("test", -1).to(at::kFloat),
-                            fashion_mnist_labels("test", -1), cache, ""};
-  std::filesystem::create_directories(cache);
-  auto metric = make_metric(metric_name, metric_params, resources);
-
-  const std::vector<double> times = make_timesteps(disc, *schedule, steps, grid);
-  auto space = make_space(space_name, SpaceConfig{schedule, times, space_options});
-  const SampleLayout layout{{1, 28, 28}, at::kFloat};
-  SolverOptions ref_options;
-  ref_options.order = 3;
-  ReferenceSamples reference(
-      solver_matrices("dpmsolver++", SolverPlan{schedule, TimeGrid(disc, grid), reference_steps, ref_options}),
-      model, seed, layout);
-  ReferenceSamples unseen_reference(reference.matrices(), model, seed + 1000, layout);
-  Objective objective{&model, metric.get(), layout, seed, chunk, counts,
-                      metric->needs_reference_samples() ? &reference : nullptr, {}};
-
-  OptunaBridge study;
-  StudyConfig config;
-  config.name = study_name;
-  config.sampler = sampler;
-  config.sampler_params = {{"seed", seed}};
-  const auto warm = space->warm_starts();
-  if (sampler == "cmaes" && !warm.empty()) {
-    config.sampler_params["x0"] = warm.front().params;
-    config.sampler_params["sigma0"] = sigma0;
-  }
-  config.pruner = pruner;
-  config.storage = storage;
-  config.load_if_exists = true;
-  study.create_study(config);
-
-  PrintingSink sink(quiet);
-  LoopOptions options;
-  options.n_trials = trials;
-  options.concurrency = concurrency;
-  if (timeout) options.timeout = std::chrono::seconds(static_cast<long>(*timeout));
+  ExperimentRun run(experiment);
+  const int budget = experiment.doc.at("budget").at("trials").get<int>();
+  Progress progress(mode, budget,
+                    std::chrono::seconds(static_cast<long>(parse_duration(
+                        experiment.doc.at("budget").at("timeout"), "budget.timeout"))),
+                    0, std::nullopt, std::nullopt);
+  progress.log("experiment " + experiment.name() + " (" + origin + ") → " + run.output());
+  progress.log("objective: " + run.metric_description());
   install_stop_handlers();
-  const LoopResult result = run_search(study, *space, objective, pool, sink, options);
-  std::printf("\n%d COMPLETE, %d PRUNED, %d FAIL in %.0f s%s\n", result.complete, result.pruned,
-              result.failed, std::chrono::duration<double>(Clock::now() - t_begin).count(),
-              result.interrupted ? " (interrupted)" : "");
-  if (!result.best) {
-    std::printf("no trial completed\n");
-    return kFailure;
-  }
+  const DriverResult result = start_experiment(run, driver_options(progress, mode));
+  return finish_run(result, run.output(), run, mode, progress);
+}
 
-  // Re-measure on noise the search never saw: every warm start (classic sampler) and the best.
-  Objective unseen = objective;
-  unseen.reference = metric->needs_reference_samples() ? &unseen_reference : nullptr;
-  std::printf("\n%s on %lld unseen samples (seed %llu), %d steps, %s / %s:\n", metric_name.c_str(),
-              static_cast<long long>(validate), static_cast<unsigned long long>(seed + 1000), steps,
-              std::string(schedule->name()).c_str(), disc.c_str());
-  std::printf("  %-22s %14s %10s\n", "sampler", "value", "ratio");
-  double baseline = 0;
-  for (size_t i = 0; i < warm.size(); ++i) {
-    const double v = measure(space->to_matrices(warm[i].params), unseen, seed + 1000, validate, pool);
-    if (i == 0) baseline = v;
-    std::printf("  %-22s %14.6f %10.3f\n", warm[i].label.c_str(), v, v / baseline);
+std::string resume_help() {
+  return "samplersearch resume STORE.h5 [--experiment FILE [--force]] [--set FIELD=VALUE]… "
+         "[--quiet|--json]\n"
+         "Continues a killed, interrupted or finished experiment: trials that were running are\n"
+         "marked FAIL (interrupted) and asked again, so the count ends exactly at budget.trials.\n"
+         "  --experiment FILE   the experiment file to continue with; when it differs from the one\n"
+         "                      stored, the difference is printed and resume refuses unless --force\n"
+         "  --set FIELD=VALUE   change a field (e.g. budget.trials=200); needs --force\n"
+         "  --force             accept a changed experiment (steps and metric.samples cannot change)\n";
+}
+
+int run_resume(Args& args) {
+  if (args.positional().size() != 1) throw ConfigError("resume", "takes one store file (STORE.h5)");
+  const std::string store_path = args.positional()[0];
+  const auto file = args.get("experiment");
+  const bool force = args.flag("force");
+  const OutputMode mode = output_mode(args.flag("json"), args.flag("quiet"));
+  const auto sets = args.get_all("set");
+  args.finish();
+  const StoreContents contents = read_store(store_path);
+  const Experiment stored = parse_experiment(contents.experiment, store_path + " (stored experiment)");
+  json doc = file ? load_experiment(*file).doc : stored.doc;
+  for (const std::string& assignment : sets) {
+    const size_t eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--set", "expected FIELD=VALUE, got '" + assignment + "'");
+    set_field(doc, assignment.substr(0, eq), loose_json(assignment.substr(eq + 1)));
   }
-  const double best = measure(*result.best->matrices, unseen, seed + 1000, validate, pool);
-  std::printf("  %-22s %14.6f %10.3f   (trial %d)\n", "searched", best, best / baseline,
-              result.best->number);
-  if (out) {
-    write_matrices(*result.best->matrices, *out);
-    std::printf("best matrices written to %s\n", out->c_str());
+  const Experiment experiment = make_experiment(doc, file ? *file : store_path);
+  if (experiment.hash() != stored.hash()) {
+    std::string diff;
+    for (const std::string& line : experiment_diff(stored.doc, experiment.doc)) diff += "  " + line + "\n";
+    if (!force)
+      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" + diff +
+                                          "resume with --force to continue with the changed one");
+    std::fprintf(stderr, "continuing with a changed experiment (--force):\n%s", diff.c_str());
   }
-  return result.interrupted ? kInterrupted : kOk;
+  // The study lives beside the store actually given, wherever the experiment was started from.
+  json located = experiment.doc;
+  located["output"] = store_path;
+  ExperimentRun run(make_experiment(located, store_path));
+  const StoreSummary summary = summarize(contents);
+  Progress progress(mode, std::max(0, experiment.doc.at("budget").at("trials").get<int>() - summary.counted),
+                    std::chrono::seconds(static_cast<long>(parse_duration(
+                        experiment.doc.at("budget").at("timeout"), "budget.timeout"))),
+                    summary.counted,
+                    summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
+                    summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
+  install_stop_handlers();
+  const DriverResult result = resume_experiment(run, store_path, driver_options(progress, mode));
+  return finish_run(result, store_path, run, mode, progress);
 }
 
 }  // namespace samplersearch::cli

@@ -43,6 +43,42 @@ TEST_P(EverySpace, WarmStartsAreInsideTheBoundsAndGiveValidMatrices) {
   }
 }
 
+TEST_P(EverySpace, FreeTimesStartAtTheBaseGridAndStayMonotone) {
+  const SpaceConfig base = config(6);
+  auto space = make_space(GetParam(), config(6, {{"times", "free"}}));
+  const auto warm = space->warm_starts();
+  ASSERT_FALSE(warm.empty());
+  for (const WarmStart& w : warm) {
+    const Matrices m = space->to_matrices(w.params);
+    ASSERT_EQ(m.times.size(), base.times.size());
+    for (size_t k = 0; k < m.times.size(); ++k) EXPECT_DOUBLE_EQ(m.times[k], base.times[k]) << w.label;
+  }
+  nlohmann::json v = warm.front().params;
+  v["w6"] = 4.0;  // the upper bound; cumulative 1…5, 9: p_k = 6k/9
+  const Matrices m = space->to_matrices(v);
+  EXPECT_DOUBLE_EQ(m.times.front(), base.times.front());
+  EXPECT_DOUBLE_EQ(m.times.back(), base.times.back());
+  for (int k = 1; k < 6; ++k) {
+    const double p = 6.0 * k / 9.0;
+    const auto i = static_cast<size_t>(p);
+    const double expected = base.times[i] + (p - static_cast<double>(i)) * (base.times[i + 1] - base.times[i]);
+    EXPECT_NEAR(m.times[static_cast<size_t>(k)], expected, 1e-15) << "t_" << k;
+    EXPECT_LT(m.times[static_cast<size_t>(k)], m.times[static_cast<size_t>(k) - 1]);
+  }
+  // Rows are normalized at the new times: Σ_j C[k][j] = α(t_k) (matrix space).
+  if (GetParam() == "matrix") {
+    const auto sums = m.row_sums();
+    for (size_t k = 1; k < m.times.size(); ++k)
+      EXPECT_NEAR(sums[k], m.schedule->alpha(m.times[k]), 1e-14);
+  }
+  try {
+    make_space(GetParam(), config(6, {{"times", "warped"}}));
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "space.times: must be \"fixed\" or \"free\", got \"warped\"");
+  }
+}
+
 std::vector<std::string> space_names() {
   std::vector<std::string> names;
   for (const auto& e : space_registry()) names.emplace_back(e.name);
@@ -120,7 +156,7 @@ TEST(Spaces, BadParamsAndOptionsNameTheField) {
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "space.tial: not an option of this space (valid: tail, low, high, stochastic)");
+              "space.tial: not an option of this space (valid: tail, low, high, stochastic, times)");
   }
   EXPECT_THROW(make_space("matrices", config(5)), ConfigError);
   // A row whose coefficients cancel is a numerical failure of that trial, not a crash.

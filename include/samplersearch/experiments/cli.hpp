@@ -33,6 +33,8 @@ class Args {
   // Comma-separated numbers.
   std::optional<std::vector<double>> get_doubles(const std::string& name);
   bool flag(const std::string& name);  // a boolean switch with no value (e.g. --help)
+  // Every value of a repeatable flag (only --set repeats), in order.
+  std::vector<std::string> get_all(const std::string& name);
   const std::vector<std::string>& positional() const { return positional_; }
   // ConfigError naming the first flag that no one read.
   void finish() const;
@@ -40,6 +42,7 @@ class Args {
  private:
   std::string command_;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> multi_;
   std::map<std::string, bool> used_;
   std::vector<std::string> positional_;
 };

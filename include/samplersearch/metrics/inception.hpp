@@ -93,6 +93,9 @@ std::vector<int64_t> image_file_shape(const std::string& path);
 // Images [start, start + count) of that dataset, uint8 [count, H, W, C].
 at::Tensor read_image_file(const std::string& path, int64_t start, int64_t count);
 
+// Writes uint8 images [N, H, W, C] as the dataset `images` of a new HDF5 file (read_image_file's format).
+void write_image_file(const std::string& path, const at::Tensor& images);
+
 // A feature file: the statistics file of `stats` (write_statistics: mu, sigma, count, source)
 // plus the dataset `features` (float32 [N, D]).
 void write_feature_file(const std::string& path, const at::Tensor& features,

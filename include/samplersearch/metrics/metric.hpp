@@ -64,6 +64,8 @@ struct MetricResources {
   at::Tensor test_labels;
   std::string cache_dir;      // where statistics and the trained classifier are cached
   std::string inception_weights;  // HDF5 weights for the `inception` features (FID = fd on them)
+  std::string statistics_file;    // when set: the data side's statistics (e.g. the CIFAR-10
+                                  // training set's FID statistics) instead of computing them
 };
 
 // One row of the metric registry: `params` are the metric's own options (JSON object).

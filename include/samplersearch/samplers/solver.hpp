@@ -99,4 +99,17 @@ Matrices solver_matrices(std::string_view name, const SolverPlan& plan);
 // The options as JSON (only the ones that are set).
 nlohmann::json options_to_json(const SolverOptions& options);
 
+// A classic sampler configuration under the name papers give it, e.g. "dpmsolver++(2M)" =
+// dpmsolver++ with order 2, multistep.
+struct ClassicSampler {
+  std::string label;
+  std::string solver;
+  SolverOptions options;
+};
+
+// The catalogue of classic configurations (baselines and warm starts are chosen from it by label).
+std::span<const ClassicSampler> classic_catalogue();
+// The configuration labelled `label`; ConfigError(field, …) listing the valid labels otherwise.
+const ClassicSampler& find_classic(std::string_view label, const std::string& field);
+
 }  // namespace samplersearch

@@ -57,8 +57,12 @@ struct Evaluation {
 // Reports (count, value) after each fidelity but the last; returning true prunes the trial.
 using ReportFn = std::function<bool(int64_t count, double value)>;
 
+// Called after each chunk with the samples done so far (of the whole trial) and the full count;
+// may throw to abandon the trial (e.g. NumericalError("interrupted")).
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
 // Scores `m`; NumericalError on NaN/Inf samples or metric values (the trial then FAILs).
 Evaluation evaluate(const Matrices& m, const Objective& objective, DevicePool& pool,
-                    const ReportFn& report);
+                    const ReportFn& report, const ProgressFn& progress = nullptr);
 
 }  // namespace samplersearch

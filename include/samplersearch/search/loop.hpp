@@ -25,7 +25,8 @@ struct TrialRecord {
   std::optional<Matrices> matrices;                      // absent when params were invalid
   std::vector<std::pair<int64_t, double>> intermediate;  // (sample count, value)
   std::optional<double> value;                           // COMPLETE only
-  double seconds = 0;
+  double started = 0;  // wall-clock start, seconds since the Unix epoch
+  double seconds = 0;  // duration
   std::string device;
   std::string reason;      // FAIL: why; PRUNED: at which count
   std::string warm_start;  // label of the warm start this trial was enqueued from, if any
@@ -39,12 +40,24 @@ class TrialSink {
   virtual void write(const TrialRecord& record) = 0;
 };
 
+// Watches the loop (progress display); called from worker threads, one call at a time.
+class LoopObserver {
+ public:
+  virtual ~LoopObserver() = default;
+  virtual void trial_started(int /*number*/, const std::string& /*warm_start*/) {}
+  // `done` of `total` samples of the trial's current fidelity level are drawn and scored.
+  virtual void trial_progress(int /*number*/, int64_t /*done*/, int64_t /*total*/) {}
+  // After the sink has the record and Optuna was told.
+  virtual void trial_finished(const TrialRecord& /*record*/) {}
+};
+
 struct LoopOptions {
   int n_trials = 100;                       // trials to finish in this run (0: no limit)
   std::chrono::seconds timeout{0};          // wall-clock budget (0: none)
   int concurrency = 1;                      // trials in flight
   std::chrono::seconds grace{60};           // after a stop: how long running trials may finish
   bool enqueue_warm_starts = true;          // enqueue the space's warm starts first
+  LoopObserver* observer = nullptr;         // progress display (optional)
 };
 
 struct LoopResult {
@@ -56,7 +69,7 @@ struct LoopResult {
 // Asks the loop to stop: no new trials; running ones get the grace period, then FAIL
 // ("interrupted"). Safe to call from a signal handler.
 void request_stop() noexcept;
-// Installs SIGINT/SIGTERM handlers that call request_stop().
+// Installs SIGINT/SIGTERM handlers: the first calls request_stop(), a second ends the process.
 void install_stop_handlers();
 // Clears a previous stop request (for a new run in the same process).
 void reset_stop() noexcept;

@@ -33,6 +33,8 @@ struct SpaceConfig {
   std::shared_ptr<const Schedule> schedule;
   std::vector<double> times;
   nlohmann::json options = nlohmann::json::object();
+  // Labels of classic_catalogue to warm-start from (`matrix`); empty: the space's defaults.
+  std::vector<std::string> warm_starts;
 };
 
 class SearchSpace {

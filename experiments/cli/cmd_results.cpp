@@ -1,0 +1,327 @@
+// samplersearch status / export / report / sample: reading an experiment's store, and sampling
+// with any matrix file.
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "commands.hpp"
+#include "samplersearch/common/registry.hpp"
+#include "samplersearch/experiments/driver.hpp"
+#include "samplersearch/experiments/export.hpp"
+#include "samplersearch/experiments/report.hpp"
+#include "samplersearch/experiments/results.hpp"
+#include "samplersearch/metrics/inception.hpp"
+#include "samplersearch/samplers/matrix_io.hpp"
+
+namespace samplersearch::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string store_argument(Args& args, const char* command) {
+  if (args.positional().size() != 1)
+    throw ConfigError(command, std::string("takes one store file (samplersearch ") + command +
+                                   " STORE.h5 …)");
+  return args.positional()[0];
+}
+
+// The stored experiment, made runnable from where the store is now.
+Experiment stored_experiment(const StoreContents& contents, const std::string& store_path) {
+  json doc = parse_experiment(contents.experiment, store_path + " (stored experiment)").doc;
+  doc["output"] = store_path;
+  return make_experiment(doc, store_path);
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t s = 0;
+  while (true) {
+    const size_t c = text.find(',', s);
+    out.push_back(text.substr(s, c == std::string::npos ? std::string::npos : c - s));
+    if (c == std::string::npos) return out;
+    s = c + 1;
+  }
+}
+
+std::string fmt(double v) {
+  if (std::isnan(v)) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+const Baseline* find_baseline(const StoreContents& c, const std::string& label) {
+  for (const Baseline& b : c.baselines)
+    if (b.label == label) return &b;
+  return nullptr;
+}
+
+}  // namespace
+
+std::string status_help() {
+  return "samplersearch status STORE.h5 [--json]\n"
+         "Progress of an experiment (also while it runs): trials by state, the budget, the best value\n"
+         "so far and its matrix (the papers' table), and the classic baselines.\n";
+}
+
+int run_status(Args& args) {
+  const std::string path = store_argument(args, "status");
+  const bool as_json = args.flag("json");
+  args.finish();
+  const StoreContents contents = read_store(path);
+  const json experiment = json::parse(contents.experiment);
+  const StoreSummary s = summarize(contents);
+  const int budget = experiment.at("budget").at("trials").get<int>();
+  if (as_json) {
+    json out = {{"store", path},           {"experiment", experiment.at("name")},
+                {"hash", contents.experiment_hash}, {"steps", contents.steps},
+                {"by_state", s.by_state},  {"counted", s.counted},
+                {"budget", budget},        {"baselines", json::array()}};
+    if (s.best) {
+      out["best"] = {{"trial", s.best->number}, {"value", *s.best->value}, {"warm_start", s.best->warm_start}};
+      if (auto it = contents.validations.find(s.best->number); it != contents.validations.end())
+        out["best"]["validation"] = it->second;
+    }
+    for (const Baseline& b : contents.baselines)
+      out["baselines"].push_back({{"label", b.label},
+                                  {"value", std::isnan(b.value) ? json() : json(b.value)},
+                                  {"validation", std::isnan(b.validation) ? json() : json(b.validation)}});
+    std::printf("%s\n", out.dump(2).c_str());
+    return kOk;
+  }
+  std::printf("experiment  %s  (%s…)\nstore       %s\nsteps       %d\n",
+              experiment.at("name").get<std::string>().c_str(), contents.experiment_hash.substr(0, 12).c_str(),
+              path.c_str(), contents.steps);
+  std::printf("trials      %d", s.counted);
+  if (budget > 0) std::printf(" of %d (%.0f%%)", budget, 100.0 * s.counted / budget);
+  std::printf(" counted;");
+  for (const auto& [state, n] : s.by_state) std::printf(" %s %d", state.c_str(), n);
+  std::printf("\n");
+  const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
+  if (s.best) {
+    std::printf("best        %s at trial %d%s", fmt(*s.best->value).c_str(), s.best->number,
+                s.best->warm_start.empty() ? "" : (" (" + s.best->warm_start + ")").c_str());
+    if (dpm && dpm->value > 0) std::printf(", %.3f× dpmsolver++(2M)", *s.best->value / dpm->value);
+    if (auto it = contents.validations.find(s.best->number); it != contents.validations.end())
+      std::printf("; unseen noise %s", fmt(it->second).c_str());
+    std::printf("\n");
+  } else {
+    std::printf("best        - (no COMPLETE trial yet)\n");
+  }
+  if (!contents.baselines.empty()) {
+    std::printf("\nbaselines   %-18s %12s %14s\n", "", "value", "unseen noise");
+    for (const Baseline& b : contents.baselines)
+      std::printf("            %-18s %12s %14s\n", b.label.c_str(), fmt(b.value).c_str(),
+                  fmt(b.validation).c_str());
+  }
+  if (s.best && s.best->matrices)
+    std::printf("\nbest matrix (rows = target times, divided by the newest entry):\n%s",
+                matrices_to_table(*s.best->matrices).c_str());
+  return kOk;
+}
+
+std::string export_help() {
+  std::string formats;
+  for (const ExportFormatEntry& f : export_format_registry())
+    formats += "  " + std::string(f.name) + std::string(10 - std::min<size_t>(9, f.name.size()), ' ') +
+               std::string(f.summary) + "\n";
+  return "samplersearch export STORE.h5 --format FORMAT [--top K] [--out PATH]\n"
+         "The best K trials (default 1) beside every classic sampler measured as a baseline.\n"
+         "Text formats print to stdout (or --out FILE); file formats write one matrix file per\n"
+         "sampler into --out DIR (default <store>-export/), which `samplersearch sample --matrix`\n"
+         "and read_matrices load back unchanged.\nformats:\n" + formats;
+}
+
+int run_export(Args& args) {
+  const std::string path = store_argument(args, "export");
+  const ExportFormatEntry& format = export_format(args.require("format"));
+  const int top = args.get_int("top").value_or(1);
+  if (top < 0) throw ConfigError("--top", "must be >= 0");
+  const auto out = args.get("out");
+  args.finish();
+  const StoreContents contents = read_store(path);
+  const std::vector<ExportEntry> entries = ranked_entries(contents, top);
+  const json experiment = json::parse(contents.experiment);
+  ExportContext context;
+  context.experiment_name = experiment.at("name").get<std::string>();
+  context.metric = experiment.at("metric").at("name").get<std::string>() + " " +
+                   experiment.at("metric").at("params").dump();
+  context.baseline = find_baseline(contents, "dpmsolver++(2M)") ? "dpmsolver++(2M)" : "";
+  if (format.text) {
+    if (!out) {
+      format.write_text(entries, context, std::cout);
+      return kOk;
+    }
+    std::ofstream file(*out);
+    if (!file) throw FileError(*out, "cannot be written");
+    format.write_text(entries, context, file);
+    std::printf("wrote %s\n", out->c_str());
+    return kOk;
+  }
+  const std::string dir = out.value_or(std::filesystem::path(path).replace_extension("").string() + "-export");
+  for (const std::string& file : format.write_files(entries, context, dir)) std::printf("%s\n", file.c_str());
+  return kOk;
+}
+
+std::string report_help() {
+  return "samplersearch report STORE.h5 [--out DIR] [--samples N]\n"
+         "Writes DIR/index.html (default <store>-report/): the optimization history, the best matrix\n"
+         "as a heat map beside DPM-Solver++(2M)'s, and sample grids (PNG) of the best trial and the\n"
+         "best classic sampler drawn from the same (unseen) noise. Viewing it needs no network.\n"
+         "  --samples N   images per grid (default 64)\n";
+}
+
+int run_report(Args& args) {
+  const std::string path = store_argument(args, "report");
+  const std::string dir =
+      args.get("out").value_or(std::filesystem::path(path).replace_extension("").string() + "-report");
+  const int count = args.get_int("samples").value_or(64);
+  if (count < 1) throw ConfigError("--samples", "must be >= 1");
+  args.finish();
+  const StoreContents contents = read_store(path);
+  const StoreSummary s = summarize(contents);
+  if (!s.best) throw ConfigError("report", path + " has no COMPLETE trial yet");
+  ExperimentRun run(stored_experiment(contents, path));
+  ReportInput input;
+  input.title = run.experiment().name();
+  input.experiment = contents.experiment;
+  input.metric = run.metric_description();
+  input.trials = contents.trials;
+  input.baselines = contents.baselines;
+  for (const TrialRecord& r : input.trials)
+    if (r.number == s.best->number) input.best = &r;
+  const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
+  Matrices dpm_matrices;
+  if (!dpm) dpm_matrices = run.classic("dpmsolver++(2M)");
+  input.classic = dpm ? &dpm->matrices : &dpm_matrices;
+  input.classic_label = "dpmsolver++(2M)";
+  // The best classic sampler: lowest unseen-noise value (search value when not measured).
+  const Baseline* best_classic = nullptr;
+  auto key = [](const Baseline& b) { return std::isnan(b.validation) ? b.value : b.validation; };
+  for (const Baseline& b : contents.baselines)
+    if (!std::isnan(key(b)) && (!best_classic || key(b) < key(*best_classic))) best_classic = &b;
+  input.best_grid = run.samples(*input.best->matrices, count);
+  const Matrices& classic_for_grid = best_classic ? best_classic->matrices : *input.classic;
+  input.classic_grid = run.samples(classic_for_grid, count);
+  input.classic_grid_label = best_classic ? best_classic->label : "dpmsolver++(2M)";
+  const std::string index = write_report(input, dir);
+  std::printf("%s\n", index.c_str());
+  return kOk;
+}
+
+std::string sample_help() {
+  return "samplersearch sample --matrix FILE [--experiment EXP.json] [--samples N] [--seed S] "
+         "--out FILE\n"
+         "Draws N samples (default 64) with a matrix file (.json/.h5, e.g. from export) on the\n"
+         "experiment's model (default: the embedded Fashion-MNIST exact denoiser). --out X.png\n"
+         "writes a grid; --out X.h5 writes uint8 `images` [N, H, W, C] (the input of `features`).\n"
+         "  --seed S      noise stream (default 0)\n";
+}
+
+// The experiment (a file, or the embedded default) set to the matrices' schedule, steps and times;
+// a file whose schedule differs from the matrices' is refused (a trained network has one schedule).
+json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
+  json doc = file ? load_experiment(*file).doc : json::object();
+  if (file) {
+    const Experiment e = make_experiment(doc, *file);
+    const json& s = e.doc.at("schedule");
+    if (s.at("name").get<std::string>() != m.schedule->name() ||
+        make_schedule(s.at("name").get<std::string>(), s.at("params"))->params() != m.schedule->params())
+      throw ConfigError("--matrix", "was made for schedule " + std::string(m.schedule->name()) + " " +
+                                        m.schedule->params().dump() + ", the model's is " + s.dump());
+  }
+  set_field(doc, "steps", m.steps());
+  set_field(doc, "times.explicit", m.times);
+  set_field(doc, "schedule.name", std::string(m.schedule->name()));
+  set_field(doc, "schedule.params", m.schedule->params());
+  return doc;
+}
+
+int run_sample(Args& args) {
+  const Matrices m = read_matrices(args.require("matrix"));
+  const auto experiment_file = args.get("experiment");
+  const int count = args.get_int("samples").value_or(64);
+  const int seed = args.get_int("seed").value_or(0);
+  const std::string out = args.require("out");
+  args.finish();
+  if (count < 1) throw ConfigError("--samples", "must be >= 1");
+  json doc = experiment_for(m, experiment_file);
+  set_field(doc, "validation.seed", seed);
+  set_field(doc, "seed", seed + 1);
+  set_field(doc, "metric.name", "fd");
+  set_field(doc, "metric.params", json{{"features", "pixels"}});
+  ExperimentRun run(make_experiment(doc, experiment_file.value_or("sample")));
+  const at::Tensor samples = run.samples(m, count);
+  const std::string ext = std::filesystem::path(out).extension().string();
+  if (ext == ".png") {
+    write_png_grid(samples, static_cast<int>(std::ceil(std::sqrt(count))), out);
+  } else if (ext == ".h5" || ext == ".hdf5") {
+    write_image_file(out, quantize_samples(samples));
+  } else {
+    throw ConfigError("--out", "must end in .png or .h5, got '" + out + "'");
+  }
+  std::printf("%d samples → %s\n", count, out.c_str());
+  return kOk;
+}
+
+}  // namespace samplersearch::cli
+
+namespace samplersearch::cli {
+
+std::string evaluate_help() {
+  return "samplersearch evaluate --matrix FILE[,FILE…] [--classic LABEL,…] [--experiment EXP.json]\n"
+         "                       [--samples N] [--seed S] [--set FIELD=VALUE]…\n"
+         "Scores matrix files (and classic samplers at the same times) with the experiment's metric\n"
+         "(default: the embedded default's bias-free excess FD in classifier features) on `--samples`\n"
+         "samples of the noise stream `--seed` (defaults: the experiment's full count, 1000).\n"
+         "The first matrix file fixes the schedule, steps and times.\n";
+}
+
+int run_evaluate(Args& args) {
+  std::vector<std::string> files, labels;
+  for (const std::string& f : split_list(args.require("matrix"))) files.push_back(f);
+  if (const auto c = args.get("classic"))
+    for (const std::string& l : split_list(*c)) labels.push_back(l);
+  const auto experiment_file = args.get("experiment");
+  const auto samples = args.get_int("samples");
+  const int seed = args.get_int("seed").value_or(1000);
+  const auto sets = args.get_all("set");
+  args.finish();
+  std::vector<Matrices> matrices;
+  for (const std::string& f : files) matrices.push_back(read_matrices(f));
+  json doc = experiment_for(matrices.front(), experiment_file);
+  for (const std::string& assignment : sets) {
+    const size_t eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError("--set", "expected FIELD=VALUE, got '" + assignment + "'");
+    json value;
+    try {
+      value = json::parse(assignment.substr(eq + 1));
+    } catch (const json::exception&) {
+      value = assignment.substr(eq + 1);
+    }
+    set_field(doc, assignment.substr(0, eq), value);
+  }
+  set_field(doc, "validation.seed", seed);
+  set_field(doc, "seed", seed + 1);
+  if (samples) set_field(doc, "validation.samples", *samples);
+  ExperimentRun run(make_experiment(doc, experiment_file.value_or("evaluate")));
+  std::printf("%s on %s samples of noise stream %d:\n", run.metric_description().c_str(),
+              samples ? std::to_string(*samples).c_str() : "the full count of", seed);
+  std::optional<double> first;
+  auto show = [&](const std::string& label, const Matrices& m) {
+    const double v = run.validate(m);
+    if (!first) first = v;
+    std::printf("  %-40s %14.6g %10.3f\n", label.c_str(), v, v / *first);
+    std::fflush(stdout);
+  };
+  for (const std::string& l : labels) show(l, run.classic(l));
+  for (size_t i = 0; i < files.size(); ++i) show(files[i], matrices[i]);
+  return kOk;
+}
+
+}  // namespace samplersearch::cli

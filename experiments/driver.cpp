@@ -1,0 +1,201 @@
+// Running an experiment end to end: new searches and resumes.
+#include "samplersearch/experiments/driver.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "samplersearch/common/error.hpp"
+
+namespace samplersearch {
+namespace {
+
+using nlohmann::json;
+
+void say(const DriverOptions& o, const std::string& line) {
+  if (o.log) o.log(line);
+}
+
+LoopOptions loop_options(const ExperimentRun& run, int trials, const DriverOptions& o) {
+  LoopOptions l;
+  l.n_trials = trials;
+  l.concurrency = run.experiment().doc.at("concurrency").get<int>();
+  l.timeout = std::chrono::seconds(static_cast<long>(
+      parse_duration(run.experiment().doc.at("budget").at("timeout"), "budget.timeout")));
+  l.grace = o.grace;
+  l.observer = o.observer;
+  return l;
+}
+
+// Measures every listed classic sampler the store does not have yet, on the search noise and on
+// the unseen validation noise. A sampler that cannot run at this NFE (e.g. an order above N) is
+// skipped with a message; a numerical failure is stored as NaN.
+void measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContents* existing,
+                       const DriverOptions& o) {
+  for (const json& label_json : run.experiment().doc.at("baselines")) {
+    const auto label = label_json.get<std::string>();
+    if (existing && std::any_of(existing->baselines.begin(), existing->baselines.end(),
+                                [&](const Baseline& b) { return b.label == label; }))
+      continue;
+    Baseline b;
+    b.label = label;
+    try {
+      b.matrices = run.classic(label);
+    } catch (const ConfigError& e) {
+      say(o, "baseline " + label + ": skipped (" + e.what() + ")");
+      continue;
+    }
+    try {
+      b.value = run.measure(b.matrices);
+      b.validation = run.validate(b.matrices);
+    } catch (const NumericalError& e) {
+      say(o, "baseline " + label + ": " + e.what());
+      b.value = b.validation = std::nan("");
+    }
+    store.write_baseline(b);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "baseline %-16s %12.6g  (unseen noise %.6g)", label.c_str(), b.value,
+                  b.validation);
+    say(o, buf);
+  }
+}
+
+int budget_of(const ExperimentRun& run) { return run.experiment().doc.at("budget").at("trials").get<int>(); }
+
+DriverResult run_loop(ExperimentRun& run, OptunaBridge& study, TrialStore& store, int counted,
+                      const DriverOptions& o) {
+  DriverResult result;
+  result.budget = budget_of(run);
+  const int left = result.budget > 0 ? std::max(0, result.budget - counted) : 0;
+  result.counted = counted;
+  if (result.budget > 0 && left == 0) {
+    say(o, "the budget of " + std::to_string(result.budget) + " trials is used up");
+    return result;
+  }
+  result.loop = run_search(study, run.space(), run.objective(), run.pool(), store,
+                           loop_options(run, left, o));
+  result.counted = counted_trials(read_store(store.path()));  // interrupted trials do not count
+  result.interrupted = result.loop.interrupted;
+  return result;
+}
+
+}  // namespace
+
+int counted_trials(const StoreContents& contents) {
+  return static_cast<int>(std::count_if(contents.trials.begin(), contents.trials.end(), [](const TrialRecord& r) {
+    return r.state != TrialState::running && !(r.state == TrialState::fail && r.reason == kInterruptedReason);
+  }));
+}
+
+DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
+  const std::string path = run.output();
+  if (std::filesystem::exists(path))
+    throw FileError(path, "exists already: continue it with 'samplersearch resume " + path +
+                              "' or choose another output");
+  if (const auto parent = std::filesystem::path(path).parent_path(); !parent.empty())
+    std::filesystem::create_directories(parent);
+  OptunaBridge study;
+  StudyConfig config = run.study_config();
+  config.load_if_exists = false;
+  try {
+    study.create_study(config);
+  } catch (const BridgeError& e) {
+    throw ConfigError("optuna.study", "cannot create study '" + config.name + "' in " + config.storage +
+                                          " (" + e.python_message() +
+                                          "); delete the old storage or pick another name");
+  }
+  StoreLayout layout{run.experiment().text(), run.experiment().hash(), run.schedule(),
+                     run.space().steps(), run.objective().sample_counts};
+  auto store = TrialStore::create(path, layout);
+  measure_baselines(run, *store, nullptr, o);
+  DriverResult result = run_loop(run, study, *store, 0, o);
+  if (!result.interrupted) validate_best(run, *store, o);
+  return result;
+}
+
+DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path,
+                               const DriverOptions& o) {
+  StoreContents contents = read_store(store_path);
+  if (contents.steps != run.space().steps() || contents.sample_counts != run.objective().sample_counts)
+    throw ConfigError("experiment", "the store holds " + std::to_string(contents.steps) +
+                                        "-step trials at other sample counts; steps and metric.samples "
+                                        "cannot change on resume");
+  StudyConfig config = run.study_config();
+  if (config.storage.empty())
+    throw ConfigError("optuna.storage", "the study was kept in memory and is gone; nothing to resume "
+                                        "(use an sqlite or journal storage to make searches resumable)");
+  OptunaBridge study;
+  try {
+    study.load_study(config);
+  } catch (const BridgeError& e) {
+    throw FileError(config.storage, "cannot load study '" + config.name + "': " + e.python_message());
+  }
+  auto store = TrialStore::open(store_path);
+  measure_baselines(run, *store, &contents, o);
+
+  // Reconcile: a trial RUNNING in Optuna was either stored before the crash (tell what the store
+  // has) or cut off (FAIL "interrupted", in both the store and the study).
+  std::map<int, const TrialRecord*> stored;
+  for (const TrialRecord& r : contents.trials) stored[r.number] = &r;
+  for (const FrozenTrial& t : study.trials({TrialState::running})) {
+    const auto it = stored.find(t.number);
+    if (it != stored.end()) {
+      const TrialRecord& r = *it->second;
+      if (r.state == TrialState::complete) study.tell(r.number, {*r.value});
+      else {
+        if (r.state == TrialState::fail) study.set_user_attr(r.number, "fail_reason", r.reason);
+        study.tell_state(r.number, r.state);
+      }
+      say(o, "trial " + std::to_string(t.number) + ": told Optuna the stored result");
+      continue;
+    }
+    TrialRecord r;
+    r.number = t.number;
+    r.params = t.params;
+    r.state = TrialState::fail;
+    r.reason = kInterruptedReason;
+    try {
+      r.matrices = run.space().to_matrices(t.params);
+    } catch (const ConfigError&) {
+    }
+    store->write(r);
+    study.set_user_attr(r.number, "fail_reason", r.reason);
+    study.tell_state(r.number, TrialState::fail);
+    say(o, "trial " + std::to_string(t.number) + ": was running at the crash, now FAIL (interrupted)");
+  }
+  contents = read_store(store_path);
+  const int counted = counted_trials(contents);
+  say(o, "resuming: " + std::to_string(counted) + " of " + std::to_string(budget_of(run)) +
+             " trials done");
+  DriverResult result = run_loop(run, study, *store, counted, o);
+  if (!result.interrupted) validate_best(run, *store, o);
+  return result;
+}
+
+void validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o) {
+  const int top = run.experiment().doc.at("validation").at("top").get<int>();
+  const StoreContents contents = read_store(store.path());
+  std::vector<const TrialRecord*> complete;
+  for (const TrialRecord& r : contents.trials)
+    if (r.state == TrialState::complete && r.matrices) complete.push_back(&r);
+  std::sort(complete.begin(), complete.end(),
+            [](const TrialRecord* a, const TrialRecord* b) { return *a->value < *b->value; });
+  if (complete.size() > static_cast<size_t>(top)) complete.resize(static_cast<size_t>(top));
+  for (const TrialRecord* r : complete) {
+    if (contents.validations.count(r->number)) continue;
+    double v = std::nan("");
+    try {
+      v = run.validate(*r->matrices);
+    } catch (const NumericalError& e) {
+      say(o, "trial " + std::to_string(r->number) + " on unseen noise: " + e.what());
+    }
+    store.write_validation(r->number, v);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "trial %d on unseen noise: %.6g (search noise %.6g)", r->number, v,
+                  *r->value);
+    say(o, buf);
+  }
+}
+
+}  // namespace samplersearch

@@ -1,0 +1,651 @@
+// write_report: one self-contained HTML page (inline SVG and CSS, two PNGs beside it) showing an
+// experiment's optimization history, the best matrix beside DPM-Solver++'s as heat maps, and
+// sample grids. All text from the inputs is HTML-escaped; the page needs no script and no network.
+#include "samplersearch/experiments/report.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "samplersearch/common/error.hpp"
+
+namespace samplersearch {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Text as HTML/SVG character data or attribute value: & < > " ' escaped.
+std::string esc(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// A value for people: %.{digits}g, or nan / inf / -inf.
+std::string fmt(double v, int digits = 6) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
+
+// A coordinate in SVG user units.
+std::string px(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+// Labels compared loosely: lower case without spaces, '-' and '_'.
+std::string label_key(std::string_view s) {
+  std::string out;
+  for (const char c : s)
+    if (c != ' ' && c != '-' && c != '_')
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The baseline every ratio is taken against: DPM-Solver++(2M), if it was measured.
+const Baseline* reference_baseline(const std::vector<Baseline>& baselines) {
+  for (const Baseline& b : baselines)
+    if (label_key(b.label) == "dpmsolver++(2m)" && std::isfinite(b.value) && b.value != 0)
+      return &b;
+  return nullptr;
+}
+
+// ---- The optimization history -------------------------------------------------------------
+
+// A "nice" step (1, 2 or 5 × 10^k) giving about `count` intervals over `span`.
+double nice_step(double span, int count) {
+  const double raw = span / count;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag;
+  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
+}
+
+// The value axis: log10 when all values are positive and span more than a decade, else linear.
+struct ValueAxis {
+  bool log = false;
+  double lo = 0, hi = 1;  // in axis units (log10 of the value on a log axis)
+  double top = 0, bottom = 1;
+
+  double unit(double v) const { return log ? std::log10(v) : v; }
+  double y(double v) const { return bottom - (unit(v) - lo) / (hi - lo) * (bottom - top); }
+
+  static ValueAxis fit(const std::vector<double>& values, double top, double bottom) {
+    ValueAxis a;
+    a.top = top;
+    a.bottom = bottom;
+    if (values.empty()) return a;
+    const auto [mn, mx] = std::minmax_element(values.begin(), values.end());
+    a.log = *mn > 0 && *mx / *mn > 10;
+    double lo = a.unit(*mn), hi = a.unit(*mx);
+    if (hi - lo < 1e-12 * std::max(1.0, std::abs(hi))) {
+      const double pad = a.log ? 0.5 : std::max(std::abs(hi) * 0.1, 1e-9);
+      lo -= pad;
+      hi += pad;
+    } else {
+      const double pad = 0.06 * (hi - lo);
+      lo -= pad;
+      hi += pad;
+    }
+    a.lo = lo;
+    a.hi = hi;
+    return a;
+  }
+
+  // Tick values (not axis units).
+  std::vector<double> ticks() const {
+    std::vector<double> out;
+    if (log) {
+      for (double e = std::ceil(lo); e <= hi; ++e) out.push_back(std::pow(10.0, e));
+      if (out.size() < 3)
+        for (double e = std::floor(lo); e <= hi; ++e)
+          for (const double m : {2.0, 5.0})
+            if (const double l = e + std::log10(m); l >= lo && l <= hi)
+              out.push_back(m * std::pow(10.0, e));
+      std::sort(out.begin(), out.end());
+    } else {
+      const double step = nice_step(hi - lo, 5);
+      for (double t = std::ceil(lo / step) * step; t <= hi + 1e-9 * step; t += step)
+        out.push_back(std::abs(t) < 1e-9 * step ? 0.0 : t);
+    }
+    return out;
+  }
+};
+
+// The value a trial is drawn at, or NaN (FAIL, or no finite value).
+double plotted_value(const TrialRecord& t) {
+  if (t.state == TrialState::complete && t.value && std::isfinite(*t.value)) return *t.value;
+  if (t.state == TrialState::pruned && !t.intermediate.empty() &&
+      std::isfinite(t.intermediate.back().second))
+    return t.intermediate.back().second;
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+std::string trial_tooltip(const TrialRecord& t) {
+  std::string s = "trial " + std::to_string(t.number) + ": " + std::string(to_string(t.state));
+  if (t.state == TrialState::complete && t.value) s += ", value " + fmt(*t.value);
+  if (t.state == TrialState::pruned && !t.intermediate.empty())
+    s += ", last value " + fmt(t.intermediate.back().second) + " at " +
+         std::to_string(t.intermediate.back().first) + " samples";
+  if (!t.reason.empty()) s += " (" + t.reason + ")";
+  if (!t.warm_start.empty()) s += ", warm start " + t.warm_start;
+  return s;
+}
+
+constexpr const char* kBaselineColours[] = {"#1b9e77", "#d95f02", "#7570b3", "#e7298a",
+                                            "#66a61e", "#e6ab02", "#a6761d", "#666666"};
+
+// The history as an SVG: x = trial number, y = value; dots, hollow marks, crosses, the running
+// best (lower is better) and one dashed line per baseline.
+std::string history_svg(const ReportInput& in) {
+  std::vector<const TrialRecord*> trials;
+  for (const TrialRecord& t : in.trials)
+    if (t.state == TrialState::complete || t.state == TrialState::pruned ||
+        t.state == TrialState::fail)
+      trials.push_back(&t);
+  std::sort(trials.begin(), trials.end(),
+            [](const TrialRecord* a, const TrialRecord* b) { return a->number < b->number; });
+
+  const double width = 820, height = 360, left = 72, right = 190, top = 34, bottom = 48;
+  const double x0 = left, x1 = width - right, y0 = top, y1 = height - bottom;
+
+  std::vector<double> values;
+  for (const TrialRecord* t : trials)
+    if (const double v = plotted_value(*t); std::isfinite(v)) values.push_back(v);
+  for (const Baseline& b : in.baselines)
+    if (std::isfinite(b.value)) values.push_back(b.value);
+  const ValueAxis ya = ValueAxis::fit(values, y0, y1 - 10);  // 10 units below: the FAIL row
+
+  double nmin = trials.empty() ? 0 : trials.front()->number;
+  double nmax = trials.empty() ? 1 : trials.back()->number;
+  if (nmax - nmin < 1) {
+    nmin -= 1;
+    nmax += 1;
+  }
+  const double xpad = 0.02 * (nmax - nmin);
+  const auto x = [&](double n) {
+    return x0 + (n - nmin + xpad) / (nmax - nmin + 2 * xpad) * (x1 - x0);
+  };
+
+  std::ostringstream s;
+  s << "<svg class=\"history\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width
+    << "\" height=\"" << height << "\" viewBox=\"0 0 " << width << ' ' << height
+    << "\" role=\"img\" aria-label=\"optimization history\">\n";
+  s << "<rect x=\"" << x0 << "\" y=\"" << y0 << "\" width=\"" << x1 - x0 << "\" height=\""
+    << y1 - y0 << "\" fill=\"#fff\" stroke=\"#999\"/>\n";
+  // Value ticks and grid lines.
+  for (const double t : ya.ticks()) {
+    const double y = ya.y(t);
+    if (y < y0 - 0.5 || y > y1 + 0.5) continue;
+    s << "<line x1=\"" << x0 << "\" x2=\"" << x1 << "\" y1=\"" << px(y) << "\" y2=\"" << px(y)
+      << "\" stroke=\"#eee\"/><text x=\"" << x0 - 6 << "\" y=\"" << px(y + 4)
+      << "\" text-anchor=\"end\">" << esc(fmt(t, 4)) << "</text>\n";
+  }
+  // Trial-number ticks.
+  const double xstep = std::max(1.0, nice_step(nmax - nmin, 8));
+  for (double n = std::ceil(nmin / xstep) * xstep; n <= nmax; n += xstep)
+    s << "<line x1=\"" << px(x(n)) << "\" x2=\"" << px(x(n)) << "\" y1=\"" << y1 << "\" y2=\""
+      << y1 + 4 << "\" stroke=\"#999\"/><text x=\"" << px(x(n)) << "\" y=\"" << y1 + 17
+      << "\" text-anchor=\"middle\">" << fmt(n) << "</text>\n";
+  s << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << height - 10
+    << "\" text-anchor=\"middle\">trial number</text>\n";
+  s << "<text transform=\"translate(16 " << (y0 + y1) / 2
+    << ") rotate(-90)\" text-anchor=\"middle\">value" << (ya.log ? " (log scale)" : "")
+    << "</text>\n";
+
+  // Baselines: dashed lines, labels on the right kept at least 12 units apart.
+  struct Label {
+    double y;
+    std::string text, colour;
+  };
+  std::vector<Label> labels;
+  for (size_t i = 0; i < in.baselines.size(); ++i) {
+    const Baseline& b = in.baselines[i];
+    if (!std::isfinite(b.value)) continue;
+    const std::string colour = kBaselineColours[i % std::size(kBaselineColours)];
+    const double y = ya.y(b.value);
+    s << "<line class=\"baseline\" x1=\"" << x0 << "\" x2=\"" << x1 << "\" y1=\"" << px(y)
+      << "\" y2=\"" << px(y) << "\" stroke=\"" << colour
+      << "\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"><title>" << esc(b.label) << ": "
+      << esc(fmt(b.value)) << "</title></line>\n";
+    labels.push_back({y, b.label + " " + fmt(b.value, 4), colour});
+  }
+  std::sort(labels.begin(), labels.end(), [](const Label& a, const Label& b) { return a.y < b.y; });
+  for (size_t i = 1; i < labels.size(); ++i)
+    labels[i].y = std::max(labels[i].y, labels[i - 1].y + 12);
+  for (const Label& l : labels)
+    s << "<text class=\"baseline-label\" x=\"" << x1 + 6 << "\" y=\"" << px(l.y + 4) << "\" fill=\""
+      << l.colour << "\">" << esc(l.text) << "</text>\n";
+
+  // Running best (lower is better), as a step line from the first COMPLETE trial on.
+  std::string path;
+  double best = std::numeric_limits<double>::infinity();
+  for (const TrialRecord* t : trials) {
+    if (t->state != TrialState::complete || !t->value || !std::isfinite(*t->value)) continue;
+    if (path.empty()) {
+      best = *t->value;
+      path = "M" + px(x(t->number)) + " " + px(ya.y(best));
+    } else if (*t->value < best) {
+      best = *t->value;
+      path += " H" + px(x(t->number)) + " V" + px(ya.y(best));
+    }
+  }
+  if (!path.empty())
+    s << "<path class=\"running-best\" d=\"" << path << " H" << px(x(trials.back()->number))
+      << "\" fill=\"none\" stroke=\"#1f4e9c\" stroke-width=\"1.5\"/>\n";
+
+  // The trials.
+  for (const TrialRecord* t : trials) {
+    const double v = plotted_value(*t);
+    const std::string title = "<title>" + esc(trial_tooltip(*t)) + "</title>";
+    const double cx = x(t->number);
+    if (!std::isfinite(v) && t->state == TrialState::pruned) {  // pruned before any report
+      s << "<circle class=\"pruned\" cx=\"" << px(cx) << "\" cy=\"" << px(y1 - 5)
+        << "\" r=\"3.5\" fill=\"none\" stroke=\"#e08214\" stroke-width=\"1.3\">" << title
+        << "</circle>\n";
+    } else if (!std::isfinite(v)) {  // FAIL (or no value): a small cross on the bottom row
+      const double cy = y1 - 5;
+      s << "<path class=\"fail\" d=\"M" << px(cx - 3) << ' ' << px(cy - 3) << " l6 6 m0 -6 l-6 6\""
+        << " stroke=\"#c0392b\" stroke-width=\"1.5\">" << title << "</path>\n";
+    } else if (t->state == TrialState::pruned) {
+      s << "<circle class=\"pruned\" cx=\"" << px(cx) << "\" cy=\"" << px(ya.y(v))
+        << "\" r=\"3.5\" fill=\"none\" stroke=\"#e08214\" stroke-width=\"1.3\">" << title
+        << "</circle>\n";
+    } else {
+      const bool is_best = in.best && in.best->number == t->number;
+      s << "<circle class=\"complete" << (is_best ? " best" : "") << "\" cx=\"" << px(cx)
+        << "\" cy=\"" << px(ya.y(v)) << "\" r=\"" << (is_best ? 5 : 3) << "\" fill=\""
+        << (is_best ? "#d7191c" : "#2b6cb0") << "\">" << title << "</circle>\n";
+    }
+  }
+
+  // Legend above the plot.
+  s << "<g class=\"legend\" transform=\"translate(" << x0 << " 14)\">"
+    << "<circle cx=\"4\" cy=\"0\" r=\"3\" fill=\"#2b6cb0\"/><text x=\"12\" y=\"4\">COMPLETE</text>"
+    << "<circle cx=\"94\" cy=\"0\" r=\"3.5\" fill=\"none\" stroke=\"#e08214\"/>"
+    << "<text x=\"102\" y=\"4\">PRUNED (last value)</text>"
+    << "<path d=\"M231 -3 l6 6 m0 -6 l-6 6\" stroke=\"#c0392b\" stroke-width=\"1.5\"/>"
+    << "<text x=\"243\" y=\"4\">FAIL</text>"
+    << "<line x1=\"290\" x2=\"310\" y1=\"0\" y2=\"0\" stroke=\"#1f4e9c\" stroke-width=\"1.5\"/>"
+    << "<text x=\"316\" y=\"4\">best so far</text>"
+    << "<line x1=\"400\" x2=\"420\" y1=\"0\" y2=\"0\" stroke=\"#666\" stroke-dasharray=\"6 4\"/>"
+    << "<text x=\"426\" y=\"4\">classic baseline</text></g>\n";
+  s << "</svg>\n";
+  return s.str();
+}
+
+// ---- Heat maps ------------------------------------------------------------------------------
+
+// Row k of C divided by its newest entry C[k][k-1] (as the papers' tables; the row sum, then 1,
+// when that entry is ~0).
+double row_scale(const Matrices& m, Eigen::Index k) {
+  const double diag = m.signal(k, k - 1), sum = m.signal.row(k).sum();
+  return std::abs(diag) > 1e-12 ? diag : (std::abs(sum) > 1e-12 ? sum : 1.0);
+}
+
+// α(t_k) from the schedule, or the row sum Σ_j C[k][j] when the matrices carry none.
+double marginal(const Matrices& m, Eigen::Index k) {
+  const double t = m.times.at(static_cast<size_t>(k));
+  return m.schedule ? m.schedule->alpha(t) : m.signal.row(k).sum();
+}
+
+bool heatmap_shape_ok(const Matrices* m) {
+  return m && m->signal.cols() >= 1 && m->signal.rows() == m->signal.cols() + 1 &&
+         m->times.size() == static_cast<size_t>(m->signal.rows());
+}
+
+// Largest |normalized entry| of the lower triangle (the colour scale's half range).
+double max_abs_normalized(const Matrices& m) {
+  double out = 0;
+  for (Eigen::Index k = 1; k < m.signal.rows(); ++k)
+    for (Eigen::Index j = 0; j < k; ++j)
+      if (const double v = m.signal(k, j) / row_scale(m, k); std::isfinite(v))
+        out = std::max(out, std::abs(v));
+  return out;
+}
+
+struct Rgb {
+  double r, g, b;
+};
+
+// Diverging blue–white–red map (ColorBrewer RdBu) of v / half_range, clamped to [-1, 1].
+Rgb diverging(double v, double half_range) {
+  static constexpr Rgb stops[] = {
+      {33, 102, 172}, {103, 169, 207}, {247, 247, 247}, {239, 138, 98}, {178, 24, 43}};
+  double u = half_range > 0 ? v / half_range : 0;
+  if (!std::isfinite(u)) u = 0;
+  u = (std::clamp(u, -1.0, 1.0) + 1) * 2;  // 0..4 over the stops
+  const int i = std::min(3, static_cast<int>(std::floor(u)));
+  const double f = u - i;
+  const Rgb &a = stops[i], &b = stops[i + 1];
+  return {a.r + f * (b.r - a.r), a.g + f * (b.g - a.g), a.b + f * (b.b - a.b)};
+}
+
+std::string css_colour(const Rgb& c) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", static_cast<int>(std::lround(c.r)),
+                static_cast<int>(std::lround(c.g)), static_cast<int>(std::lround(c.b)));
+  return buf;
+}
+
+// C as an SVG heat map: rows = target times t_1…t_N, columns = predictions y_0…y_{N-1} (at
+// t_0…t_{N-1}), each row divided by C[k][k-1]; a right-hand column lists the marginal α(t_k).
+std::string heatmap_svg(const Matrices& m, const std::string& name, double half_range) {
+  const Eigen::Index n = m.signal.cols();
+  const double cell = std::clamp(360.0 / static_cast<double>(n), 14.0, 46.0);
+  const bool numbers = cell >= 30;
+  const double left = 86, top = 18, grid = cell * static_cast<double>(n);
+  const double width = left + grid + 70, height = top + grid + 64;
+  const auto t_of = [&](Eigen::Index k) { return fmt(m.times[static_cast<size_t>(k)], 3); };
+
+  std::ostringstream s;
+  s << "<svg class=\"heatmap\" data-name=\"" << esc(name)
+    << "\" xmlns=\"http://www.w3.org/2000/svg\""
+    << " width=\"" << px(width) << "\" height=\"" << px(height) << "\" viewBox=\"0 0 " << px(width)
+    << ' ' << px(height) << "\" role=\"img\" aria-label=\"" << esc("C of " + name) << "\">\n";
+  for (Eigen::Index k = 1; k <= n; ++k) {
+    const double y = top + cell * static_cast<double>(k - 1);
+    const double scale = row_scale(m, k), alpha = marginal(m, k);
+    const double sum = m.signal.row(k).sum();
+    for (Eigen::Index j = 0; j < n; ++j) {
+      const double x = left + cell * static_cast<double>(j);
+      if (j >= k) {  // structurally zero (C is strictly lower-triangular)
+        s << "<rect class=\"na\" x=\"" << px(x) << "\" y=\"" << px(y) << "\" width=\"" << px(cell)
+          << "\" height=\"" << px(cell) << "\" fill=\"#fafafa\" stroke=\"#eee\"/>\n";
+        continue;
+      }
+      const double raw = m.signal(k, j), v = raw / scale;
+      const Rgb c = diverging(v, half_range);
+      s << "<rect class=\"cell\" x=\"" << px(x) << "\" y=\"" << px(y) << "\" width=\"" << px(cell)
+        << "\" height=\"" << px(cell) << "\" fill=\"" << css_colour(c)
+        << "\" stroke=\"#fff\" stroke-width=\"0.5\"><title>"
+        << esc("row t_" + std::to_string(k) + " = " + t_of(k) + ", column y_" + std::to_string(j) +
+               " (t_" + std::to_string(j) + " = " + t_of(j) + ")\n" + "C[" + std::to_string(k) +
+               "][" + std::to_string(j) + "] / C[" + std::to_string(k) + "][" +
+               std::to_string(k - 1) + "] = " + fmt(v, 5) + "   (C = " + fmt(raw, 6) + ")\n" +
+               "marginal \u03b1(t_" + std::to_string(k) + ") = " + fmt(alpha, 5) +
+               ", row sum \u03a3_j C = " + fmt(sum, 5))
+        << "</title></rect>\n";
+      if (numbers) {
+        const double lum = 0.299 * c.r + 0.587 * c.g + 0.114 * c.b;
+        s << "<text class=\"value\" x=\"" << px(x + cell / 2) << "\" y=\"" << px(y + cell / 2 + 3.5)
+          << "\" text-anchor=\"middle\" font-size=\"10\" pointer-events=\"none\" fill=\""
+          << (lum < 110 ? "#fff" : "#222") << "\">" << esc(fmt(v, 2)) << "</text>\n";
+      }
+    }
+    s << "<text x=\"" << px(left - 5) << "\" y=\"" << px(y + cell / 2 + 4)
+      << "\" text-anchor=\"end\">" << esc(t_of(k)) << "</text>";
+    s << "<text x=\"" << px(left + grid + 6) << "\" y=\"" << px(y + cell / 2 + 4) << "\">"
+      << esc(fmt(alpha, 3)) << "</text>\n";
+  }
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const double x = left + cell * (static_cast<double>(j) + 0.5);
+    s << "<text x=\"" << px(x) << "\" y=\"" << px(top + grid + 12)
+      << "\" text-anchor=\"end\" font-size=\"10\" transform=\"rotate(-45 " << px(x) << ' '
+      << px(top + grid + 12) << ")\">" << esc(t_of(j)) << "</text>\n";
+  }
+  s << "<text x=\"" << px(left + grid + 6) << "\" y=\"" << px(top - 1)
+    << "\" font-size=\"10\">\u03b1(t_k)</text>\n";
+  s << "<text x=\"" << px(left + grid / 2) << "\" y=\"" << px(height - 6)
+    << "\" text-anchor=\"middle\">column: prediction y_j at t_j</text>\n";
+  s << "<text transform=\"translate(14 " << px(top + grid / 2)
+    << ") rotate(-90)\" text-anchor=\"middle\">row: target time t_k</text>\n";
+  s << "</svg>\n";
+  return s.str();
+}
+
+// The colour bar of the heat maps: -half_range … 0 … +half_range.
+std::string colour_bar_svg(double half_range) {
+  std::ostringstream s;
+  s << "<svg class=\"colourbar\" xmlns=\"http://www.w3.org/2000/svg\" width=\"300\" height=\"40\""
+       " viewBox=\"0 0 300 40\">\n<defs><linearGradient id=\"rdbu\">";
+  for (int i = 0; i <= 4; ++i)
+    s << "<stop offset=\"" << i * 25 << "%\" stop-color=\""
+      << css_colour(diverging((i - 2) / 2.0 * half_range, half_range)) << "\"/>";
+  s << "</linearGradient></defs>\n<rect x=\"20\" y=\"4\" width=\"260\" height=\"12\" "
+       "fill=\"url(#rdbu)\" stroke=\"#999\"/>\n";
+  for (int i = 0; i <= 2; ++i)
+    s << "<text x=\"" << 20 + 130 * i << "\" y=\"32\" text-anchor=\"middle\">"
+      << esc(fmt((i - 1) * half_range, 3)) << "</text>";
+  s << "\n</svg>\n";
+  return s.str();
+}
+
+// ---- Sample grids ---------------------------------------------------------------------------
+
+// Writes one grid (columns = ⌈√n⌉) and returns its <figure>, or a note when there is none.
+std::string grid_figure(const at::Tensor& images, const std::string& dir, const std::string& file,
+                        const std::string& field, const std::string& caption) {
+  std::ostringstream s;
+  s << "<figure class=\"grid\">\n";
+  if (!images.defined()) {
+    s << "<p class=\"missing\">no samples</p>";
+  } else {
+    if (images.dim() != 4 || (images.size(1) != 1 && images.size(1) != 3) || images.size(0) < 1)
+      throw ConfigError(field, "expected samples [n, c, h, w] with n >= 1 and c = 1 or 3");
+    const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
+    const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n)) - 1e-9));
+    const int64_t rows = (n + columns - 1) / columns;
+    const int64_t width = columns * w + columns - 1, height = rows * h + rows - 1;
+    write_png_grid(images, columns, (fs::path(dir) / file).string());
+    const int64_t zoom = std::max<int64_t>(1, 360 / width);
+    s << "<img src=\"" << esc(file) << "\" width=\"" << width * zoom << "\" height=\""
+      << height * zoom << "\" alt=\"" << esc(caption) << "\">\n";
+  }
+  s << "<figcaption>" << esc(caption) << "</figcaption>\n</figure>\n";
+  return s.str();
+}
+
+// ---- The page -------------------------------------------------------------------------------
+
+constexpr const char* kCss = R"(
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1120px;
+margin:1.5em auto;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}
+h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.6em 0}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.searched{background:#fdf1e6}
+svg{font-size:11px;font-family:inherit;overflow:visible}
+.row{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start}
+figure{margin:0}
+figcaption{font-size:.95em;margin-top:.3em;max-width:420px}
+img{image-rendering:pixelated;image-rendering:crisp-edges;border:1px solid #ccc}
+pre{background:#f6f6f6;border:1px solid #ddd;padding:.7em;overflow:auto;font-size:12px;
+max-height:40em}
+.note{color:#555;font-size:.92em}
+.missing{color:#a00}
+)";
+
+// Self-check only (the page needs no script): records on <body> which images loaded.
+constexpr const char* kImageCheck = R"(<script>
+window.addEventListener("load", function () {
+  var d = document, m = d.images, ok = [];
+  for (var i = 0; i < m.length; i++)
+    if (m[i].complete && m[i].naturalWidth > 0)
+      ok.push(m[i].getAttribute("src") + ":" + m[i].naturalWidth + "x" + m[i].naturalHeight);
+  d.body.setAttribute("data-images-loaded", ok.length);
+  d.body.setAttribute("data-images-total", m.length);
+  d.body.setAttribute("data-images", ok.join(" "));
+});
+</script>)";
+
+std::string summary_html(const ReportInput& in) {
+  int complete = 0, pruned = 0, failed = 0, running = 0, waiting = 0;
+  for (const TrialRecord& t : in.trials) {
+    switch (t.state) {
+      case TrialState::complete:
+        ++complete;
+        break;
+      case TrialState::pruned:
+        ++pruned;
+        break;
+      case TrialState::fail:
+        ++failed;
+        break;
+      case TrialState::running:
+        ++running;
+        break;
+      case TrialState::waiting:
+        ++waiting;
+        break;
+    }
+  }
+  const Baseline* ref = reference_baseline(in.baselines);
+  const auto ratio = [&](double v) { return ref ? fmt(v / ref->value, 4) : std::string("—"); };
+
+  std::ostringstream s;
+  s << "<table class=\"summary\">\n<tr><th>metric</th><td>" << esc(in.metric)
+    << " (lower is better)</td></tr>\n<tr><th>best value</th><td>";
+  if (in.best && in.best->value)
+    s << "<b>" << esc(fmt(*in.best->value)) << "</b> (trial " << in.best->number << ")";
+  else
+    s << "no COMPLETE trial yet";
+  s << "</td></tr>\n<tr><th>trials</th><td>" << in.trials.size() << ": " << complete
+    << " COMPLETE, " << pruned << " PRUNED, " << failed << " FAIL";
+  if (running) s << ", " << running << " RUNNING";
+  if (waiting) s << ", " << waiting << " WAITING";
+  s << "</td></tr>\n</table>\n";
+
+  s << "<table class=\"baselines\">\n<tr><th>sampler</th><th>value</th><th>ratio to "
+    << (ref ? esc(ref->label) : "DPM-Solver++(2M) (not measured)") << "</th></tr>\n";
+  if (in.best && in.best->value)
+    s << "<tr class=\"searched\"><td>searched, trial " << in.best->number
+      << "</td><td class=\"num\">" << esc(fmt(*in.best->value)) << "</td><td class=\"num\">"
+      << esc(ratio(*in.best->value)) << "</td></tr>\n";
+  for (const Baseline& b : in.baselines)
+    s << "<tr><td>" << esc(b.label) << "</td><td class=\"num\">" << esc(fmt(b.value))
+      << "</td><td class=\"num\">" << esc(ratio(b.value)) << "</td></tr>\n";
+  s << "</table>\n";
+  return s.str();
+}
+
+std::string best_details_html(const TrialRecord& best) {
+  std::ostringstream s;
+  s << "<p class=\"note\">Trial " << best.number;
+  if (!best.warm_start.empty()) s << " (warm start " << esc(best.warm_start) << ")";
+  if (!best.device.empty()) s << " on " << esc(best.device);
+  s << ", " << esc(fmt(best.seconds, 3)) << " s. Parameters:</p>\n<pre class=\"params\">"
+    << esc(best.params.dump(2)) << "</pre>\n";
+  return s.str();
+}
+
+std::string page(const ReportInput& in, const std::string& dir) {
+  std::ostringstream s;
+  s << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+    << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    << "<title>" << esc(in.title) << " — samplersearch report</title>\n<style>" << kCss
+    << "</style>\n</head>\n<body>\n";
+  s << "<h1>" << esc(in.title) << "</h1>\n<p class=\"metric\">Objective: " << esc(in.metric)
+    << ". Lower is better.</p>\n";
+
+  s << "<h2>Summary</h2>\n" << summary_html(in);
+
+  s << "<h2>Optimization history</h2>\n"
+    << history_svg(in)
+    << "<p class=\"note\">Each dot is a COMPLETE trial; PRUNED trials are drawn at their last "
+       "intermediate value, FAIL trials as crosses on the bottom row. The line is the best value "
+       "so far; dashed lines are the classic samplers measured before the search. Hover a mark "
+       "for details.</p>\n";
+
+  s << "<h2>Signal matrix C</h2>\n<p class=\"note\">Rows are the target times t_1…t_N, columns "
+       "the model predictions y_0…y_{N−1} (labelled by their times); each row is divided by its "
+       "newest entry C[k][k−1] as in the papers' tables, so the diagonal is 1. The right-hand "
+       "column is the marginal α(t_k) (a row of the table times α(t_k) / its sum gives C). Hover "
+       "a cell for its exact value.</p>\n";
+  const bool show_best =
+      in.best && heatmap_shape_ok(in.best->matrices ? &*in.best->matrices : nullptr);
+  const bool show_classic = heatmap_shape_ok(in.classic);
+  double half_range = 0;
+  if (show_best) half_range = std::max(half_range, max_abs_normalized(*in.best->matrices));
+  if (show_classic) half_range = std::max(half_range, max_abs_normalized(*in.classic));
+  if (half_range <= 0) half_range = 1;
+  const std::string best_name = in.best ? "best trial " + std::to_string(in.best->number) : "";
+  s << "<div class=\"row\">\n<figure>\n";
+  if (show_best)
+    s << heatmap_svg(*in.best->matrices, best_name, half_range);
+  else
+    s << "<p class=\"missing\">no matrices of a best trial</p>\n";
+  s << "<figcaption>"
+    << esc(in.best ? best_name + (in.best->value ? ", value " + fmt(*in.best->value, 4) : "")
+                   : "best trial")
+    << "</figcaption>\n</figure>\n"
+    << "<figure>\n";
+  if (show_classic)
+    s << heatmap_svg(*in.classic, in.classic_label, half_range);
+  else
+    s << "<p class=\"missing\">no classic matrices</p>\n";
+  s << "<figcaption>" << esc(in.classic_label.empty() ? "classic sampler" : in.classic_label)
+    << "</figcaption>\n</figure>\n</div>\n"
+    << colour_bar_svg(half_range);
+  if (in.best && in.best->matrices) s << best_details_html(*in.best);
+
+  s << "<h2>Samples</h2>\n<p class=\"note\">Both grids start from the same noise.</p>\n"
+    << "<div class=\"row\">\n"
+    << grid_figure(in.best_grid, dir, "best.png", "best_grid",
+                   in.best ? "searched sampler (trial " + std::to_string(in.best->number) + ")"
+                           : "searched sampler")
+    << grid_figure(in.classic_grid, dir, "classic.png", "classic_grid",
+                   in.classic_grid_label.empty() ? "classic sampler" : in.classic_grid_label)
+    << "</div>\n";
+
+  s << "<h2>Experiment</h2>\n<pre class=\"experiment\">" << esc(in.experiment) << "</pre>\n";
+  s << kImageCheck << "\n</body>\n</html>\n";
+  return s.str();
+}
+
+}  // namespace
+
+std::string write_report(const ReportInput& input, const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw FileError(dir, "cannot create the report directory: " + ec.message());
+  if (!fs::is_directory(dir, ec)) throw FileError(dir, "is not a directory");
+  const std::string html = page(input, dir);  // writes the PNGs
+  const std::string path = (fs::path(dir) / "index.html").string();
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw FileError(path, std::string("cannot write: ") + std::strerror(errno));
+  out << html;
+  out.close();
+  if (!out) throw FileError(path, std::string("write failed: ") + std::strerror(errno));
+  return path;
+}
+
+}  // namespace samplersearch

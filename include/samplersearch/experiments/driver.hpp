@@ -1,0 +1,48 @@
+#pragma once
+// Running an experiment end to end (issue 5 items 2–3): a new search creates the HDF5 store and
+// the Optuna study, measures the classic baselines, runs the loop with the store as its sink, and
+// re-measures the best trials on unseen noise; a resume reconciles the study with the store
+// (trials RUNNING at a crash become FAIL "interrupted", or get the state the store already has)
+// and runs exactly the budget that is left.
+#include <functional>
+#include <string>
+
+#include "samplersearch/experiments/setup.hpp"
+#include "samplersearch/experiments/trial_store.hpp"
+#include "samplersearch/search/loop.hpp"
+
+namespace samplersearch {
+
+struct DriverOptions {
+  LoopObserver* observer = nullptr;
+  std::function<void(const std::string&)> log;  // progress messages ("baseline ddim: 12.3")
+  std::chrono::seconds grace{60};
+};
+
+struct DriverResult {
+  LoopResult loop;           // this run's loop
+  int counted = 0;           // finished trials that count toward the budget (all runs)
+  int budget = 0;            // budget.trials (0: none)
+  bool interrupted = false;  // stopped by a signal before the budget was used
+};
+
+// The reason stored for trials cut off by a crash or a stop.
+inline constexpr const char* kInterruptedReason = "interrupted";
+
+// Trials that count toward the budget: every finished one except FAIL "interrupted".
+int counted_trials(const StoreContents& contents);
+
+// Starts a new experiment; FileError when its store exists (use resume) and ConfigError when its
+// Optuna study exists already.
+DriverResult start_experiment(ExperimentRun& run, const DriverOptions& options);
+
+// Continues the experiment stored at `store_path` with `run` (built from the stored experiment,
+// or from a changed one the user forced).
+DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path,
+                               const DriverOptions& options);
+
+// Re-measures the best `validation.top` COMPLETE trials without a validation value on unseen noise
+// and stores the values.
+void validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& options);
+
+}  // namespace samplersearch

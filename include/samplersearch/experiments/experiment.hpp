@@ -1,0 +1,61 @@
+#pragma once
+// Experiment files (issue 5 item 1): one JSON document describing a search — model, schedule,
+// times, NFE, search space, baselines, metric and sample counts, Optuna sampler/pruner/storage,
+// devices, concurrency, seed, budget and output. One field table (experiment_fields) is the schema:
+// defaults, validation, `--help` and experiments/README.md's field list all come from it.
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace samplersearch {
+
+// What kind of JSON value a field holds.
+enum class FieldKind { string, integer, number, boolean, object, string_list, number_list, duration };
+
+// One row of the experiment schema. `path` is dotted ("metric.samples"); `choices` (when set)
+// lists the valid names, taken from the family's registry.
+struct ExperimentField {
+  std::string_view path;
+  FieldKind kind;
+  nlohmann::json default_value;  // null: required (or only meaningful for some model kinds)
+  std::string_view summary;
+  std::vector<std::string> (*choices)() = nullptr;
+  double min = -1e300, max = 1e300;  // integer / number / number_list bounds
+};
+
+std::span<const ExperimentField> experiment_fields();
+
+// A validated experiment: every field present, defaults filled.
+struct Experiment {
+  nlohmann::json doc;
+  // Canonical text: sorted keys, 2-space indent; what the store keeps and the hash is taken of.
+  std::string text() const;
+  // SHA-256 of text(), 64 hex digits.
+  std::string hash() const;
+  std::string name() const { return doc.at("name").get<std::string>(); }
+};
+
+// Parses and validates `text`; ConfigError whose field is "<origin>: <dotted path>" and whose
+// reason says what is wrong (unknown field, wrong type, out of range, unknown name + valid names).
+Experiment parse_experiment(std::string_view text, const std::string& origin);
+// Reads and parses a file; FileError when it cannot be read.
+Experiment load_experiment(const std::string& path);
+// Validates an already-built document (e.g. from command-line flags) the same way.
+Experiment make_experiment(nlohmann::json doc, const std::string& origin);
+
+// Sets the dotted `path` of `doc` to `value` (creating objects on the way).
+void set_field(nlohmann::json& doc, std::string_view path, nlohmann::json value);
+
+// One line per leaf that differs: "path: old → new" (added/removed leaves show "(absent)").
+std::vector<std::string> experiment_diff(const nlohmann::json& before, const nlohmann::json& after);
+
+// Seconds of a duration field: a number of seconds or a string like "8h", "30m", "1h30m", "90s".
+double parse_duration(const nlohmann::json& value, const std::string& field);
+
+// The schema as help text (one line per field: path, type, default, summary, choices).
+std::string experiment_help();
+
+}  // namespace samplersearch

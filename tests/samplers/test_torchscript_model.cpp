@@ -1,0 +1,220 @@
+// TorchScript models: modules scripted by PyTorch at test time (one /usr/bin/python3 run) load as
+// x0-models; an exact eps-predictor for Gaussian data gives E[x0|x_t] in closed form; broken
+// modules and files are FileErrors naming the path and what is wrong.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "samplersearch/common/error.hpp"
+#include "samplersearch/samplers/torchscript_model.hpp"
+
+namespace samplersearch {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kS = 0.7;  // std of the Gaussian data N(0, s²I) of the GaussEps modules
+
+// Writes every module the tests load into argv[1]. GaussEps is the exact ε-prediction for data
+// N(0, s²I) on vp-linear fed τ = 999·t: ε̂ = σx/(α²s² + σ²), so x0 = (x − σε̂)/α = αs²x/(α²s²+σ²).
+constexpr const char* kScript = R"PY(
+import os, sys, torch
+
+class GaussEps(torch.nn.Module):
+    def __init__(self, s: float):
+        super().__init__()
+        self.s = s
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        assert tau.dim() == 1 and tau.size(0) == x.size(0), "tau must have shape [batch]"
+        assert tau.dtype == x.dtype, "tau must have the dtype of x"
+        t = tau / 999.0
+        a = torch.exp(-0.25 * 19.9 * t * t - 0.5 * 0.1 * t)
+        sig = torch.sqrt(1.0 - a * a)
+        while a.dim() < x.dim():
+            a = a.unsqueeze(-1)
+            sig = sig.unsqueeze(-1)
+        return sig * x / (a * a * self.s * self.s + sig * sig)
+
+class GaussEpsParam(torch.nn.Module):  # the same with s a float32 parameter
+    def __init__(self, s: float):
+        super().__init__()
+        self.s = torch.nn.Parameter(torch.tensor(s, dtype=torch.float32))
+        self.inner = GaussEps(1.0)
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        assert x.dtype == torch.float32, "x must come in the parameters' dtype"
+        return self.inner(x / self.s, tau)
+
+class TauEcho(torch.nn.Module):  # returns τ broadcast to the shape of x
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x) + tau.view([-1] + [1] * (x.dim() - 1))
+
+class Flatten(torch.nn.Module):
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+class OneArg(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+class Pair(torch.nn.Module):
+    def forward(self, x: torch.Tensor, tau: torch.Tensor):
+        return x, tau
+
+class Needs48(torch.nn.Module):
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.size(0), 48).reshape(x.shape)
+
+out = sys.argv[1]
+for name, m in [("gauss", GaussEps(0.7)), ("gauss_param", GaussEpsParam(0.7)),
+                ("tau", TauEcho()), ("flatten", Flatten()), ("one_arg", OneArg()),
+                ("pair", Pair()), ("needs48", Needs48())]:
+    torch.jit.save(torch.jit.script(m), os.path.join(out, name + ".pt"))
+)PY";
+
+class TorchScriptModel : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        ("samplersearch_test_torchscript_" + std::to_string(::getpid())));
+    fs::create_directories(*dir_);
+    std::ofstream(*dir_ / "make_modules.py") << kScript;
+    std::ofstream(*dir_ / "garbage.pt") << "this is not a zip archive\n";
+    const char* python = std::getenv("SAMPLERSEARCH_PYTHON");
+    const std::string cmd = std::string("'") + (python && *python ? python : "/usr/bin/python3") +
+                            "' '" + (*dir_ / "make_modules.py").string() + "' '" + dir_->string() +
+                            "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string path(const std::string& name) { return (*dir_ / (name + ".pt")).string(); }
+  static TorchScriptSpec spec(const std::string& name, Parameterization p = Parameterization::eps,
+                              TimeInput time = TimeInput::t999) {
+    return {path(name), p, time, {3, 4, 4}};
+  }
+  // The message of the FileError that loading `s` throws ("" if it loads).
+  static std::string load_error(const TorchScriptSpec& s) {
+    try {
+      load_torchscript_model(s, make_schedule("vp-linear"));
+    } catch (const FileError& e) {
+      EXPECT_EQ(e.path(), s.path);
+      return e.what();
+    }
+    return "";
+  }
+  static fs::path* dir_;
+};
+fs::path* TorchScriptModel::dir_ = nullptr;
+
+double vp_alpha(double t) { return std::exp(-0.25 * 19.9 * t * t - 0.5 * 0.1 * t); }
+
+// E[x0 | x_t = x] for x0 ~ N(0, s²I) on vp-linear, written out.
+at::Tensor gauss_x0(const at::Tensor& x, double t) {
+  const double a = vp_alpha(t), var = 1 - a * a;
+  return x.to(at::kDouble) * (a * kS * kS / (a * a * kS * kS + var));
+}
+
+double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+TEST_F(TorchScriptModel, ExactEpsModelGivesTheGaussianPosteriorMean) {
+  const auto model = load_torchscript_model(spec("gauss"), make_schedule("vp-linear"));
+  EXPECT_EQ(model->sample_shape(), (std::vector<int64_t>{3, 4, 4}));
+  const at::Tensor x =
+      at::randn({5, 3, 4, 4}, at::make_generator<at::CPUGeneratorImpl>(1), at::kDouble);
+  double worst = 0, worst_float = 0;
+  for (double t : {1e-3, 0.1, 0.5, 0.9, 1.0}) {
+    const at::Tensor y = model->predict_x0(x, t);
+    EXPECT_EQ(y.scalar_type(), at::kDouble);
+    EXPECT_EQ(y.sizes(), x.sizes());
+    worst = std::max(worst, max_abs_diff(y, gauss_x0(x, t)));
+    // A parameter-free module runs in the caller's dtype: float32 in, float32 out.
+    const at::Tensor yf = model->predict_x0(x.to(at::kFloat), t);
+    EXPECT_EQ(yf.scalar_type(), at::kFloat);
+    if (t <= 0.5) worst_float = std::max(worst_float, max_abs_diff(yf, gauss_x0(x, t)));
+  }
+  EXPECT_LE(worst, 1e-10);
+  EXPECT_LE(worst_float, 1e-5);
+  std::cout << "[ measured ] gauss eps: max |x0 - closed form| " << worst << " (float64), "
+            << worst_float << " (float32, t <= 0.5)\n";
+}
+
+TEST_F(TorchScriptModel, Float32ParametersGetFloat32InputAndDoubleComesBack) {
+  const auto model = load_torchscript_model(spec("gauss_param"), make_schedule("vp-linear"));
+  // GaussEpsParam(s) sees x/s against unit-variance data: ε̂ = σ(x/s)/(α² + σ²) = σx/s.
+  const at::Tensor x =
+      at::randn({4, 3, 4, 4}, at::make_generator<at::CPUGeneratorImpl>(2), at::kDouble);
+  double worst = 0;
+  for (double t : {0.05, 0.3, 0.6}) {
+    const double a = vp_alpha(t), sig = std::sqrt(1 - a * a);
+    const at::Tensor y = model->predict_x0(x, t);
+    EXPECT_EQ(y.scalar_type(), at::kDouble);
+    const at::Tensor expected =
+        (x - sig * (sig * x / static_cast<double>(static_cast<float>(kS)))) / a;
+    worst = std::max(worst, max_abs_diff(y, expected));
+  }
+  EXPECT_LE(worst, 1e-5);
+  std::cout << "[ measured ] float32-parameter module: max |x0 - closed form| " << worst << "\n";
+}
+
+TEST_F(TorchScriptModel, TauIsTheDeclaredTimeInputPerBatchRow) {
+  auto schedule = make_schedule("vp-linear");
+  const at::Tensor x = at::zeros({3, 3, 4, 4}, at::kDouble);
+  const double t = 0.37;
+  const auto m999 = load_torchscript_model(spec("tau", Parameterization::x0), schedule);
+  EXPECT_EQ(at::all(m999->predict_x0(x, t) == 999.0 * t).item<bool>(), true);
+  const auto msigma =
+      load_torchscript_model(spec("tau", Parameterization::x0, TimeInput::sigma), schedule);
+  const double a = vp_alpha(t);
+  EXPECT_LE(max_abs_diff(msigma->predict_x0(x, t), at::full_like(x, std::sqrt(1 - a * a) / a)),
+            1e-13);
+}
+
+TEST_F(TorchScriptModel, BrokenModulesAndFilesNameThePathAndTheProblem) {
+  EXPECT_EQ(load_error(spec("flatten")),
+            path("flatten") +
+                ": forward returned shape [2, 48] on a probe batch of shape [2, 3, 4, 4] at "
+                "τ = 499.999500 (expected the input's shape)");
+  EXPECT_EQ(load_error(spec("one_arg")),
+            path("one_arg") + ": forward must take (x, τ), it takes (Tensor x)");
+  EXPECT_EQ(load_error(spec("pair")),
+            path("pair") +
+                ": forward returned a Tuple, not a tensor, on a probe batch of shape "
+                "[2, 3, 4, 4] at τ = 499.999500");
+  TorchScriptSpec small = spec("needs48");
+  small.sample_shape = {2, 2};
+  const std::string failed = load_error(small);
+  EXPECT_EQ(failed.rfind(path("needs48") + ": forward(x, τ) failed on a probe batch of shape "
+                                           "[2, 2, 2] at τ = 499.999500: ",
+                         0),
+            0u)
+      << failed;
+  EXPECT_NE(failed.find("invalid for input of size 8"), std::string::npos) << failed;
+  const std::string garbage = load_error(spec("garbage"));
+  std::cout << "[ measured ] " << failed << "\n[ measured ] " << garbage << "\n";
+  EXPECT_EQ(garbage.rfind(path("garbage") + ": not a TorchScript module (torch.jit.load: ", 0), 0u)
+      << garbage;
+  EXPECT_EQ(load_error(spec("missing")), path("missing") + ": no such file");
+  // Bad arguments are ConfigErrors naming the field.
+  try {
+    load_torchscript_model(spec("gauss"), make_schedule("vp-linear"), "tpu:0");
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.field(), "device");
+  }
+  TorchScriptSpec empty = spec("gauss");
+  empty.sample_shape.clear();
+  EXPECT_THROW(load_torchscript_model(empty, make_schedule("vp-linear")), ConfigError);
+}
+
+}  // namespace
+}  // namespace samplersearch
