@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "samplersearch/common/error.hpp"
 
@@ -31,9 +33,11 @@ LoopOptions loop_options(const ExperimentRun& run, int trials, const DriverOptio
 // Measures every listed classic sampler the store does not have yet, on the search noise and on
 // the unseen validation noise. A sampler that cannot run at this NFE (e.g. an order above N) is
 // skipped with a message; a numerical failure is stored as NaN.
-void measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContents* existing,
+// Returns false when a stop was requested (the rest are measured on resume).
+bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContents* existing,
                        const DriverOptions& o) {
   for (const json& label_json : run.experiment().doc.at("baselines")) {
+    if (stop_requested()) return false;
     const auto label = label_json.get<std::string>();
     if (existing && std::any_of(existing->baselines.begin(), existing->baselines.end(),
                                 [&](const Baseline& b) { return b.label == label; }))
@@ -59,6 +63,7 @@ void measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContent
                   b.validation);
     say(o, buf);
   }
+  return true;
 }
 
 int budget_of(const ExperimentRun& run) { return run.experiment().doc.at("budget").at("trials").get<int>(); }
@@ -77,10 +82,50 @@ DriverResult run_loop(ExperimentRun& run, OptunaBridge& study, TrialStore& store
                            loop_options(run, left, o));
   result.counted = counted_trials(read_store(store.path()));  // interrupted trials do not count
   result.interrupted = result.loop.interrupted;
+  if (!result.interrupted && result.budget > 0 && result.counted < result.budget)
+    say(o, "stopped by budget.timeout after " + std::to_string(result.counted) + " of " +
+               std::to_string(result.budget) + " trials; 'samplersearch resume " + store.path() +
+               "' continues");
   return result;
 }
 
+std::string revision_path(const std::string& store_path) { return store_path + ".experiment.json"; }
+
 }  // namespace
+
+std::string current_experiment(const std::string& store_path, const StoreContents& contents) {
+  std::ifstream in(revision_path(store_path), std::ios::binary);
+  if (!in) return contents.experiment;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void save_experiment_revision(const std::string& store_path, const Experiment& experiment) {
+  const std::string path = revision_path(store_path), tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << experiment.text();
+    if (!out.flush()) throw FileError(tmp, "cannot be written");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string immutable_change(const json& before, const json& after) {
+  static constexpr const char* kFixed[] = {
+      "name",         "steps",          "schedule",      "times",         "space",
+      "metric.name",  "metric.params",  "metric.samples", "metric.chunk", "metric.reference",
+      "seed",         "model.kind",     "model.data_size", "model.parameterization",
+      "model.time_input", "model.shape", "optuna.storage", "optuna.study", "output"};
+  for (const char* path : kFixed) {
+    std::string slashed(path);
+    std::replace(slashed.begin(), slashed.end(), '.', '/');
+    const json::json_pointer pointer("/" + slashed);
+    const bool in_before = before.contains(pointer), in_after = after.contains(pointer);
+    if (in_before != in_after || (in_before && before.at(pointer) != after.at(pointer))) return path;
+  }
+  return "";
+}
 
 int counted_trials(const StoreContents& contents) {
   return static_cast<int>(std::count_if(contents.trials.begin(), contents.trials.end(), [](const TrialRecord& r) {
@@ -95,22 +140,32 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
                               "' or choose another output");
   if (const auto parent = std::filesystem::path(path).parent_path(); !parent.empty())
     std::filesystem::create_directories(parent);
+  // The store first: a study without a store could be neither started again nor resumed.
+  StoreLayout layout{run.experiment().text(), run.experiment().hash(), run.schedule(),
+                     run.space().steps(), run.objective().sample_counts};
+  auto store = TrialStore::create(path, layout);
   OptunaBridge study;
   StudyConfig config = run.study_config();
   config.load_if_exists = false;
   try {
     study.create_study(config);
   } catch (const BridgeError& e) {
-    throw ConfigError("optuna.study", "cannot create study '" + config.name + "' in " + config.storage +
-                                          " (" + e.python_message() +
-                                          "); delete the old storage or pick another name");
+    store.reset();
+    std::filesystem::remove(path);
+    if (e.python_type().find("DuplicatedStudyError") != std::string::npos)
+      throw ConfigError("optuna.study", "study '" + config.name + "' exists already in " +
+                                            config.storage + " but " + path +
+                                            " did not; delete the storage or pick another name");
+    throw;
   }
-  StoreLayout layout{run.experiment().text(), run.experiment().hash(), run.schedule(),
-                     run.space().steps(), run.objective().sample_counts};
-  auto store = TrialStore::create(path, layout);
-  measure_baselines(run, *store, nullptr, o);
-  DriverResult result = run_loop(run, study, *store, 0, o);
-  if (!result.interrupted) validate_best(run, *store, o);
+  DriverResult result;
+  result.budget = budget_of(run);
+  if (!measure_baselines(run, *store, nullptr, o)) {
+    result.interrupted = true;
+    return result;
+  }
+  result = run_loop(run, study, *store, 0, o);
+  if (!result.interrupted) result.interrupted = !validate_best(run, *store, o);
   return result;
 }
 
@@ -132,7 +187,6 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
     throw FileError(config.storage, "cannot load study '" + config.name + "': " + e.python_message());
   }
   auto store = TrialStore::open(store_path);
-  measure_baselines(run, *store, &contents, o);
 
   // Reconcile: a trial RUNNING in Optuna was either stored before the crash (tell what the store
   // has) or cut off (FAIL "interrupted", in both the store and the study).
@@ -166,14 +220,21 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
   }
   contents = read_store(store_path);
   const int counted = counted_trials(contents);
+  if (!measure_baselines(run, *store, &contents, o)) {
+    DriverResult stopped;
+    stopped.budget = budget_of(run);
+    stopped.counted = counted;
+    stopped.interrupted = true;
+    return stopped;
+  }
   say(o, "resuming: " + std::to_string(counted) + " of " + std::to_string(budget_of(run)) +
              " trials done");
   DriverResult result = run_loop(run, study, *store, counted, o);
-  if (!result.interrupted) validate_best(run, *store, o);
+  if (!result.interrupted) result.interrupted = !validate_best(run, *store, o);
   return result;
 }
 
-void validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o) {
+bool validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o) {
   const int top = run.experiment().doc.at("validation").at("top").get<int>();
   const StoreContents contents = read_store(store.path());
   std::vector<const TrialRecord*> complete;
@@ -184,6 +245,7 @@ void validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o
   if (complete.size() > static_cast<size_t>(top)) complete.resize(static_cast<size_t>(top));
   for (const TrialRecord* r : complete) {
     if (contents.validations.count(r->number)) continue;
+    if (stop_requested()) return false;
     double v = std::nan("");
     try {
       v = run.validate(*r->matrices);
@@ -196,6 +258,7 @@ void validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o
                   *r->value);
     say(o, buf);
   }
+  return true;
 }
 
 }  // namespace samplersearch

@@ -310,6 +310,10 @@ void set_field(json& doc, std::string_view path, json value) {
 Experiment make_experiment(json doc, const std::string& origin) {
   if (!doc.is_object()) throw ConfigError(origin, "an experiment file is a JSON object");
   reject_unknown(doc, "", origin);
+  // metric.params' default belongs to the default metric (excess); other metrics start empty.
+  if (const json* name = find_path(doc, "metric.name");
+      name && *name != "excess" && !find_path(doc, "metric.params"))
+    set_field(doc, "metric.params", json::object());
   for (const ExperimentField& f : fields()) {
     if (const json* v = find_path(doc, f.path)) {
       check_field(f, *v, origin);
@@ -360,14 +364,24 @@ std::vector<std::string> experiment_diff(const json& before, const json& after) 
 }
 
 double parse_duration(const json& value, const std::string& field) {
-  if (value.is_number()) {
-    const double s = value.get<double>();
-    if (!(s >= 0)) throw ConfigError(field, "a duration must be >= 0 seconds");
+  constexpr double kLongest = 366.0 * 86400;  // a year: longer budgets are a typo
+  auto checked = [&](double s) {
+    if (!(s >= 0 && s <= kLongest))
+      throw ConfigError(field, "a duration must be between 0 seconds and a year");
     return s;
-  }
+  };
+  if (value.is_number()) return checked(value.get<double>());
   if (!value.is_string())
     throw ConfigError(field, "must be seconds or a string like \"8h\", \"30m\", \"1h30m\"");
   const std::string text = value.get<std::string>();
+  {
+    size_t used = 0;  // a plain number of seconds, e.g. "3600"
+    try {
+      const double s = std::stod(text, &used);
+      if (used == text.size()) return checked(s);
+    } catch (const std::exception&) {
+    }
+  }
   double total = 0;
   size_t i = 0;
   bool any = false;
@@ -391,7 +405,7 @@ double parse_duration(const json& value, const std::string& field) {
     any = true;
   }
   if (!any) throw ConfigError(field, "empty duration");
-  return total;
+  return checked(total);
 }
 
 std::string experiment_help() {

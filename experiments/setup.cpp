@@ -32,6 +32,17 @@ TimeGrid reference_grid(const json& times) {
                                            explicit_times.back().get<double>()});
 }
 
+// Runs `make`, naming the experiment field a ConfigError from a registry's factory came from
+// (e.g. "metric.params: fd.features: unknown name 'pixel' …").
+template <class F>
+auto in_field(const char* field, F make) {
+  try {
+    return make();
+  } catch (const ConfigError& e) {
+    throw ConfigError(field, e.what());
+  }
+}
+
 }  // namespace
 
 std::string experiment_output(const Experiment& experiment) {
@@ -45,7 +56,9 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
   at::set_num_threads(threads > 0 ? threads
                                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const json& sched = doc.at("schedule");
-  schedule_ = make_schedule(sched.at("name").get<std::string>(), sched.at("params"));
+  schedule_ = in_field("schedule.params", [&] {
+    return make_schedule(sched.at("name").get<std::string>(), sched.at("params"));
+  });
   const json& times = doc.at("times");
   const int steps = doc.at("steps").get<int>();
   if (times.at("explicit").empty()) {
@@ -55,7 +68,9 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
     times_ = times.at("explicit").get<std::vector<double>>();
   }
 
-  pool_ = std::make_unique<DevicePool>(doc.at("devices").get<std::vector<std::string>>());
+  pool_ = in_field("devices", [&] {
+    return std::make_unique<DevicePool>(doc.at("devices").get<std::vector<std::string>>());
+  });
   const json& model = doc.at("model");
   const ModelEntry& entry = find_model(model.at("kind").get<std::string>());
   auto schedule = schedule_;
@@ -69,12 +84,16 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
   resources.inception_weights = metric.at("inception_weights").get<std::string>();
   resources.statistics_file = metric.at("statistics").get<std::string>();
   if (!resources.cache_dir.empty()) std::filesystem::create_directories(resources.cache_dir);
-  metric_ = make_metric(metric.at("name").get<std::string>(), metric.at("params"), resources);
+  metric_ = in_field("metric.params", [&] {
+    return make_metric(metric.at("name").get<std::string>(), metric.at("params"), resources);
+  });
 
   const json& space = doc.at("space");
-  space_ = make_space(space.at("name").get<std::string>(),
+  space_ = in_field("space.options", [&] {
+    return make_space(space.at("name").get<std::string>(),
                       SpaceConfig{schedule_, times_, space.at("options"),
                                   space.at("warm_starts").get<std::vector<std::string>>()});
+  });
 
   const SampleLayout layout{model_->sample_shape(), at::kFloat};
   const auto seed = doc.at("seed").get<uint64_t>();
@@ -120,8 +139,18 @@ double ExperimentRun::validate(const Matrices& m) {
 }
 
 at::Tensor ExperimentRun::samples(const Matrices& m, int64_t count) {
-  return run_engine(m, *model_, experiment_.doc.at("validation").at("seed").get<uint64_t>(), 0, count,
-                    objective_.layout, objective_.engine);
+  // In chunks on the pool's devices (the noise is per sample, so the result does not depend on it).
+  const auto seed = experiment_.doc.at("validation").at("seed").get<uint64_t>();
+  std::vector<at::Tensor> parts;
+  for (int64_t first = 0; first < count; first += objective_.chunk) {
+    DevicePool::Lease lease = pool_->acquire();
+    SampleLayout layout = objective_.layout;
+    layout.device = lease.device();
+    parts.push_back(run_engine(m, *model_, seed, first, std::min(objective_.chunk, count - first),
+                               layout, objective_.engine)
+                        .to(at::kCPU));
+  }
+  return at::cat(parts, 0);
 }
 
 StudyConfig ExperimentRun::study_config() const {
@@ -138,6 +167,10 @@ StudyConfig ExperimentRun::study_config() const {
     if (!c.sampler_params.contains("sigma0")) c.sampler_params["sigma0"] = o.at("sigma0");
   }
   c.pruner = o.at("pruner").get<std::string>();
+  // Optuna's CMA-ES learns only from COMPLETE trials unless told otherwise; with a pruner, the
+  // pruned ones (reported at a lower fidelity) carry information too.
+  if (c.sampler == "cmaes" && c.pruner != "none" && !c.sampler_params.contains("consider_pruned_trials"))
+    c.sampler_params["consider_pruned_trials"] = true;
   c.pruner_params = o.at("pruner_params");
   c.storage = o.at("storage").get<std::string>();
   if (c.storage.empty()) {

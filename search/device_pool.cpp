@@ -51,4 +51,15 @@ DevicePool::Lease::~Lease() {
   pool_->freed_.notify_one();
 }
 
+std::string DevicePool::describe() const {
+  bool same = true;
+  for (const c10::Device& d : devices_) same = same && d == devices_.front();
+  if (same)
+    return devices_.size() == 1 ? devices_.front().str()
+                                : std::to_string(devices_.size()) + " × " + devices_.front().str();
+  std::string out;
+  for (const c10::Device& d : devices_) out += (out.empty() ? "" : ", ") + d.str();
+  return out;
+}
+
 }  // namespace samplersearch

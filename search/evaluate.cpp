@@ -52,8 +52,14 @@ Evaluation evaluate(const Matrices& m, const Objective& o, DevicePool& pool,
     const auto n_chunks = static_cast<size_t>((target - done) / o.chunk);
     std::vector<std::unique_ptr<MetricState>> states(n_chunks);
     std::vector<std::exception_ptr> errors(n_chunks);
+    std::atomic<bool> failed{false};  // the first error skips the level's remaining chunks
     tbb::parallel_for(size_t{0}, n_chunks, [&](size_t c) {
+      if (failed.load()) return;
       try {
+        if (progress) {
+          std::lock_guard lock(progress_mutex);
+          progress(drawn.load(), o.sample_counts.back());  // may throw to cancel the trial
+        }
         const int64_t first = done + static_cast<int64_t>(c) * o.chunk;
         DevicePool::Lease lease = pool.acquire();
         SampleLayout layout = o.layout;
@@ -71,6 +77,7 @@ Evaluation evaluate(const Matrices& m, const Objective& o, DevicePool& pool,
         }
       } catch (...) {
         errors[c] = std::current_exception();
+        failed.store(true);
       }
     });
     for (const auto& e : errors)

@@ -28,6 +28,7 @@ using Clock = std::chrono::steady_clock;
 
 void request_stop() noexcept { g_stop.store(true); }
 void reset_stop() noexcept { g_stop.store(false); }
+bool stop_requested() noexcept { return g_stop.load(); }
 
 void install_stop_handlers() {
   std::signal(SIGINT, on_stop_signal);
@@ -60,91 +61,106 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
     return "";
   };
 
-  std::mutex mutex;  // guards the counters, `result` and the sink
+  std::mutex mutex;           // guards the counters, `result`, the sink and the tells
+  std::mutex observer_mutex;  // the observer's calls (never held while sampling waits on it)
   LoopResult result;
-  int started = 0;
+  int started = 0, finished = 0;
   std::atomic<bool> cancel{false};
+  std::exception_ptr abort_error;  // an error that is not the trial's fault: stops the loop
   auto budget_left = [&] {
-    if (g_stop.load()) return false;
+    if (g_stop.load() || abort_error) return false;
     if (options.timeout.count() > 0 && Clock::now() - start >= options.timeout) return false;
     return options.n_trials <= 0 || started < options.n_trials;
   };
+  auto observe = [&](auto&& call) {
+    if (!options.observer) return;
+    std::lock_guard lock(observer_mutex);
+    call(*options.observer);
+  };
 
+  // Stores the trial, then tells Optuna (a trial the sink could not store is not told).
   auto finish = [&](TrialRecord& r) {
-    std::lock_guard lock(mutex);
-    sink.write(r);  // on disk before Optuna is told
-    switch (r.state) {
-      case TrialState::complete:
-        study.tell(r.number, {*r.value});
-        ++result.complete;
-        if (!result.best || *r.value < *result.best->value) result.best = r;
-        break;
-      case TrialState::pruned:
-        study.tell_state(r.number, TrialState::pruned);
-        ++result.pruned;
-        break;
-      default:
-        study.set_user_attr(r.number, "fail_reason", r.reason);
-        study.tell_state(r.number, TrialState::fail);
-        ++result.failed;
+    {
+      std::lock_guard lock(mutex);
+      sink.write(r);  // on disk before Optuna is told
+      switch (r.state) {
+        case TrialState::complete:
+          study.tell(r.number, {*r.value});
+          ++result.complete;
+          if (!result.best || *r.value < *result.best->value) result.best = r;
+          break;
+        case TrialState::pruned:
+          study.tell_state(r.number, TrialState::pruned);
+          ++result.pruned;
+          break;
+        default:
+          study.set_user_attr(r.number, "fail_reason", r.reason);
+          study.tell_state(r.number, TrialState::fail);
+          ++result.failed;
+      }
     }
-    if (options.observer) options.observer->trial_finished(r);
+    observe([&](LoopObserver& o) { o.trial_finished(r); });
   };
 
   auto worker = [&] {
     for (;;) {
-      AskedTrial asked;
       {
         std::lock_guard lock(mutex);
         if (!budget_left()) return;
         ++started;
-        asked = study.ask(dists);
       }
-      TrialRecord r;
-      r.number = asked.number;
-      r.params = asked.params;
-      r.warm_start = warm_label(asked.params);
-      if (options.observer) {
-        std::lock_guard lock(mutex);
-        options.observer->trial_started(r.number, r.warm_start);
-      }
-      const auto t0 = Clock::now();
-      r.started = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
       try {
-        r.matrices = space.to_matrices(asked.params);
-        const Evaluation e = evaluate(*r.matrices, objective, pool, [&](int64_t n, double v) {
-          if (cancel.load()) throw NumericalError("interrupted");
-          return study.report(r.number, static_cast<int>(n), v);
-        }, [&](int64_t done, int64_t total) {
-          if (cancel.load()) throw NumericalError("interrupted");
-          if (options.observer) {
-            std::lock_guard lock(mutex);
-            options.observer->trial_progress(r.number, done, total);
-          }
-        });
-        r.intermediate = e.intermediate;
-        if (e.pruned) {
-          r.state = TrialState::pruned;
-          r.reason = "pruned at " + std::to_string(e.intermediate.back().first) + " samples";
-        } else {
-          r.state = TrialState::complete;
-          r.value = e.value;
+        const AskedTrial asked = study.ask(dists);  // the bridge serializes its own requests
+        TrialRecord r;
+        r.number = asked.number;
+        r.params = asked.params;
+        r.warm_start = warm_label(asked.params);
+        observe([&](LoopObserver& o) { o.trial_started(r.number, r.warm_start); });
+        const auto t0 = Clock::now();
+        r.started = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        try {
+          r.matrices = space.to_matrices(asked.params);
+        } catch (const ConfigError& e) {
+          r.state = TrialState::fail;  // parameters the space cannot turn into matrices
+          r.reason = e.what();
+        } catch (const NumericalError& e) {
+          r.state = TrialState::fail;
+          r.reason = e.what();
         }
-      } catch (const NumericalError& e) {
-        r.state = TrialState::fail;
-        r.reason = e.what();
-      } catch (const ConfigError& e) {
-        r.state = TrialState::fail;
-        r.reason = e.what();
+        if (r.matrices) {
+          try {
+            const Evaluation e = evaluate(*r.matrices, objective, pool, [&](int64_t n, double v) {
+              if (cancel.load()) throw NumericalError(kInterruptedReason);
+              return study.report(r.number, static_cast<int>(n), v);
+            }, [&](int64_t done, int64_t total) {
+              if (cancel.load()) throw NumericalError(kInterruptedReason);
+              observe([&](LoopObserver& o) { o.trial_progress(r.number, done, total); });
+            });
+            r.intermediate = e.intermediate;
+            if (e.pruned) {
+              r.state = TrialState::pruned;
+              r.reason = "pruned at " + std::to_string(e.intermediate.back().first) + " samples";
+            } else {
+              r.state = TrialState::complete;
+              r.value = e.value;
+            }
+          } catch (const NumericalError& e) {
+            r.state = TrialState::fail;  // NaN/Inf samples or metric, or cancelled
+            r.reason = e.what();
+          }
+        }
+        r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        r.device = pool.describe();
+        finish(r);
+      } catch (...) {
+        // Not the trial's fault (bridge, store, device or configuration): stop asking, cancel the
+        // others, and rethrow once every thread has ended.
+        std::lock_guard lock(mutex);
+        if (!abort_error) abort_error = std::current_exception();
+        cancel.store(true);
       }
-      r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      r.device = pool.size() == 1 ? pool.devices()[0].str()
-                                  : std::to_string(pool.size()) + " × " + pool.devices()[0].str();
-      if (cancel.load() && r.state != TrialState::complete) {
-        r.state = TrialState::fail;
-        r.reason = "interrupted";
-      }
-      finish(r);
+      std::lock_guard lock(mutex);
+      ++finished;
     }
   };
 
@@ -155,14 +171,14 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
     while (true) {
       {
         std::lock_guard lock(mutex);
-        if (!budget_left() && result.complete + result.pruned + result.failed >= started) return;
+        if (!budget_left() && finished >= started) return;
       }
       if (g_stop.load()) {
         const auto stopped = Clock::now();
         while (Clock::now() - stopped < options.grace) {
           {
             std::lock_guard lock(mutex);
-            if (result.complete + result.pruned + result.failed >= started) return;
+            if (finished >= started || abort_error) return;
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
@@ -174,6 +190,7 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
   });
   for (auto& t : threads) t.join();
   watchdog.join();
+  if (abort_error) std::rethrow_exception(abort_error);
   result.interrupted = g_stop.load();
   return result;
 }

@@ -119,8 +119,8 @@ class MatrixSpace final : public SearchSpace {
     tail_ = static_cast<int>(option(config.options, "tail", 3, 1, 1000));
     low_ = option(config.options, "low", -2.0, -100, 100);
     high_ = option(config.options, "high", 2.0, -100, 100);
-    if (!(low_ < 1.0 && high_ > 0.0))
-      throw ConfigError("space.low", "bounds [low, high] must contain 0 and stay below 1 at low");
+    if (!(low_ < 0.0 && high_ > 0.0))
+      throw ConfigError("space.low", "bounds [low, high] must contain 0 strictly (low < 0 < high)");
     stochastic_ = flag(config.options, "stochastic");
     warp_ = TimeWarp(config.options);
     for (int k = 1; k <= steps(); ++k)
@@ -206,6 +206,9 @@ class GdrSpace final : public SearchSpace {
     const double d_lo = option(config.options, "delta_low", 0.05, 1e-6, 10);
     const double d_hi = option(config.options, "delta_high", 3.0, 1e-6, 10);
     const double r_hi = option(config.options, "rho_high", 2.0, 0, 10);
+    if (!(g_lo < g_hi)) throw ConfigError("space.gamma_low", "must be below space.gamma_high");
+    if (!(d_lo < d_hi)) throw ConfigError("space.delta_low", "must be below space.delta_high");
+    if (!(r_hi > 0)) throw ConfigError("space.rho_high", "must be above 0");
     const int copies = per_step_ ? steps() : 1;
     for (int k = 0; k < copies; ++k) {
       const std::string suffix = per_step_ ? "_" + std::to_string(k) : "";

@@ -31,7 +31,7 @@ std::string store_argument(Args& args, const char* command) {
 
 // The stored experiment, made runnable from where the store is now.
 Experiment stored_experiment(const StoreContents& contents, const std::string& store_path) {
-  json doc = parse_experiment(contents.experiment, store_path + " (stored experiment)").doc;
+  json doc = parse_experiment(current_experiment(store_path, contents), store_path + " (stored experiment)").doc;
   doc["output"] = store_path;
   return make_experiment(doc, store_path);
 }
@@ -73,7 +73,7 @@ int run_status(Args& args) {
   const bool as_json = args.flag("json");
   args.finish();
   const StoreContents contents = read_store(path);
-  const json experiment = json::parse(contents.experiment);
+  const json experiment = json::parse(current_experiment(path, contents));
   const StoreSummary s = summarize(contents);
   const int budget = experiment.at("budget").at("trials").get<int>();
   if (as_json) {
@@ -145,7 +145,7 @@ int run_export(Args& args) {
   args.finish();
   const StoreContents contents = read_store(path);
   const std::vector<ExportEntry> entries = ranked_entries(contents, top);
-  const json experiment = json::parse(contents.experiment);
+  const json experiment = json::parse(current_experiment(path, contents));
   ExportContext context;
   context.experiment_name = experiment.at("name").get<std::string>();
   context.metric = experiment.at("metric").at("name").get<std::string>() + " " +
@@ -188,7 +188,7 @@ int run_report(Args& args) {
   ExperimentRun run(stored_experiment(contents, path));
   ReportInput input;
   input.title = run.experiment().name();
-  input.experiment = contents.experiment;
+  input.experiment = current_experiment(path, contents);
   input.metric = run.metric_description();
   input.trials = contents.trials;
   input.baselines = contents.baselines;
@@ -292,7 +292,16 @@ int run_evaluate(Args& args) {
   const auto sets = args.get_all("set");
   args.finish();
   std::vector<Matrices> matrices;
-  for (const std::string& f : files) matrices.push_back(read_matrices(f));
+  for (const std::string& f : files) {
+    matrices.push_back(read_matrices(f));
+    const Matrices& a = matrices.front();
+    const Matrices& b = matrices.back();
+    if (b.times.front() != a.times.front() || b.times.back() != a.times.back() ||
+        b.steps() != a.steps() || b.schedule->name() != a.schedule->name() ||
+        b.schedule->params() != a.schedule->params())
+      throw ConfigError("--matrix", f + " has another schedule, step count or time range than " +
+                                        files.front() + "; evaluate them separately");
+  }
   json doc = experiment_for(matrices.front(), experiment_file);
   for (const std::string& assignment : sets) {
     const size_t eq = assignment.find('=');

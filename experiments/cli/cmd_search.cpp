@@ -230,7 +230,10 @@ std::string resume_help() {
          "  --experiment FILE   the experiment file to continue with; when it differs from the one\n"
          "                      stored, the difference is printed and resume refuses unless --force\n"
          "  --set FIELD=VALUE   change a field (e.g. budget.trials=200); needs --force\n"
-         "  --force             accept a changed experiment (steps and metric.samples cannot change)\n";
+         "  --force             accept a changed experiment; it is saved beside the store\n"
+         "                      (STORE.h5.experiment.json) and later resumes, status, export and\n"
+         "                      report use it. What defines the stored trials (name, steps,\n"
+         "                      schedule, times, space, metric, seed, model, study) cannot change.\n";
 }
 
 int run_resume(Args& args) {
@@ -242,7 +245,8 @@ int run_resume(Args& args) {
   const auto sets = args.get_all("set");
   args.finish();
   const StoreContents contents = read_store(store_path);
-  const Experiment stored = parse_experiment(contents.experiment, store_path + " (stored experiment)");
+  const Experiment stored =
+      parse_experiment(current_experiment(store_path, contents), store_path + " (stored experiment)");
   json doc = file ? load_experiment(*file).doc : stored.doc;
   for (const std::string& assignment : sets) {
     const size_t eq = assignment.find('=');
@@ -254,10 +258,16 @@ int run_resume(Args& args) {
   if (experiment.hash() != stored.hash()) {
     std::string diff;
     for (const std::string& line : experiment_diff(stored.doc, experiment.doc)) diff += "  " + line + "\n";
+    if (const std::string fixed = immutable_change(stored.doc, experiment.doc); !fixed.empty())
+      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" + diff +
+                                          fixed + " cannot change on resume (the stored trials were "
+                                          "made with it); start a new experiment instead");
     if (!force)
       throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" + diff +
                                           "resume with --force to continue with the changed one");
-    std::fprintf(stderr, "continuing with a changed experiment (--force):\n%s", diff.c_str());
+    std::fprintf(stderr, "continuing with a changed experiment (--force), saved as %s.experiment.json:\n%s",
+                 store_path.c_str(), diff.c_str());
+    save_experiment_revision(store_path, experiment);
   }
   // The study lives beside the store actually given, wherever the experiment was started from.
   json located = experiment.doc;

@@ -1,5 +1,6 @@
 #include "progress.hpp"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -56,6 +57,10 @@ Progress::Progress(OutputMode mode, int budget, std::chrono::seconds timeout, in
 Progress::~Progress() { clear(); }
 
 void Progress::trial_started(int number, const std::string& warm_start) {
+  if (!loop_started_) {  // the ETA counts from the first trial, not from the baselines
+    loop_started_ = true;
+    start_ = Clock::now();
+  }
   running_[number] = Running{Clock::now(), 0, 0, warm_start};
   redraw(true);
 }
@@ -68,8 +73,8 @@ void Progress::trial_progress(int number, int64_t done, int64_t total) {
   redraw(false);
 }
 
-// ETA: the mean trial time of this run times the trials left, divided by the trials in flight;
-// capped by the wall-clock budget.
+// ETA: wall time per finished trial since the first trial started (concurrency included) times
+// the trials left; capped by what remains of the wall-clock budget.
 std::string Progress::status_line() const {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   std::string line = "trials " + std::to_string(done_before_ + finished_);
@@ -91,7 +96,6 @@ std::string Progress::status_line() const {
 void Progress::trial_finished(const TrialRecord& r) {
   running_.erase(r.number);
   ++finished_;
-  busy_seconds_ += r.seconds;
   if (r.state == TrialState::complete && (!best_ || *r.value < *best_)) {
     best_ = r.value;
     best_trial_ = r.number;
@@ -118,8 +122,7 @@ void Progress::trial_finished(const TrialRecord& r) {
 
 void Progress::clear() {
   if (mode_ != OutputMode::terminal || drawn_lines_ == 0) return;
-  for (int i = 0; i < drawn_lines_; ++i) std::printf("\033[1A\033[2K");
-  std::printf("\r");
+  std::printf("\033[%dA\r\033[J", drawn_lines_);  // up, then erase everything below
   drawn_lines_ = 0;
   std::fflush(stdout);
 }
@@ -128,6 +131,7 @@ void Progress::log(const std::string& line) {
   if (mode_ == OutputMode::quiet || mode_ == OutputMode::json) return;
   clear();
   std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
   redraw(true);
 }
 
@@ -138,19 +142,27 @@ void Progress::redraw(bool force) {
   if (!force && now - last_draw_ < std::chrono::milliseconds(200)) return;
   last_draw_ = now;
   clear();
+  winsize ws{};
+  const size_t columns = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10 ? ws.ws_col : 80;
+  // One terminal row per line, or the cursor arithmetic of clear() breaks.
+  auto put = [&](std::string line) {
+    if (line.size() >= columns) line.resize(columns - 1);
+    std::printf("%s\n", line.c_str());
+    ++drawn_lines_;
+  };
   for (const auto& [number, run] : running_) {
     const double secs = std::chrono::duration<double>(now - run.start).count();
     const int width = 20;
     const int filled = run.total > 0 ? static_cast<int>(width * run.done / run.total) : 0;
-    std::printf("  trial %4d [%s%s] %6lld/%-6lld samples %6.1f s %s\n", number,
-                std::string(static_cast<size_t>(filled), '#').c_str(),
-                std::string(static_cast<size_t>(width - filled), '.').c_str(),
-                static_cast<long long>(run.done), static_cast<long long>(run.total), secs,
-                run.warm_start.c_str());
-    ++drawn_lines_;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "  trial %4d [%s%s] %6lld/%-6lld samples %6.1f s %s", number,
+                  std::string(static_cast<size_t>(filled), '#').c_str(),
+                  std::string(static_cast<size_t>(width - filled), '.').c_str(),
+                  static_cast<long long>(run.done), static_cast<long long>(run.total), secs,
+                  run.warm_start.c_str());
+    put(buf);
   }
-  std::printf("  %s\n", status_line().c_str());
-  ++drawn_lines_;
+  put("  " + status_line());
   std::fflush(stdout);
 }
 

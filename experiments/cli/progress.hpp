@@ -47,7 +47,7 @@ class Progress final : public LoopObserver {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_{};
   int finished_ = 0, done_before_ = 0;
-  double busy_seconds_ = 0;  // summed durations of the trials finished in this run
+  bool loop_started_ = false;
   std::optional<double> best_;
   std::optional<int> best_trial_;
   std::map<int, Running> running_;

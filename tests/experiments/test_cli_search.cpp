@@ -243,6 +243,11 @@ TEST_F(CliSearch, ResumeRefusesAChangedExperimentUnlessForced) {
   const Result forced = run({"resume", store(), "--set", "budget.trials=5", "--force", "--quiet"}, dir_);
   EXPECT_EQ(forced.code, 0) << forced.err;
   EXPECT_EQ(counted_trials(read_store(store())), 5);
+  // The forced revision is kept: a plain resume neither reverts to 3 nor refuses, status shows 5.
+  const Result plain = run({"resume", store(), "--quiet"}, dir_);
+  EXPECT_EQ(plain.code, 0) << plain.err;
+  EXPECT_EQ(counted_trials(read_store(store())), 5);
+  EXPECT_EQ(json::parse(run({"status", store(), "--json"}, dir_).out)["budget"], 5);
 
   // Steps cannot change even with --force.
   const Result steps = run({"resume", store(), "--set", "steps=6", "--force"}, dir_);
@@ -319,6 +324,18 @@ TEST_F(CliSearch, StatusExportAndSample) {
   EXPECT_GT(fs::file_size(dir_ / "g.png"), 100u);
   const Result h5 = run({"sample", "--matrix", files[0], "--samples", "8", "--out", (dir_ / "s.h5").string()}, dir_);
   ASSERT_EQ(h5.code, 0) << h5.err;
+
+  // report: the page and both sample grids (rendering is checked in test_report).
+  const Result report = run({"report", store(), "--out", (dir_ / "report").string(), "--samples", "9"}, dir_);
+  ASSERT_EQ(report.code, 0) << report.err;
+  EXPECT_EQ(report.out, (dir_ / "report" / "index.html").string() + "\n");
+  std::ifstream html(dir_ / "report" / "index.html");
+  std::stringstream page;
+  page << html.rdbuf();
+  EXPECT_NE(page.str().find("tiny"), std::string::npos);
+  int pngs = 0;
+  for (const auto& f : fs::directory_iterator(dir_ / "report")) pngs += f.path().extension() == ".png";
+  EXPECT_EQ(pngs, 2);
 
   // A second search into the same store is refused and loses nothing.
   const Result twice = run({"search", exp}, dir_);

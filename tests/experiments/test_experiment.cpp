@@ -107,7 +107,10 @@ TEST(Experiment, Durations) {
   EXPECT_EQ(parse_duration("1d", "t"), 86400);
   EXPECT_EQ(parse_duration("2.5m", "t"), 150);
   EXPECT_EQ(parse_duration(json(42), "t"), 42);
-  EXPECT_THROW(parse_duration("8", "t"), ConfigError);
+  EXPECT_EQ(parse_duration("3600", "t"), 3600);  // a plain number is seconds
+  EXPECT_THROW(parse_duration("8x", "t"), ConfigError);
+  EXPECT_THROW(parse_duration("inf", "t"), ConfigError);
+  EXPECT_THROW(parse_duration(json(1e300), "t"), ConfigError);
   EXPECT_THROW(parse_duration("h", "t"), ConfigError);
   EXPECT_THROW(parse_duration(json(-1), "t"), ConfigError);
 }
@@ -144,6 +147,12 @@ TEST(Experiment, DiffListsChangedLeaves) {
   const auto added = experiment_diff(json{{"a", 1}}, json{{"a", 1}, {"b", {{"c", 2}}}});
   ASSERT_EQ(added.size(), 1u);
   EXPECT_EQ(added[0], "b: (absent) → {\"c\":2}");
+}
+
+TEST(Experiment, MetricParamsDefaultFollowsTheMetric) {
+  EXPECT_EQ(parse_experiment(R"({"metric": {"name": "fd"}})", "a").doc["metric"]["params"], json::object());
+  EXPECT_EQ(parse_experiment(R"({"metric": {"name": "excess"}})", "a").doc["metric"]["params"],
+            (json{{"metric", "fd"}, {"features", "classifier"}}));
 }
 
 TEST(Experiment, SetFieldCreatesThePath) {

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <algorithm>
 #include <mutex>
+
+#include "samplersearch/common/error.hpp"
 
 #include "samplersearch/samplers/discretization.hpp"
 #include "samplersearch/samplers/exact_models.hpp"
@@ -134,6 +137,70 @@ TEST(Loop, AStopFinishesRunningTrialsAndAsksNoMore) {
   EXPECT_LE(sink.records.size(), 3u);  // the two that stopped it and at most one in flight
   for (const FrozenTrial& t : study.trials()) EXPECT_NE(t.state, TrialState::running);
   reset_stop();
+}
+
+// A store that fails on its third write (a full disk): the loop must stop asking, let the other
+// trial end, not tell Optuna of the trial it could not store, and rethrow instead of hanging.
+class FailingSink final : public TrialSink {
+ public:
+  void write(const TrialRecord& r) override {
+    if (++writes == 3) throw FileError("store.h5", "no space left on device");
+    stored.push_back(r.number);
+  }
+  int writes = 0;
+  std::vector<int> stored;
+};
+
+TEST(Loop, AnErrorThatIsNotTheTrialsStopsTheLoopAndIsRethrown) {
+  reset_stop();
+  World w;
+  OptunaBridge study;
+  StudyConfig config;
+  config.sampler = "random";
+  study.create_study(config);
+  FailingSink sink;
+  LoopOptions options;
+  options.n_trials = 50;
+  options.concurrency = 2;
+  try {
+    run_search(study, *w.space, w.objective, w.pool, sink, options);
+    FAIL() << "no error";
+  } catch (const FileError& e) {
+    EXPECT_EQ(std::string(e.what()), "store.h5: no space left on device");
+  }
+  EXPECT_LE(sink.writes, 4);  // the failing write and at most the one other trial in flight
+  const std::vector<FrozenTrial> trials = study.trials();
+  for (const FrozenTrial& t : trials) {
+    const bool stored = std::find(sink.stored.begin(), sink.stored.end(), t.number) != sink.stored.end();
+    // Stored trials were told; the one that could not be stored stays RUNNING for resume.
+    if (stored) EXPECT_NE(t.state, TrialState::running) << t.number;
+  }
+  EXPECT_EQ(std::count_if(trials.begin(), trials.end(),
+                          [](const FrozenTrial& t) { return t.state == TrialState::running; }),
+            1);
+}
+
+TEST(Loop, AParameterTheSpaceRejectsFailsOnlyThatTrial) {
+  reset_stop();
+  World w;
+  OptunaBridge study;
+  StudyConfig config;
+  config.sampler = "random";
+  study.create_study(config);
+  // Rows whose ratios cancel: c2_0 = -1 with the diagonal 1 sums to 0 (NumericalError).
+  nlohmann::json bad = w.space->warm_starts().front().params;
+  bad["c2_0"] = -1.0;
+  study.enqueue(bad);
+  RecordingSink sink(study);
+  LoopOptions options;
+  options.n_trials = 3;
+  options.enqueue_warm_starts = false;
+  const LoopResult r = run_search(study, *w.space, w.objective, w.pool, sink, options);
+  EXPECT_EQ(r.failed, 1);
+  EXPECT_EQ(r.complete, 2);
+  ASSERT_EQ(sink.records.front().state, TrialState::fail);
+  EXPECT_EQ(sink.records.front().reason, "row 2 of the matrix sums to 0");
+  EXPECT_FALSE(sink.records.front().matrices.has_value());
 }
 
 }  // namespace

@@ -26,14 +26,21 @@ struct DriverResult {
   bool interrupted = false;  // stopped by a signal before the budget was used
 };
 
-// The reason stored for trials cut off by a crash or a stop.
-inline constexpr const char* kInterruptedReason = "interrupted";
+// The experiment a store runs under now: the revision a forced resume saved beside the store
+// (<store>.experiment.json), else the experiment the store was created with.
+std::string current_experiment(const std::string& store_path, const StoreContents& contents);
+// Saves a revision accepted with `resume --force` (atomically: a temporary file, then a rename).
+void save_experiment_revision(const std::string& store_path, const Experiment& experiment);
+// Fields a resume may never change, even with --force: they define what the stored trials mean.
+// Returns the first changed one ("" when none).
+std::string immutable_change(const nlohmann::json& before, const nlohmann::json& after);
 
 // Trials that count toward the budget: every finished one except FAIL "interrupted".
 int counted_trials(const StoreContents& contents);
 
 // Starts a new experiment; FileError when its store exists (use resume) and ConfigError when its
-// Optuna study exists already.
+// Optuna study exists already. A stop during the baselines or the final re-measurement returns
+// `interrupted`; resume measures what is missing.
 DriverResult start_experiment(ExperimentRun& run, const DriverOptions& options);
 
 // Continues the experiment stored at `store_path` with `run` (built from the stored experiment,
@@ -42,7 +49,7 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
                                const DriverOptions& options);
 
 // Re-measures the best `validation.top` COMPLETE trials without a validation value on unseen noise
-// and stores the values.
-void validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& options);
+// and stores the values; false when a stop was requested first (resume measures the rest).
+bool validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& options);
 
 }  // namespace samplersearch

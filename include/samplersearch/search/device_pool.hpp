@@ -18,6 +18,8 @@ class DevicePool {
   // Number of workers (devices that can run a chunk at the same time).
   int size() const { return static_cast<int>(devices_.size()); }
   const std::vector<c10::Device>& devices() const { return devices_; }
+  // "cpu", "2 × cpu", "cuda:0, cuda:1": what a trial ran on.
+  std::string describe() const;
 
   // Borrows a free device until the lease is destroyed.
   class Lease {

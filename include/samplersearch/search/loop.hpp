@@ -32,6 +32,9 @@ struct TrialRecord {
   std::string warm_start;  // label of the warm start this trial was enqueued from, if any
 };
 
+// The reason stored for trials cut off by a stop (after the grace period) or a crash.
+inline constexpr const char* kInterruptedReason = "interrupted";
+
 // Where finished trials go before they are told (the HDF5 trial store implements it).
 class TrialSink {
  public:
@@ -71,6 +74,8 @@ struct LoopResult {
 void request_stop() noexcept;
 // Installs SIGINT/SIGTERM handlers: the first calls request_stop(), a second ends the process.
 void install_stop_handlers();
+// True once a stop was requested (a signal or request_stop()).
+bool stop_requested() noexcept;
 // Clears a previous stop request (for a new run in the same process).
 void reset_stop() noexcept;
 
