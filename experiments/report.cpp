@@ -544,15 +544,29 @@ std::string summary_html(const ReportInput& in) {
   if (waiting) s << ", " << waiting << " WAITING";
   s << "</td></tr>\n</table>\n";
 
+  // Values on unseen noise (the re-measurement) get two more columns when any was measured.
+  bool unseen = !std::isnan(in.best_validation);
+  for (const Baseline& b : in.baselines) unseen = unseen || !std::isnan(b.validation);
+  const auto unseen_ratio = [&](double v) {
+    return ref && !std::isnan(ref->validation) && !std::isnan(v) ? fmt(v / ref->validation, 4)
+                                                                 : std::string("—");
+  };
+  const auto unseen_cells = [&](double v) {
+    if (!unseen) return std::string();
+    return "<td class=\"num\">" + esc(std::isnan(v) ? std::string("—") : fmt(v)) +
+           "</td><td class=\"num\">" + esc(unseen_ratio(v)) + "</td>";
+  };
   s << "<table class=\"baselines\">\n<tr><th>sampler</th><th>value</th><th>ratio to "
-    << (ref ? esc(ref->label) : "DPM-Solver++(2M) (not measured)") << "</th></tr>\n";
+    << (ref ? esc(ref->label) : "DPM-Solver++(2M) (not measured)") << "</th>"
+    << (unseen ? "<th>unseen noise</th><th>ratio</th>" : "") << "</tr>\n";
   if (in.best && in.best->value)
     s << "<tr class=\"searched\"><td>searched, trial " << in.best->number
       << "</td><td class=\"num\">" << esc(fmt(*in.best->value)) << "</td><td class=\"num\">"
-      << esc(ratio(*in.best->value)) << "</td></tr>\n";
+      << esc(ratio(*in.best->value)) << "</td>" << unseen_cells(in.best_validation) << "</tr>\n";
   for (const Baseline& b : in.baselines)
     s << "<tr><td>" << esc(b.label) << "</td><td class=\"num\">" << esc(fmt(b.value))
-      << "</td><td class=\"num\">" << esc(ratio(b.value)) << "</td></tr>\n";
+      << "</td><td class=\"num\">" << esc(ratio(b.value)) << "</td>" << unseen_cells(b.validation)
+      << "</tr>\n";
   s << "</table>\n";
   return s.str();
 }

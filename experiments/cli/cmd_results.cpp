@@ -194,6 +194,8 @@ int run_report(Args& args) {
   input.baselines = contents.baselines;
   for (const TrialRecord& r : input.trials)
     if (r.number == s.best->number) input.best = &r;
+  if (const auto it = contents.validations.find(s.best->number); it != contents.validations.end())
+    input.best_validation = it->second;
   const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
   Matrices dpm_matrices;
   if (!dpm) dpm_matrices = run.classic("dpmsolver++(2M)");

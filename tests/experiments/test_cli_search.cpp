@@ -333,6 +333,7 @@ TEST_F(CliSearch, StatusExportAndSample) {
   std::stringstream page;
   page << html.rdbuf();
   EXPECT_NE(page.str().find("tiny"), std::string::npos);
+  EXPECT_NE(page.str().find("<th>unseen noise</th>"), std::string::npos);  // the re-measurements
   int pngs = 0;
   for (const auto& f : fs::directory_iterator(dir_ / "report")) pngs += f.path().extension() == ".png";
   EXPECT_EQ(pngs, 2);

@@ -2,6 +2,7 @@
 // The HTML report (issue 5 item 6): optimization history, the best matrix as a heat map beside
 // DPM-Solver++'s, and sample grids (PNG) of the best trial and the best classic sampler drawn from
 // the same noise. Self-contained: inline SVG and CSS, PNGs beside index.html, no network to view.
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct ReportInput {
   std::vector<TrialRecord> trials;   // the history (any states)
   std::vector<Baseline> baselines;   // classic samplers' values (drawn as horizontal lines)
   const TrialRecord* best = nullptr; // the best COMPLETE trial (its matrices are shown)
+  double best_validation = std::numeric_limits<double>::quiet_NaN();  // its value on unseen noise
   const Matrices* classic = nullptr; // DPM-Solver++(2M)'s matrices, shown beside the best
   std::string classic_label;
   at::Tensor best_grid;              // [n, c, h, w] samples of the best trial in [-1, 1]
