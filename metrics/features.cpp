@@ -13,6 +13,7 @@
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/metrics/classifier.hpp"
 #include "samplersearch/metrics/inception.hpp"
+#include "samplersearch/metrics/statistics_file.hpp"
 
 namespace samplersearch {
 namespace {
@@ -31,6 +32,11 @@ void require_data(const MetricResources& resources, const std::string& field) {
 
 FeatureSpace make_pixels(const nlohmann::json& /*params*/, const MetricResources& resources,
                          const std::string& metric) {
+  if (!resources.data.defined() && !resources.statistics_file.empty()) {
+    // The data side is a statistics file: its dimension is the number of pixels.
+    const auto dim = read_statistics(resources.statistics_file).mu.size(0);
+    return {std::make_shared<PixelFeatures>(dim), "pixels"};
+  }
   require_data(resources, metric + ".features");
   const int64_t dim = resources.data[0].numel();
   return {std::make_shared<PixelFeatures>(dim), "pixels"};

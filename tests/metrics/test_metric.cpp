@@ -16,6 +16,7 @@
 #include "samplersearch/metrics/bias.hpp"
 #include "samplersearch/metrics/frechet.hpp"
 #include "samplersearch/metrics/metric.hpp"
+#include "samplersearch/metrics/statistics_file.hpp"
 #include "samplersearch/samplers/datasets.hpp"
 #include "statistics_test_support.hpp"
 
@@ -219,6 +220,23 @@ TEST(MetricCache, DataStatisticsAreComputedOnceAndReused) {
   a->add(fixture().samples, {});
   b->add(fixture().samples, {});
   EXPECT_EQ(a->value(), b->value());
+}
+
+// metric.statistics: the data side read from a statistics file, not computed from the data. A file
+// holding other statistics (the data shifted by 0.5) gives the FD against those, by hand.
+TEST(MetricCache, AStatisticsFileReplacesTheDataSide) {
+  TempDir dir;
+  const Fixture& f = fixture();
+  const at::Tensor shifted = f.resources.data.reshape({kDataImages, -1}).add(0.5);
+  const Statistics stats = compute_statistics(shifted, "shifted data");
+  MetricResources r;  // no data at all
+  r.statistics_file = dir.file("stats.h5");
+  write_statistics(r.statistics_file, stats);
+  auto state = make_metric("fd", {{"features", "pixels"}}, r)->start();
+  state->add(f.samples, {});
+  const double expected =
+      frechet_distance(compute_statistics(f.samples.reshape({kSamples, -1}).to(at::kDouble)), stats);
+  EXPECT_LE(relative_error(state->value(), expected), kIndependentTol);
 }
 
 // The ConfigError of `metric` with `params` names `field`.
