@@ -152,10 +152,10 @@ void Progress::redraw(bool force) {
   };
   for (const auto& [number, run] : running_) {
     const double secs = std::chrono::duration<double>(now - run.start).count();
-    const int width = 20;
+    const int width = 12;
     const int filled = run.total > 0 ? static_cast<int>(width * run.done / run.total) : 0;
     char buf[256];
-    std::snprintf(buf, sizeof buf, "  trial %4d [%s%s] %6lld/%-6lld samples %6.1f s %s", number,
+    std::snprintf(buf, sizeof buf, "  trial %4d [%s%s] %lld/%lld samples %5.1f s %s", number,
                   std::string(static_cast<size_t>(filled), '#').c_str(),
                   std::string(static_cast<size_t>(width - filled), '.').c_str(),
                   static_cast<long long>(run.done), static_cast<long long>(run.total), secs,
