@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/experiments/results.hpp"
 
 namespace samplersearch {
 namespace {
@@ -237,25 +238,19 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
 bool validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o) {
   const int top = run.experiment().doc.at("validation").at("top").get<int>();
   const StoreContents contents = read_store(store.path());
-  std::vector<const TrialRecord*> complete;
-  for (const TrialRecord& r : contents.trials)
-    if (r.state == TrialState::complete && r.matrices) complete.push_back(&r);
-  std::sort(complete.begin(), complete.end(),
-            [](const TrialRecord* a, const TrialRecord* b) { return *a->value < *b->value; });
-  if (complete.size() > static_cast<size_t>(top)) complete.resize(static_cast<size_t>(top));
-  for (const TrialRecord* r : complete) {
-    if (contents.validations.count(r->number)) continue;
+  for (const ExportEntry& e : ranked_entries(contents, top)) {  // the best trials, then baselines
+    if (!e.searched || contents.validations.count(e.trial)) continue;
     if (stop_requested()) return false;
     double v = std::nan("");
     try {
-      v = run.validate(*r->matrices);
-    } catch (const NumericalError& e) {
-      say(o, "trial " + std::to_string(r->number) + " on unseen noise: " + e.what());
+      v = run.validate(e.matrices);
+    } catch (const NumericalError& error) {
+      say(o, "trial " + std::to_string(e.trial) + " on unseen noise: " + error.what());
     }
-    store.write_validation(r->number, v);
+    store.write_validation(e.trial, v);
     char buf[128];
-    std::snprintf(buf, sizeof buf, "trial %d on unseen noise: %.6g (search noise %.6g)", r->number, v,
-                  *r->value);
+    std::snprintf(buf, sizeof buf, "trial %d on unseen noise: %.6g (search noise %.6g)", e.trial, v,
+                  e.value);
     say(o, buf);
   }
   return true;

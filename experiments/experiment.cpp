@@ -307,6 +307,23 @@ void set_field(json& doc, std::string_view path, json value) {
   }
 }
 
+void apply_assignments(json& doc, const std::vector<std::string>& assignments,
+                       const std::string& flag) {
+  for (const std::string& assignment : assignments) {
+    const size_t eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ConfigError(flag, "expected FIELD=VALUE, got '" + assignment + "'");
+    const std::string text = assignment.substr(eq + 1);
+    json value;
+    try {
+      value = json::parse(text);
+    } catch (const json::exception&) {
+      value = text;
+    }
+    set_field(doc, assignment.substr(0, eq), std::move(value));
+  }
+}
+
 Experiment make_experiment(json doc, const std::string& origin) {
   if (!doc.is_object()) throw ConfigError(origin, "an experiment file is a JSON object");
   reject_unknown(doc, "", origin);

@@ -88,19 +88,24 @@ std::optional<bool> Args::get_bool(const std::string& name) {
   throw ConfigError("--" + name, "expected true or false, got '" + *v + "'");
 }
 
-std::optional<std::vector<double>> Args::get_doubles(const std::string& name) {
+std::optional<std::vector<std::string>> Args::get_strings(const std::string& name) {
   auto v = get(name);
   if (!v) return std::nullopt;
-  std::vector<double> out;
+  std::vector<std::string> out;
   size_t start = 0;
-  while (start <= v->size()) {
+  while (true) {
     const size_t comma = v->find(',', start);
-    const std::string item =
-        v->substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    out.push_back(parse_double("--" + name, item));
-    if (comma == std::string::npos) break;
+    out.push_back(v->substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return out;
     start = comma + 1;
   }
+}
+
+std::optional<std::vector<double>> Args::get_doubles(const std::string& name) {
+  auto items = get_strings(name);
+  if (!items) return std::nullopt;
+  std::vector<double> out;
+  for (const std::string& item : *items) out.push_back(parse_double("--" + name, item));
   return out;
 }
 

@@ -36,17 +36,6 @@ Experiment stored_experiment(const StoreContents& contents, const std::string& s
   return make_experiment(doc, store_path);
 }
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  size_t s = 0;
-  while (true) {
-    const size_t c = text.find(',', s);
-    out.push_back(text.substr(s, c == std::string::npos ? std::string::npos : c - s));
-    if (c == std::string::npos) return out;
-    s = c + 1;
-  }
-}
-
 std::string fmt(double v) {
   if (std::isnan(v)) return "-";
   char buf[32];
@@ -224,6 +213,8 @@ std::string sample_help() {
          "  --seed S      noise stream (default 0)\n";
 }
 
+namespace {
+
 // The experiment (a file, or the embedded default) set to the matrices' schedule, steps and times;
 // a file whose schedule differs from the matrices' is refused (a trained network has one schedule).
 json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
@@ -242,6 +233,8 @@ json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
   set_field(doc, "schedule.params", m.schedule->params());
   return doc;
 }
+
+}  // namespace
 
 int run_sample(Args& args) {
   const Matrices m = read_matrices(args.require("matrix"));
@@ -284,10 +277,10 @@ std::string evaluate_help() {
 }
 
 int run_evaluate(Args& args) {
-  std::vector<std::string> files, labels;
-  for (const std::string& f : split_list(args.require("matrix"))) files.push_back(f);
-  if (const auto c = args.get("classic"))
-    for (const std::string& l : split_list(*c)) labels.push_back(l);
+  const auto given = args.get_strings("matrix");
+  if (!given) throw ConfigError("--matrix", "is required (see 'evaluate --help')");
+  const std::vector<std::string> files = *given;
+  const std::vector<std::string> labels = args.get_strings("classic").value_or(std::vector<std::string>{});
   const auto experiment_file = args.get("experiment");
   const auto samples = args.get_int("samples");
   const int seed = args.get_int("seed").value_or(1000);
@@ -305,18 +298,7 @@ int run_evaluate(Args& args) {
                                         files.front() + "; evaluate them separately");
   }
   json doc = experiment_for(matrices.front(), experiment_file);
-  for (const std::string& assignment : sets) {
-    const size_t eq = assignment.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ConfigError("--set", "expected FIELD=VALUE, got '" + assignment + "'");
-    json value;
-    try {
-      value = json::parse(assignment.substr(eq + 1));
-    } catch (const json::exception&) {
-      value = assignment.substr(eq + 1);
-    }
-    set_field(doc, assignment.substr(0, eq), value);
-  }
+  apply_assignments(doc, sets, "--set");
   set_field(doc, "validation.seed", seed);
   set_field(doc, "seed", seed + 1);
   if (samples) set_field(doc, "validation.samples", *samples);

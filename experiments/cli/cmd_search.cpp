@@ -1,5 +1,6 @@
 // samplersearch search / resume: run an experiment file (or the embedded default) into its HDF5
 // trial store, or continue one.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -49,54 +50,44 @@ constexpr FieldFlag kFieldFlags[] = {
     {"out", "output", FieldFlag::text},
 };
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> out;
-  size_t s = 0;
-  while (true) {
-    const size_t c = text.find(',', s);
-    out.push_back(text.substr(s, c == std::string::npos ? std::string::npos : c - s));
-    if (c == std::string::npos) return out;
-    s = c + 1;
+// The value of a shortcut flag as the field's JSON (nullopt when the flag is not given).
+std::optional<json> flag_value(const FieldFlag& f, Args& args) {
+  const std::string name(f.flag);
+  if (f.kind == FieldFlag::names) {
+    const auto items = args.get_strings(name);
+    return items ? std::optional<json>(*items) : std::nullopt;
   }
-}
-
-// A --set value: JSON when it parses as JSON, otherwise the plain string.
-json loose_json(const std::string& text) {
-  try {
-    return json::parse(text);
-  } catch (const json::exception&) {
-    return text;
+  if (f.kind == FieldFlag::counts) {
+    const auto values = args.get_doubles(name);
+    if (!values) return std::nullopt;
+    json out = json::array();
+    for (const double v : *values)  // whole counts stay integers (they are hashed as text)
+      out.push_back(v == std::floor(v) ? json(static_cast<long long>(v)) : json(v));
+    return out;
   }
-}
-
-json flag_value(const FieldFlag& f, const std::string& text) {
-  const std::string flag = "--" + std::string(f.flag);
+  const auto text = args.get(name);
+  if (!text) return std::nullopt;
   try {
     switch (f.kind) {
-      case FieldFlag::text: return text;
+      case FieldFlag::text: return json(*text);
       case FieldFlag::integer: {
         size_t used = 0;
-        const long long v = std::stoll(text, &used);
-        if (used != text.size()) break;
-        return v;
+        const long long v = std::stoll(*text, &used);
+        if (used != text->size()) break;
+        return json(v);
       }
       case FieldFlag::number: {
         size_t used = 0;
-        const double v = std::stod(text, &used);
-        if (used != text.size()) break;
-        return v;
+        const double v = std::stod(*text, &used);
+        if (used != text->size()) break;
+        return json(v);
       }
-      case FieldFlag::counts: {
-        json out = json::array();
-        for (const auto& item : split(text)) out.push_back(std::stoll(item));
-        return out;
-      }
-      case FieldFlag::names: return split(text);
-      case FieldFlag::json_value: return json::parse(text);
+      case FieldFlag::json_value: return json::parse(*text);
+      default: break;
     }
   } catch (const std::exception&) {
   }
-  throw ConfigError(flag, "cannot read '" + text + "'");
+  throw ConfigError("--" + name, "cannot read '" + *text + "'");
 }
 
 // The experiment of `search`: the file (or the embedded default), then the shortcut flags, then
@@ -110,19 +101,14 @@ Experiment experiment_from_flags(Args& args, std::string& origin) {
     doc = load_experiment(origin).doc;
   }
   for (const FieldFlag& f : kFieldFlags)
-    if (const auto v = args.get(std::string(f.flag))) set_field(doc, f.field, flag_value(f, *v));
-  for (const std::string& assignment : args.get_all("set")) {
-    const size_t eq = assignment.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ConfigError("--set", "expected FIELD=VALUE, got '" + assignment + "'");
-    set_field(doc, assignment.substr(0, eq), loose_json(assignment.substr(eq + 1)));
-  }
+    if (auto v = flag_value(f, args)) set_field(doc, f.field, std::move(*v));
+  apply_assignments(doc, args.get_all("set"), "--set");
   return make_experiment(std::move(doc), origin);
 }
 
 // The closing table: the best trials and every classic sampler, on the search's and unseen noise.
-void print_results(const std::string& store_path, const ExperimentRun& run, OutputMode mode) {
-  const StoreContents contents = read_store(store_path);
+void print_results(const StoreContents& contents, const std::string& store_path,
+                   const ExperimentRun& run, OutputMode mode) {
   const std::vector<ExportEntry> entries = ranked_entries(contents, 3);
   if (mode == OutputMode::json) {
     json out = {{"event", "results"}, {"store", store_path}, {"entries", json::array()}};
@@ -156,14 +142,15 @@ int finish_run(const DriverResult& result, const std::string& store_path, Experi
                               .c_str());
     return kInterrupted;
   }
-  if (mode != OutputMode::quiet) print_results(store_path, run, mode);
+  const StoreContents contents = read_store(store_path);
+  if (mode != OutputMode::quiet) print_results(contents, store_path, run, mode);
   if (text)
     std::printf("\n%d trials in %s\n  samplersearch status %s\n  samplersearch export %s --format "
                 "json --out DIR\n  samplersearch report %s --out %s-report\n",
                 result.counted, store_path.c_str(), store_path.c_str(), store_path.c_str(),
                 store_path.c_str(),
                 std::filesystem::path(store_path).replace_extension("").string().c_str());
-  return summarize(read_store(store_path)).best ? kOk : kFailure;
+  return summarize(contents).best ? kOk : kFailure;
 }
 
 DriverOptions driver_options(Progress& progress, OutputMode mode) {
@@ -248,12 +235,7 @@ int run_resume(Args& args) {
   const Experiment stored =
       parse_experiment(current_experiment(store_path, contents), store_path + " (stored experiment)");
   json doc = file ? load_experiment(*file).doc : stored.doc;
-  for (const std::string& assignment : sets) {
-    const size_t eq = assignment.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ConfigError("--set", "expected FIELD=VALUE, got '" + assignment + "'");
-    set_field(doc, assignment.substr(0, eq), loose_json(assignment.substr(eq + 1)));
-  }
+  apply_assignments(doc, sets, "--set");
   const Experiment experiment = make_experiment(doc, file ? *file : store_path);
   if (experiment.hash() != stored.hash()) {
     std::string diff;

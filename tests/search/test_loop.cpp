@@ -80,6 +80,13 @@ struct World {
   DevicePool pool{{"cpu:2"}};
 };
 
+// An in-memory study with Optuna's random sampler.
+void create_random_study(OptunaBridge& study) {
+  StudyConfig config;
+  config.sampler = "random";
+  study.create_study(config);
+}
+
 TEST(Loop, WarmStartsFirstEveryTrialStoredBeforeToldAndTheBudgetHolds) {
   reset_stop();
   World w;
@@ -125,9 +132,7 @@ TEST(Loop, AStopFinishesRunningTrialsAndAsksNoMore) {
   reset_stop();
   World w;
   OptunaBridge study;
-  StudyConfig config;
-  config.sampler = "random";
-  study.create_study(config);
+  create_random_study(study);
   RecordingSink sink(study, 2);
   LoopOptions options;
   options.n_trials = 50;
@@ -155,9 +160,7 @@ TEST(Loop, AnErrorThatIsNotTheTrialsStopsTheLoopAndIsRethrown) {
   reset_stop();
   World w;
   OptunaBridge study;
-  StudyConfig config;
-  config.sampler = "random";
-  study.create_study(config);
+  create_random_study(study);
   FailingSink sink;
   LoopOptions options;
   options.n_trials = 50;
@@ -184,9 +187,7 @@ TEST(Loop, AParameterTheSpaceRejectsFailsOnlyThatTrial) {
   reset_stop();
   World w;
   OptunaBridge study;
-  StudyConfig config;
-  config.sampler = "random";
-  study.create_study(config);
+  create_random_study(study);
   // Rows whose ratios cancel: c2_0 = -1 with the diagonal 1 sums to 0 (NumericalError).
   nlohmann::json bad = w.space->warm_starts().front().params;
   bad["c2_0"] = -1.0;

@@ -30,6 +30,8 @@ class Args {
   std::optional<double> get_double(const std::string& name);
   std::optional<int> get_int(const std::string& name);
   std::optional<bool> get_bool(const std::string& name);
+  // Comma-separated items.
+  std::optional<std::vector<std::string>> get_strings(const std::string& name);
   // Comma-separated numbers.
   std::optional<std::vector<double>> get_doubles(const std::string& name);
   bool flag(const std::string& name);  // a boolean switch with no value (e.g. --help)

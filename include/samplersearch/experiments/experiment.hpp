@@ -49,6 +49,11 @@ Experiment make_experiment(nlohmann::json doc, const std::string& origin);
 // Sets the dotted `path` of `doc` to `value` (creating objects on the way).
 void set_field(nlohmann::json& doc, std::string_view path, nlohmann::json value);
 
+// Applies "FIELD=VALUE" assignments (e.g. from --set) with set_field; VALUE is JSON when it
+// parses as JSON, otherwise the plain string. ConfigError(flag, …) for an assignment without '='.
+void apply_assignments(nlohmann::json& doc, const std::vector<std::string>& assignments,
+                       const std::string& flag);
+
 // One line per leaf that differs: "path: old → new" (added/removed leaves show "(absent)").
 std::vector<std::string> experiment_diff(const nlohmann::json& before, const nlohmann::json& after);
 
