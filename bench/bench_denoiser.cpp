@@ -1,23 +1,23 @@
 // The empirical Fashion-MNIST denoiser (SPEC §3): 10,000 training images × a batch of 500
 // queries of dimension 784, timed in float32 and float64 at a few t on 2 threads, side by side
 // with the same computation in NumPy (bench/bench_denoiser.py) run in the same process tree.
-#include "bench_timing.hpp"
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
-#include <ATen/Parallel.h>
-#include <ATen/Version.h>
-#include <nlohmann/json.hpp>
-#include <unistd.h>
-
+#include "bench_timing.hpp"
 #include "samplersearch/samplers/datasets.hpp"
 #include "samplersearch/samplers/exact_models.hpp"
 #include "samplersearch/samplers/schedule.hpp"

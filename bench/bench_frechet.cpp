@@ -3,7 +3,6 @@
 // (bench/bench_frechet.py), on the same two statistics files, in one run. Prints the times, the
 // speed ratio and the relative difference of the two values, for a full-rank pair and a
 // near-singular pair (500 samples of 2048-d features).
-#include "bench_timing.hpp"
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.hpp"
 #include "samplersearch/metrics/frechet.hpp"
 #include "samplersearch/metrics/statistics.hpp"
 #include "samplersearch/metrics/statistics_file.hpp"

@@ -2,7 +2,11 @@
 // LibTorch network with and without channels-last, side by side with PyTorch eager on the same
 // network, random weights and images, all on 2 threads in one run. The network and PyTorch's timing
 // come from tests/metrics/inception_reference.py (the agreement test's reference).
-#include "bench_timing.hpp"
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <H5Cpp.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,11 +18,7 @@
 #include <string>
 #include <vector>
 
-#include <H5Cpp.h>
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <unistd.h>
-
+#include "bench_timing.hpp"
 #include "samplersearch/metrics/inception.hpp"
 
 namespace {
@@ -77,10 +77,11 @@ int main() {
     const samplersearch::FidInception net((dir / "weights.h5").string(), at::kCPU, options);
     at::Tensor features;
     const double seconds = median_seconds([&] { features = net.features(images); }, kRuns);
-    rate[channels_last ? "ours_channels_last" : "ours_nchw"] = static_cast<double>(kImages) / seconds;
+    rate[channels_last ? "ours_channels_last" : "ours_nchw"] =
+        static_cast<double>(kImages) / seconds;
     if (!reference.defined()) reference = features;
-    max_layout_diff = (features - reference).abs().max().item<double>() /
-                      reference.abs().max().item<double>();
+    max_layout_diff =
+        (features - reference).abs().max().item<double>() / reference.abs().max().item<double>();
   }
 
   const std::string cmd = "'" + python() + "' '" + script + "' --weights '" +
@@ -102,12 +103,12 @@ int main() {
   }
   fs::remove_all(dir);
 
-  std::printf("FID Inception pool3, %lld RGB images %lldx%lld (resized to 299), batch %lld, "
-              "%d threads, median of %d\n",
-              static_cast<long long>(kImages), static_cast<long long>(kSide),
-              static_cast<long long>(kSide), static_cast<long long>(kImages), kThreads, kRuns);
-  for (const char* k :
-       {"ours_nchw", "ours_channels_last", "pytorch_nchw", "pytorch_channels_last"})
+  std::printf(
+      "FID Inception pool3, %lld RGB images %lldx%lld (resized to 299), batch %lld, "
+      "%d threads, median of %d\n",
+      static_cast<long long>(kImages), static_cast<long long>(kSide), static_cast<long long>(kSide),
+      static_cast<long long>(kImages), kThreads, kRuns);
+  for (const char* k : {"ours_nchw", "ours_channels_last", "pytorch_nchw", "pytorch_channels_last"})
     std::printf("  %-22s %8.2f images/s\n", k, rate[k]);
   const double pt = rate["pytorch_nchw"];
   std::printf("ratio ours_channels_last / ours_nchw      %.2f\n",

@@ -53,13 +53,15 @@ int main() {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const Outcome full = run({{"metric", {{"samples", {1000}}}}}, dir, "full");
-  const Outcome multi = run({{"metric", {{"samples", {250, 1000}}}},
-                             {"optuna", {{"pruner", "median"}, {"pruner_params", {{"n_startup_trials", 5}}}}}},
-                            dir, "pruned");
+  const Outcome multi =
+      run({{"metric", {{"samples", {250, 1000}}}},
+           {"optuna", {{"pruner", "median"}, {"pruner_params", {{"n_startup_trials", 5}}}}}},
+          dir, "pruned");
   std::printf("%-28s %10s %10s %8s %9s %14s\n", "", "seconds", "samples", "pruned", "complete",
               "best (unseen)");
-  for (const auto& [label, o] : {std::pair<const char*, const Outcome&>{"1000 samples, no pruner", full},
-                                 {"250 -> 1000, median pruner", multi}})
+  for (const auto& [label, o] :
+       {std::pair<const char*, const Outcome&>{"1000 samples, no pruner", full},
+        {"250 -> 1000, median pruner", multi}})
     std::printf("%-28s %10.1f %10lld %8d %9d %14.4f\n", label, o.seconds,
                 static_cast<long long>(o.samples), o.pruned, o.complete, o.best_unseen);
   std::printf("time ratio (no pruner / pruner): %.2f   samples ratio: %.2f\n",

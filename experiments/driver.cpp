@@ -60,14 +60,16 @@ bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContent
     }
     store.write_baseline(b);
     char buf[160];
-    std::snprintf(buf, sizeof buf, "baseline %-16s %12.6g  (unseen noise %.6g)", label.c_str(), b.value,
-                  b.validation);
+    std::snprintf(buf, sizeof buf, "baseline %-16s %12.6g  (unseen noise %.6g)", label.c_str(),
+                  b.value, b.validation);
     say(o, buf);
   }
   return true;
 }
 
-int budget_of(const ExperimentRun& run) { return run.experiment().doc.at("budget").at("trials").get<int>(); }
+int budget_of(const ExperimentRun& run) {
+  return run.experiment().doc.at("budget").at("trials").get<int>();
+}
 
 DriverResult run_loop(ExperimentRun& run, OptunaBridge& study, TrialStore& store, int counted,
                       const DriverOptions& o) {
@@ -113,25 +115,42 @@ void save_experiment_revision(const std::string& store_path, const Experiment& e
 }
 
 std::string immutable_change(const json& before, const json& after) {
-  static constexpr const char* kFixed[] = {
-      "name",         "steps",          "schedule",      "times",         "space",
-      "metric.name",  "metric.params",  "metric.samples", "metric.chunk", "metric.reference",
-      "seed",         "model.kind",     "model.data_size", "model.parameterization",
-      "model.time_input", "model.shape", "optuna.storage", "optuna.study", "output"};
+  static constexpr const char* kFixed[] = {"name",
+                                           "steps",
+                                           "schedule",
+                                           "times",
+                                           "space",
+                                           "metric.name",
+                                           "metric.params",
+                                           "metric.samples",
+                                           "metric.chunk",
+                                           "metric.reference",
+                                           "seed",
+                                           "model.kind",
+                                           "model.data_size",
+                                           "model.parameterization",
+                                           "model.time_input",
+                                           "model.shape",
+                                           "optuna.storage",
+                                           "optuna.study",
+                                           "output"};
   for (const char* path : kFixed) {
     std::string slashed(path);
     std::replace(slashed.begin(), slashed.end(), '.', '/');
     const json::json_pointer pointer("/" + slashed);
     const bool in_before = before.contains(pointer), in_after = after.contains(pointer);
-    if (in_before != in_after || (in_before && before.at(pointer) != after.at(pointer))) return path;
+    if (in_before != in_after || (in_before && before.at(pointer) != after.at(pointer)))
+      return path;
   }
   return "";
 }
 
 int counted_trials(const StoreContents& contents) {
-  return static_cast<int>(std::count_if(contents.trials.begin(), contents.trials.end(), [](const TrialRecord& r) {
-    return r.state != TrialState::running && !(r.state == TrialState::fail && r.reason == kInterruptedReason);
-  }));
+  return static_cast<int>(
+      std::count_if(contents.trials.begin(), contents.trials.end(), [](const TrialRecord& r) {
+        return r.state != TrialState::running &&
+               !(r.state == TrialState::fail && r.reason == kInterruptedReason);
+      }));
 }
 
 DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
@@ -173,19 +192,23 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
 DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path,
                                const DriverOptions& o) {
   StoreContents contents = read_store(store_path);
-  if (contents.steps != run.space().steps() || contents.sample_counts != run.objective().sample_counts)
-    throw ConfigError("experiment", "the store holds " + std::to_string(contents.steps) +
-                                        "-step trials at other sample counts; steps and metric.samples "
-                                        "cannot change on resume");
+  if (contents.steps != run.space().steps() ||
+      contents.sample_counts != run.objective().sample_counts)
+    throw ConfigError("experiment",
+                      "the store holds " + std::to_string(contents.steps) +
+                          "-step trials at other sample counts; steps and metric.samples "
+                          "cannot change on resume");
   StudyConfig config = run.study_config();
   if (config.storage.empty())
-    throw ConfigError("optuna.storage", "the study was kept in memory and is gone; nothing to resume "
-                                        "(use an sqlite or journal storage to make searches resumable)");
+    throw ConfigError("optuna.storage",
+                      "the study was kept in memory and is gone; nothing to resume "
+                      "(use an sqlite or journal storage to make searches resumable)");
   OptunaBridge study;
   try {
     study.load_study(config);
   } catch (const BridgeError& e) {
-    throw FileError(config.storage, "cannot load study '" + config.name + "': " + e.python_message());
+    throw FileError(config.storage,
+                    "cannot load study '" + config.name + "': " + e.python_message());
   }
   auto store = TrialStore::open(store_path);
 
@@ -197,7 +220,8 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
     const auto it = stored.find(t.number);
     if (it != stored.end()) {
       const TrialRecord& r = *it->second;
-      if (r.state == TrialState::complete) study.tell(r.number, {*r.value});
+      if (r.state == TrialState::complete)
+        study.tell(r.number, {*r.value});
       else {
         if (r.state == TrialState::fail) study.set_user_attr(r.number, "fail_reason", r.reason);
         study.tell_state(r.number, r.state);
@@ -217,7 +241,8 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
     store->write(r);
     study.set_user_attr(r.number, "fail_reason", r.reason);
     study.tell_state(r.number, TrialState::fail);
-    say(o, "trial " + std::to_string(t.number) + ": was running at the crash, now FAIL (interrupted)");
+    say(o,
+        "trial " + std::to_string(t.number) + ": was running at the crash, now FAIL (interrupted)");
   }
   contents = read_store(store_path);
   const int counted = counted_trials(contents);

@@ -57,10 +57,11 @@ const std::vector<ExperimentField>& fields() {
        parameterization_names},
       {"model.time_input", K::string, "999t", "torchscript: how t is fed to the network",
        time_input_names},
-      {"model.shape", K::number_list, json::array(), "torchscript: one sample's shape, e.g. [3, 32, 32]",
-       nullptr, 1, 65536},
-      {"model.data", K::string, "", "torchscript: HDF5 file of data samples `images` [n,c,h,w] in "
-                                    "[-1,1] for data-side statistics (or use metric.statistics)"},
+      {"model.shape", K::number_list, json::array(),
+       "torchscript: one sample's shape, e.g. [3, 32, 32]", nullptr, 1, 65536},
+      {"model.data", K::string, "",
+       "torchscript: HDF5 file of data samples `images` [n,c,h,w] in "
+       "[-1,1] for data-side statistics (or use metric.statistics)"},
       {"schedule.name", K::string, "vp-linear", "the noise schedule α(t), σ(t)", schedule_names},
       {"schedule.params", K::object, json::object(), "overrides of the schedule's parameters"},
       {"times.discretization", K::string, "time-quadratic", "how t_0 … t_N are placed",
@@ -74,7 +75,8 @@ const std::vector<ExperimentField>& fields() {
       {"space.options", K::object, json::object(), "the space's options (see --help of search)"},
       {"space.warm_starts", K::string_list, json::array(),
        "matrix: classic samplers enqueued first, the first is CMA-ES's mean (empty: "
-       "dpmsolver++(2M), dpmsolver++(3M), ddim, unipc(bh1), deis(tAB3))", classic_labels},
+       "dpmsolver++(2M), dpmsolver++(3M), ddim, unipc(bh1), deis(tAB3))",
+       classic_labels},
       {"baselines", K::string_list, all_classic_labels(),
        "classic samplers measured before the search at the same NFE", classic_labels},
       {"metric.name", K::string, "excess", "the objective (lower is better)", metric_names},
@@ -87,7 +89,8 @@ const std::vector<ExperimentField>& fields() {
       {"metric.reference.sampler", K::string, "dpmsolver++(3M)",
        "the reference solution of bias-aware metrics (excess, trajectory_mse)", classic_labels},
       {"metric.reference.steps", K::integer, 100, "its NFE", nullptr, 1, 100000},
-      {"metric.inception_weights", K::string, "", "HDF5 FID Inception weights (features = inception)"},
+      {"metric.inception_weights", K::string, "",
+       "HDF5 FID Inception weights (features = inception)"},
       {"metric.statistics", K::string, "",
        "HDF5 statistics file of the data side (e.g. CIFAR-10 train FID statistics)"},
       {"metric.cache", K::string, ".samplersearch-cache", "statistics and classifier cache folder"},
@@ -107,7 +110,8 @@ const std::vector<ExperimentField>& fields() {
       {"optuna.storage", K::string, "",
        "Optuna storage URL (\"\": sqlite:///<output>.db beside the output file)"},
       {"optuna.study", K::string, "", "study name (\"\": the experiment's name)"},
-      {"devices", K::string_list, json::array({"cpu"}), "device pool: cpu, cpu:N, cuda:0, cuda:1, …"},
+      {"devices", K::string_list, json::array({"cpu"}),
+       "device pool: cpu, cpu:N, cuda:0, cuda:1, …"},
       {"concurrency", K::integer, 1, "trials in flight", nullptr, 1, 1024},
       {"threads", K::integer, 0, "intra-op threads (0: all cores)", nullptr, 0, 1024},
       {"budget.trials", K::integer, 100, "trials to finish (0: no limit)", nullptr, 0, 1e9},
@@ -119,14 +123,22 @@ const std::vector<ExperimentField>& fields() {
 
 std::string kind_name(FieldKind k) {
   switch (k) {
-    case FieldKind::string: return "string";
-    case FieldKind::integer: return "integer";
-    case FieldKind::number: return "number";
-    case FieldKind::boolean: return "true/false";
-    case FieldKind::object: return "object";
-    case FieldKind::string_list: return "list of strings";
-    case FieldKind::number_list: return "list of numbers";
-    case FieldKind::duration: return "duration";
+    case FieldKind::string:
+      return "string";
+    case FieldKind::integer:
+      return "integer";
+    case FieldKind::number:
+      return "number";
+    case FieldKind::boolean:
+      return "true/false";
+    case FieldKind::object:
+      return "object";
+    case FieldKind::string_list:
+      return "list of strings";
+    case FieldKind::number_list:
+      return "list of numbers";
+    case FieldKind::duration:
+      return "duration";
   }
   return "?";
 }
@@ -136,7 +148,8 @@ const json* find_path(const json& doc, std::string_view path) {
   size_t start = 0;
   while (true) {
     const size_t dot = path.find('.', start);
-    const std::string key(path.substr(start, dot == std::string_view::npos ? path.npos : dot - start));
+    const std::string key(
+        path.substr(start, dot == std::string_view::npos ? path.npos : dot - start));
     if (!node->is_object() || !node->contains(key)) return nullptr;
     node = &node->at(key);
     if (dot == std::string_view::npos) return node;
@@ -164,7 +177,8 @@ void reject_unknown(const json& node, const std::string& prefix, const std::stri
       if (fp.substr(0, parent.size()) == parent) {
         std::string rest(fp.substr(parent.size()));
         rest = rest.substr(0, rest.find('.'));
-        if (std::find(siblings.begin(), siblings.end(), rest) == siblings.end()) siblings.push_back(rest);
+        if (std::find(siblings.begin(), siblings.end(), rest) == siblings.end())
+          siblings.push_back(rest);
       }
     }
     if (leaf) continue;
@@ -271,12 +285,14 @@ void check_across(const json& doc, const std::string& origin) {
     fail("validation.seed", "must differ from seed (the re-measurement is on unseen noise)");
   if (find_path(doc, "devices")->empty()) fail("devices", "needs at least one device");
   if (str(doc, "model.kind") == "torchscript") {
-    if (str(doc, "model.path").empty()) fail("model.path", "is required for model.kind torchscript");
+    if (str(doc, "model.path").empty())
+      fail("model.path", "is required for model.kind torchscript");
     if (find_path(doc, "model.shape")->empty())
       fail("model.shape", "is required for model.kind torchscript (e.g. [3, 32, 32])");
     if (str(doc, "model.data").empty() && str(doc, "metric.statistics").empty())
-      fail("model.data", "torchscript models need data samples (model.data) or data statistics "
-                         "(metric.statistics) for the metric's data side");
+      fail("model.data",
+           "torchscript models need data samples (model.data) or data statistics "
+           "(metric.statistics) for the metric's data side");
   }
   if (str(doc, "space.name") != "matrix" && !find_path(doc, "space.warm_starts")->empty())
     fail("space.warm_starts", "only the matrix space takes classic warm starts; the " +
@@ -296,7 +312,8 @@ void set_field(json& doc, std::string_view path, json value) {
   size_t start = 0;
   while (true) {
     const size_t dot = path.find('.', start);
-    const std::string key(path.substr(start, dot == std::string_view::npos ? path.npos : dot - start));
+    const std::string key(
+        path.substr(start, dot == std::string_view::npos ? path.npos : dot - start));
     if (!node->is_object()) *node = json::object();
     if (dot == std::string_view::npos) {
       (*node)[key] = std::move(value);
@@ -374,7 +391,8 @@ std::vector<std::string> experiment_diff(const json& before, const json& after) 
       return;
     }
     if (a && b && *a == *b) return;
-    out.push_back(path + ": " + (a ? a->dump() : "(absent)") + " → " + (b ? b->dump() : "(absent)"));
+    out.push_back(path + ": " + (a ? a->dump() : "(absent)") + " → " +
+                  (b ? b->dump() : "(absent)"));
   };
   walk(walk, &before, &after, "");
   return out;
@@ -411,10 +429,15 @@ double parse_duration(const json& value, const std::string& field) {
       used = 0;
     }
     if (used == 0 || !(amount >= 0) || i + used >= text.size())
-      throw ConfigError(field, "cannot read duration \"" + text + "\" (use e.g. 8h, 30m, 1h30m, 90s)");
+      throw ConfigError(field,
+                        "cannot read duration \"" + text + "\" (use e.g. 8h, 30m, 1h30m, 90s)");
     i += used;
     const char unit = text[i++];
-    const double scale = unit == 'h' ? 3600 : unit == 'm' ? 60 : unit == 's' ? 1 : unit == 'd' ? 86400 : -1;
+    const double scale = unit == 'h'   ? 3600
+                         : unit == 'm' ? 60
+                         : unit == 's' ? 1
+                         : unit == 'd' ? 86400
+                                       : -1;
     if (scale < 0)
       throw ConfigError(field, "unknown unit '" + std::string(1, unit) + "' in \"" + text +
                                    "\" (use d, h, m or s)");

@@ -16,17 +16,23 @@ namespace {
 using nlohmann::json;
 
 // E[x0 | x_t] over the first `model.data_size` Fashion-MNIST training images (SPEC §3).
-std::unique_ptr<X0Model> make_fashion_mnist(const json& model, std::shared_ptr<const Schedule> schedule,
+std::unique_ptr<X0Model> make_fashion_mnist(const json& model,
+                                            std::shared_ptr<const Schedule> schedule,
                                             const std::string& device) {
   const at::Tensor train = fashion_mnist_images("train", -1);
-  const at::Tensor data = train.slice(0, 0, model.at("data_size").get<int64_t>()).to(c10::Device(device));
+  const at::Tensor data =
+      train.slice(0, 0, model.at("data_size").get<int64_t>()).to(c10::Device(device));
   return std::make_unique<EmpiricalDenoiser>(data, std::move(schedule));
 }
 
 // The metric's data side: all 60,000 training images (statistics, classifier), the test split.
 MetricResources fashion_mnist_resources(const json& /*model*/) {
-  return {fashion_mnist_images("train", -1).to(at::kFloat), fashion_mnist_labels("train", -1),
-          fashion_mnist_images("test", -1).to(at::kFloat), fashion_mnist_labels("test", -1), "", "",
+  return {fashion_mnist_images("train", -1).to(at::kFloat),
+          fashion_mnist_labels("train", -1),
+          fashion_mnist_images("test", -1).to(at::kFloat),
+          fashion_mnist_labels("test", -1),
+          "",
+          "",
           ""};
 }
 
@@ -35,33 +41,43 @@ auto kind_of(std::span<const Entry> table, const std::string& name, const char* 
   return registry_find(table, name, field).kind;
 }
 
-std::unique_ptr<X0Model> make_torchscript(const json& model, std::shared_ptr<const Schedule> schedule,
+std::unique_ptr<X0Model> make_torchscript(const json& model,
+                                          std::shared_ptr<const Schedule> schedule,
                                           const std::string& device) {
   TorchScriptSpec spec;
   spec.path = model.at("path").get<std::string>();
-  spec.parameterization = kind_of(parameterization_registry(),
-                                  model.at("parameterization").get<std::string>(), "model.parameterization");
-  spec.time_input = kind_of(time_input_registry(), model.at("time_input").get<std::string>(),
-                            "model.time_input");
+  spec.parameterization =
+      kind_of(parameterization_registry(), model.at("parameterization").get<std::string>(),
+              "model.parameterization");
+  spec.time_input =
+      kind_of(time_input_registry(), model.at("time_input").get<std::string>(), "model.time_input");
   for (const json& s : model.at("shape")) spec.sample_shape.push_back(s.get<int64_t>());
   return load_torchscript_model(spec, std::move(schedule), device);
 }
 
-// model.data: uint8 images [n, h, w, c] (the `features` command's format) → float [n, c, h, w] in [−1, 1].
+// model.data: uint8 images [n, h, w, c] (the `features` command's format) → float [n, c, h, w] in
+// [−1, 1].
 MetricResources torchscript_resources(const json& model) {
   MetricResources r;
   const std::string path = model.at("data").get<std::string>();
   if (path.empty()) return r;
   const std::vector<int64_t> shape = image_file_shape(path);
-  r.data = read_image_file(path, 0, shape[0]).permute({0, 3, 1, 2}).to(at::kFloat).div(127.5).sub(1.0).contiguous();
+  r.data = read_image_file(path, 0, shape[0])
+               .permute({0, 3, 1, 2})
+               .to(at::kFloat)
+               .div(127.5)
+               .sub(1.0)
+               .contiguous();
   return r;
 }
 
 constexpr ModelEntry kModels[] = {
-    {"fashion-mnist", "exact denoiser E[x0|x_t] over Fashion-MNIST training images (embedded, no download)",
+    {"fashion-mnist",
+     "exact denoiser E[x0|x_t] over Fashion-MNIST training images (embedded, no download)",
      make_fashion_mnist, fashion_mnist_resources},
-    {"torchscript", "a TorchScript network (model.path, model.parameterization, model.time_input, "
-                    "model.shape)",
+    {"torchscript",
+     "a TorchScript network (model.path, model.parameterization, model.time_input, "
+     "model.shape)",
      make_torchscript, torchscript_resources},
 };
 

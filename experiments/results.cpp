@@ -22,8 +22,9 @@ std::vector<ExportEntry> ranked_entries(const StoreContents& contents, int top) 
   std::vector<const TrialRecord*> complete;
   for (const TrialRecord& r : contents.trials)
     if (r.state == TrialState::complete && r.matrices) complete.push_back(&r);
-  std::stable_sort(complete.begin(), complete.end(),
-                   [](const TrialRecord* a, const TrialRecord* b) { return *a->value < *b->value; });
+  std::stable_sort(
+      complete.begin(), complete.end(),
+      [](const TrialRecord* a, const TrialRecord* b) { return *a->value < *b->value; });
   std::vector<ExportEntry> out;
   for (const TrialRecord* r : complete) {
     if (out.size() >= static_cast<size_t>(std::max(top, 0))) break;

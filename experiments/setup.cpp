@@ -53,8 +53,8 @@ std::string experiment_output(const Experiment& experiment) {
 ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experiment) {
   const json& doc = experiment_.doc;
   const int threads = doc.at("threads").get<int>();
-  at::set_num_threads(threads > 0 ? threads
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  at::set_num_threads(
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const json& sched = doc.at("schedule");
   schedule_ = in_field("schedule.params", [&] {
     return make_schedule(sched.at("name").get<std::string>(), sched.at("params"));
@@ -75,7 +75,9 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
   const ModelEntry& entry = find_model(model.at("kind").get<std::string>());
   auto schedule = schedule_;
   model_ = std::make_unique<PerDeviceModel>(
-      [&entry, model, schedule](const std::string& device) { return entry.make(model, schedule, device); },
+      [&entry, model, schedule](const std::string& device) {
+        return entry.make(model, schedule, device);
+      },
       pool_->devices().front().str());
 
   const json& metric = doc.at("metric");
@@ -98,25 +100,32 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
   const SampleLayout layout{model_->sample_shape(), at::kFloat};
   const auto seed = doc.at("seed").get<uint64_t>();
   if (metric_->needs_reference_samples()) {
-    const ClassicSampler& ref = find_classic(metric.at("reference").at("sampler").get<std::string>(),
-                                             "metric.reference.sampler");
-    Matrices m = solver_matrices(ref.solver, SolverPlan{schedule_, reference_grid(times),
-                                                        metric.at("reference").at("steps").get<int>(),
-                                                        ref.options});
+    const ClassicSampler& ref = find_classic(
+        metric.at("reference").at("sampler").get<std::string>(), "metric.reference.sampler");
+    Matrices m = solver_matrices(
+        ref.solver, SolverPlan{schedule_, reference_grid(times),
+                               metric.at("reference").at("steps").get<int>(), ref.options});
     reference_ = std::make_unique<ReferenceSamples>(m, *model_, seed, layout);
     validation_reference_ = std::make_unique<ReferenceSamples>(
         m, *model_, doc.at("validation").at("seed").get<uint64_t>(), layout);
   }
-  objective_ = Objective{model_.get(), metric_.get(), layout, seed, metric.at("chunk").get<int64_t>(),
-                         metric.at("samples").get<std::vector<int64_t>>(), reference_.get(), {}};
+  objective_ = Objective{model_.get(),
+                         metric_.get(),
+                         layout,
+                         seed,
+                         metric.at("chunk").get<int64_t>(),
+                         metric.at("samples").get<std::vector<int64_t>>(),
+                         reference_.get(),
+                         {}};
 }
 
 Matrices ExperimentRun::classic(const std::string& label) const {
   const ClassicSampler& c = find_classic(label, "baselines");
   const json& times = experiment_.doc.at("times");
-  const TimeGrid grid = times.at("explicit").empty()
-                            ? TimeGrid(times.at("discretization").get<std::string>(), grid_of(times))
-                            : TimeGrid(times_);
+  const TimeGrid grid =
+      times.at("explicit").empty()
+          ? TimeGrid(times.at("discretization").get<std::string>(), grid_of(times))
+          : TimeGrid(times_);
   Matrices m = solver_matrices(c.solver, SolverPlan{schedule_, grid, space_->steps(), c.options});
   m.solver = label;
   return m;
@@ -169,7 +178,8 @@ StudyConfig ExperimentRun::study_config() const {
   c.pruner = o.at("pruner").get<std::string>();
   // Optuna's CMA-ES learns only from COMPLETE trials unless told otherwise; with a pruner, the
   // pruned ones (reported at a lower fidelity) carry information too.
-  if (c.sampler == "cmaes" && c.pruner != "none" && !c.sampler_params.contains("consider_pruned_trials"))
+  if (c.sampler == "cmaes" && c.pruner != "none" &&
+      !c.sampler_params.contains("consider_pruned_trials"))
     c.sampler_params["consider_pruned_trials"] = true;
   c.pruner_params = o.at("pruner_params");
   c.storage = o.at("storage").get<std::string>();

@@ -26,9 +26,9 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <limits>

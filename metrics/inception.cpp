@@ -2,10 +2,10 @@
 // convolutions), its preprocessing and the 8-bit quantization of samples.
 #include "samplersearch/metrics/inception.hpp"
 
-#include <unordered_map>
-
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+
+#include <unordered_map>
 
 #include "inception_weights.hpp"
 #include "samplersearch/common/check.hpp"
@@ -22,15 +22,17 @@ struct Conv {
 
 // The 1×1 convolutions on each block type's input (fused when InceptionOptions::fuse_1x1).
 constexpr const char* kFusedSuffix = ".fused_1x1";
-const std::initializer_list<const char*> kHeadsA = {".branch1x1", ".branch5x5_1", ".branch3x3dbl_1"};
-const std::initializer_list<const char*> kHeadsC = {".branch1x1", ".branch7x7_1", ".branch7x7dbl_1"};
+const std::initializer_list<const char*> kHeadsA = {".branch1x1", ".branch5x5_1",
+                                                    ".branch3x3dbl_1"};
+const std::initializer_list<const char*> kHeadsC = {".branch1x1", ".branch7x7_1",
+                                                    ".branch7x7dbl_1"};
 const std::initializer_list<const char*> kHeadsD = {".branch3x3_1", ".branch7x7x3_1"};
-const std::initializer_list<const char*> kHeadsE = {".branch1x1", ".branch3x3_1", ".branch3x3dbl_1"};
+const std::initializer_list<const char*> kHeadsE = {".branch1x1", ".branch3x3_1",
+                                                    ".branch3x3dbl_1"};
 
 std::string shape_text(at::IntArrayRef sizes) {
   std::string out = "[";
-  for (size_t i = 0; i < sizes.size(); ++i)
-    out += (i ? ", " : "") + std::to_string(sizes[i]);
+  for (size_t i = 0; i < sizes.size(); ++i) out += (i ? ", " : "") + std::to_string(sizes[i]);
   return out + "]";
 }
 
@@ -90,7 +92,8 @@ struct FidInception::Impl {
     at::Tensor b1 = h[0];
     at::Tensor b7 = conv(conv(h[1], m + ".branch7x7_2"), m + ".branch7x7_3");
     at::Tensor bd = h[2];
-    for (const char* k : {".branch7x7dbl_2", ".branch7x7dbl_3", ".branch7x7dbl_4", ".branch7x7dbl_5"})
+    for (const char* k :
+         {".branch7x7dbl_2", ".branch7x7dbl_3", ".branch7x7dbl_4", ".branch7x7dbl_5"})
       bd = conv(bd, m + k);
     at::Tensor bp = conv(avg_pool_3x3(x), m + ".branch_pool");
     return at::cat({b1, b7, bd, bp}, 1);
@@ -100,7 +103,8 @@ struct FidInception::Impl {
     const auto h = heads(x, m, kHeadsD);
     at::Tensor b3 = conv(h[0], m + ".branch3x3_2");
     at::Tensor b7 = h[1];
-    for (const char* k : {".branch7x7x3_2", ".branch7x7x3_3", ".branch7x7x3_4"}) b7 = conv(b7, m + k);
+    for (const char* k : {".branch7x7x3_2", ".branch7x7x3_3", ".branch7x7x3_4"})
+      b7 = conv(b7, m + k);
     at::Tensor bp = at::max_pool2d(x, {3, 3}, {2, 2});
     return at::cat({b3, b7, bp}, 1);
   }
@@ -139,7 +143,8 @@ FidInception::FidInception(const std::string& weights_path, at::Device device,
                            InceptionOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (options.batch_size < 1)
-    throw ConfigError("batch_size", "must be at least 1, got " + std::to_string(options.batch_size));
+    throw ConfigError("batch_size",
+                      "must be at least 1, got " + std::to_string(options.batch_size));
   impl_->device = device;
   impl_->options = options;
   const auto weights = inception_detail::load_weights(weights_path);
@@ -167,10 +172,9 @@ FidInception::FidInception(const std::string& weights_path, at::Device device,
     impl_->convs.emplace(spec.name, std::move(c));
   }
   const std::pair<const char*, std::initializer_list<const char*>> fusable[] = {
-      {"Mixed_5b", kHeadsA}, {"Mixed_5c", kHeadsA}, {"Mixed_5d", kHeadsA},
-      {"Mixed_6b", kHeadsC}, {"Mixed_6c", kHeadsC}, {"Mixed_6d", kHeadsC},
-      {"Mixed_6e", kHeadsC}, {"Mixed_7a", kHeadsD}, {"Mixed_7b", kHeadsE},
-      {"Mixed_7c", kHeadsE}};
+      {"Mixed_5b", kHeadsA}, {"Mixed_5c", kHeadsA}, {"Mixed_5d", kHeadsA}, {"Mixed_6b", kHeadsC},
+      {"Mixed_6c", kHeadsC}, {"Mixed_6d", kHeadsC}, {"Mixed_6e", kHeadsC}, {"Mixed_7a", kHeadsD},
+      {"Mixed_7b", kHeadsE}, {"Mixed_7c", kHeadsE}};
   for (const auto& [block, names] : fusable) {
     std::vector<at::Tensor> w, b;
     for (const char* n : names) {

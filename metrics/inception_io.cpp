@@ -1,8 +1,8 @@
 // HDF5 image files (uint8 `images` [N, H, W, C]) and feature files (features, mu, sigma).
-#include <filesystem>
-
-#include <H5Cpp.h>
 #include <ATen/ATen.h>
+#include <H5Cpp.h>
+
+#include <filesystem>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/metrics/inception.hpp"
@@ -14,7 +14,8 @@ namespace {
 constexpr const char* kImagesDataset = "images";
 
 H5::H5File open_image_file(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) throw FileError(path, "the image file does not exist");
+  if (!std::filesystem::is_regular_file(path))
+    throw FileError(path, "the image file does not exist");
   H5::Exception::dontPrint();
   try {
     return H5::H5File(path, H5F_ACC_RDONLY);
@@ -76,14 +77,15 @@ at::Tensor read_image_file(const std::string& path, int64_t start, int64_t count
     H5::DataSpace memory_space(4, extent);
     ds.read(out.data_ptr<uint8_t>(), H5::PredType::NATIVE_UINT8, memory_space, file_space);
   } catch (const H5::Exception& e) {
-    throw FileError(path, "dataset 'images' cannot be read (truncated file? " +
-                              e.getDetailMsg() + ")");
+    throw FileError(path,
+                    "dataset 'images' cannot be read (truncated file? " + e.getDetailMsg() + ")");
   }
   return out;
 }
 
 void write_image_file(const std::string& path, const at::Tensor& images) {
-  if (images.dim() != 4 || images.scalar_type() != at::kByte || (images.size(3) != 1 && images.size(3) != 3))
+  if (images.dim() != 4 || images.scalar_type() != at::kByte ||
+      (images.size(3) != 1 && images.size(3) != 3))
     throw ConfigError("images", "write_image_file needs uint8 [N, H, W, C] with C = 1 or 3");
   const at::Tensor x = images.to(at::kCPU).contiguous();
   H5::Exception::dontPrint();

@@ -1,11 +1,11 @@
 // The FID Inception's architecture table and its HDF5 weights loader.
 #include "inception_weights.hpp"
 
+#include <ATen/ATen.h>
+#include <H5Cpp.h>
+
 #include <filesystem>
 #include <sstream>
-
-#include <H5Cpp.h>
-#include <ATen/ATen.h>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/metrics/inception.hpp"

@@ -1,11 +1,11 @@
 #pragma once
 // Private to metrics/: the FID Inception's conv+BN units and the HDF5 weights loader.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 namespace samplersearch::inception_detail {
 

@@ -8,7 +8,8 @@ namespace samplersearch {
 namespace {
 
 ClassicSampler entry(std::string label, std::string solver, std::optional<int> order = {},
-                     std::optional<std::string> method = {}, std::optional<std::string> variant = {}) {
+                     std::optional<std::string> method = {},
+                     std::optional<std::string> variant = {}) {
   SolverOptions o;
   o.order = order;
   o.method = std::move(method);
@@ -43,7 +44,8 @@ const ClassicSampler& find_classic(std::string_view label, const std::string& fi
     if (c.label == label) return c;
     valid += (valid.empty() ? "" : ", ") + c.label;
   }
-  throw ConfigError(field, "unknown classic sampler '" + std::string(label) + "' (valid: " + valid + ")");
+  throw ConfigError(field,
+                    "unknown classic sampler '" + std::string(label) + "' (valid: " + valid + ")");
 }
 
 }  // namespace samplersearch

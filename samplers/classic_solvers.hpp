@@ -5,10 +5,9 @@
 // samplers/: the registry in solver_registry.cpp instantiates them for both contexts.
 //
 // Notation: α, σ of the schedule; h-variables use DPM-Solver's half log-SNR l(t) = log(α/σ) = λ/2.
+#include <Eigen/Dense>
 #include <cmath>
 #include <vector>
-
-#include <Eigen/Dense>
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
@@ -114,9 +113,9 @@ typename Ctx::Value heun(Ctx& ctx, const SolverPlan& plan) {
 std::pair<std::vector<double>, std::vector<double>> gauss_legendre(int n);
 
 // DEIS tAB (Zhang & Chen 2023, eq. 14): x_s = (α_s/α_t)x_t + α_s·Σ_j w_j·ε̂_j with
-// w_j = ∫_t^s (d/dτ)(σ/α)·ℓ_j(τ) dτ = ∫_{ρ_t}^{ρ_s} ℓ_j(τ(ρ)) dρ, ρ = σ/α, ℓ_j the Lagrange basis in
-// t of degree r = min(order, i) over the last r+1 call times (order 0 is DDIM, as in the paper and
-// the reference's get_ab_eps_coef; the first steps warm up with lower degrees).
+// w_j = ∫_t^s (d/dτ)(σ/α)·ℓ_j(τ) dτ = ∫_{ρ_t}^{ρ_s} ℓ_j(τ(ρ)) dρ, ρ = σ/α, ℓ_j the Lagrange basis
+// in t of degree r = min(order, i) over the last r+1 call times (order 0 is DDIM, as in the paper
+// and the reference's get_ab_eps_coef; the first steps warm up with lower degrees).
 template <class Ctx>
 typename Ctx::Value deis(Ctx& ctx, const SolverPlan& plan) {
   const Schedule& s = *plan.schedule;
@@ -157,7 +156,8 @@ typename Ctx::Value deis(Ctx& ctx, const SolverPlan& plan) {
     }
     auto next = (s.alpha(u) / s.alpha(t)) * x;
     for (int j = 0; j < q; ++j)
-      next = next + (s.alpha(u) * w[static_cast<size_t>(j)]) * eps_hist[eps_hist.size() - 1 - static_cast<size_t>(j)];
+      next = next + (s.alpha(u) * w[static_cast<size_t>(j)]) *
+                        eps_hist[eps_hist.size() - 1 - static_cast<size_t>(j)];
     x = next;
   }
   return x;
@@ -234,7 +234,8 @@ V dpm_multistep_update(const Schedule& sc, const V& x, const std::vector<V>& ms,
   const double sign = data ? -1.0 : 1.0;
   const double phi1 = std::expm1(sign * h);
   const double scale = data ? sc.alpha(t) : sc.sigma(t);
-  if (order == 2) return dpm_first(sc, x, ms[n - 1], tp[n - 1], t, data) - 0.5 * scale * phi1 * d1_0;
+  if (order == 2)
+    return dpm_first(sc, x, ms[n - 1], tp[n - 1], t, data) - 0.5 * scale * phi1 * d1_0;
   const double h1 = half_lambda(sc, tp[n - 2]) - half_lambda(sc, tp[n - 3]);
   const double r1 = h1 / h;
   const V d1_1 = (1.0 / r1) * (ms[n - 2] - ms[n - 3]);

@@ -52,8 +52,10 @@ Matrices FormContext::finish(const LinearForm& output, double t_final) const {
     const LinearForm& row = k < n ? rows_[static_cast<size_t>(k)] : output;
     SS_CHECK(static_cast<Eigen::Index>(row.y().size()) <= std::max<Eigen::Index>(k, 0));
     SS_CHECK(static_cast<Eigen::Index>(row.eps().size()) <= k + 1);
-    for (size_t j = 0; j < row.y().size(); ++j) m.signal(k, static_cast<Eigen::Index>(j)) = row.y()[j];
-    for (size_t j = 0; j < row.eps().size(); ++j) m.noise(k, static_cast<Eigen::Index>(j)) = row.eps()[j];
+    for (size_t j = 0; j < row.y().size(); ++j)
+      m.signal(k, static_cast<Eigen::Index>(j)) = row.y()[j];
+    for (size_t j = 0; j < row.eps().size(); ++j)
+      m.noise(k, static_cast<Eigen::Index>(j)) = row.eps()[j];
   }
   return m;
 }

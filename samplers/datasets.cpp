@@ -1,5 +1,8 @@
 #include "samplersearch/samplers/datasets.hpp"
 
+#include <ATen/ATen.h>
+#include <zlib.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -8,9 +11,6 @@
 #include <cstring>
 #include <limits>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <zlib.h>
 
 #include "samplersearch/common/error.hpp"
 

@@ -12,7 +12,8 @@ namespace {
 // t_i = T + i/n·(ε − T).
 std::vector<double> time_uniform(const Schedule& /*schedule*/, int n, const GridSpec& g) {
   std::vector<double> t(static_cast<size_t>(n) + 1);
-  for (int i = 0; i <= n; ++i) t[static_cast<size_t>(i)] = g.t_start + (g.t_end - g.t_start) * i / n;
+  for (int i = 0; i <= n; ++i)
+    t[static_cast<size_t>(i)] = g.t_start + (g.t_end - g.t_start) * i / n;
   return t;
 }
 

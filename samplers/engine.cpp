@@ -1,9 +1,9 @@
 #include "samplersearch/samplers/engine.hpp"
 
+#include <ATen/ATen.h>
+
 #include <map>
 #include <string>
-
-#include <ATen/ATen.h>
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"

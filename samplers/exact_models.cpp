@@ -1,12 +1,12 @@
 #include "samplersearch/samplers/exact_models.hpp"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <utility>
-
-#include <ATen/ATen.h>
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"

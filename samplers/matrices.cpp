@@ -15,8 +15,8 @@ void Matrices::validate(const std::string& origin) const {
                                                " rows of N = " + std::to_string(n) + ", has " +
                                                std::to_string(signal.rows()));
   if (noise.rows() != n + 1 || noise.cols() != n + 1)
-    throw ConfigError(origin + ": noise", "must be (N+1)×(N+1) = " + std::to_string(n + 1) +
-                                              "×" + std::to_string(n + 1));
+    throw ConfigError(origin + ": noise", "must be (N+1)×(N+1) = " + std::to_string(n + 1) + "×" +
+                                              std::to_string(n + 1));
   if (static_cast<Eigen::Index>(times.size()) != n + 1)
     throw ConfigError(origin + ": timesteps", "must list N+1 = " + std::to_string(n + 1) +
                                                   " times, has " + std::to_string(times.size()));
@@ -44,7 +44,8 @@ void Matrices::validate(const std::string& origin) const {
 
 std::vector<double> Matrices::row_sums() const {
   std::vector<double> out(static_cast<size_t>(signal.rows()));
-  for (Eigen::Index k = 0; k < signal.rows(); ++k) out[static_cast<size_t>(k)] = signal.row(k).sum();
+  for (Eigen::Index k = 0; k < signal.rows(); ++k)
+    out[static_cast<size_t>(k)] = signal.row(k).sum();
   return out;
 }
 

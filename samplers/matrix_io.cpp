@@ -1,11 +1,11 @@
 #include "samplersearch/samplers/matrix_io.hpp"
 
+#include <H5Cpp.h>
+
 #include <cmath>
 #include <fstream>
-#include <sstream>
-
-#include <H5Cpp.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "samplersearch/common/error.hpp"
 
@@ -133,15 +133,16 @@ json matrices_to_json(const Matrices& m) {
 }
 
 Matrices matrices_from_json(const json& j, const std::string& origin) {
-  if (!j.is_object()) throw ConfigError(origin.empty() ? "matrices" : origin, "must be a JSON object");
+  if (!j.is_object())
+    throw ConfigError(origin.empty() ? "matrices" : origin, "must be a JSON object");
   auto field = [&](const char* name) -> const json& {
     if (!j.contains(name)) throw ConfigError(join(origin, name), "is missing");
     return j.at(name);
   };
   if (j.contains("format_version") && j["format_version"] != kFormatVersion)
-    throw ConfigError(join(origin, "format_version"),
-                      "is " + j["format_version"].dump() + ", this build reads " +
-                          std::to_string(kFormatVersion));
+    throw ConfigError(join(origin, "format_version"), "is " + j["format_version"].dump() +
+                                                          ", this build reads " +
+                                                          std::to_string(kFormatVersion));
   Matrices m;
   const json& sched = field("schedule");
   if (!sched.is_string()) throw ConfigError(join(origin, "schedule"), "must be a string");
@@ -204,7 +205,9 @@ Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedu
     rows.push_back(row);
   }
   const auto n = static_cast<Eigen::Index>(rows.size());
-  if (n < 1) throw ConfigError(origin.empty() ? "table" : origin, "has no rows (expected: time, N coefficients, marginal coeff)");
+  if (n < 1)
+    throw ConfigError(origin.empty() ? "table" : origin,
+                      "has no rows (expected: time, N coefficients, marginal coeff)");
   for (Eigen::Index k = 0; k < n; ++k)
     if (static_cast<Eigen::Index>(rows[static_cast<size_t>(k)].size()) != n + 2)
       throw ConfigError(join(origin, "row " + std::to_string(k + 1)),
@@ -226,8 +229,9 @@ Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedu
     m.times = {times[0]};
     for (const auto& r : rows) m.times.push_back(r[0]);
   } else {
-    throw ConfigError(origin.empty() ? "table" : origin, "needs the N+1 = " + std::to_string(n + 1) +
-                                  " times of its rows, or t_0 alone");
+    throw ConfigError(
+        origin.empty() ? "table" : origin,
+        "needs the N+1 = " + std::to_string(n + 1) + " times of its rows, or t_0 alone");
   }
   m.signal = RowMatrix::Zero(n + 1, n);
   m.noise = RowMatrix::Zero(n + 1, n + 1);
@@ -251,7 +255,8 @@ Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedu
     }
     if (std::abs(sum) < 1e-12)
       throw ConfigError(join(origin, "row " + std::to_string(k)), "coefficients sum to 0");
-    for (Eigen::Index j = 0; j < k; ++j) m.signal(k, j) = r[static_cast<size_t>(j) + 1] / sum * alpha;
+    for (Eigen::Index j = 0; j < k; ++j)
+      m.signal(k, j) = r[static_cast<size_t>(j) + 1] / sum * alpha;
     m.noise(k, 0) = schedule->sigma(t);
   }
   m.solver = "table";
@@ -351,7 +356,8 @@ Matrices read_matrices(const std::string& path) {
       throw FileError(path, e.what());
     }
   }
-  throw ConfigError(path, "unknown matrix file extension '." + ext + "' (valid: .json, .h5, .hdf5)");
+  throw ConfigError(path,
+                    "unknown matrix file extension '." + ext + "' (valid: .json, .h5, .hdf5)");
 }
 
 }  // namespace samplersearch

@@ -1,9 +1,9 @@
 #include "samplersearch/samplers/model.hpp"
 
+#include <ATen/ATen.h>
+
 #include <array>
 #include <cmath>
-
-#include <ATen/ATen.h>
 
 #include "samplersearch/common/check.hpp"
 
@@ -69,8 +69,11 @@ double network_time(TimeInput kind, const Schedule& schedule, double t) {
 NetworkModel::NetworkModel(Network network, Parameterization kind, TimeInput time_input,
                            std::shared_ptr<const Schedule> schedule,
                            std::vector<int64_t> sample_shape)
-    : network_(std::move(network)), kind_(kind), time_input_(time_input),
-      schedule_(std::move(schedule)), shape_(std::move(sample_shape)) {
+    : network_(std::move(network)),
+      kind_(kind),
+      time_input_(time_input),
+      schedule_(std::move(schedule)),
+      shape_(std::move(sample_shape)) {
   SS_CHECK(schedule_ != nullptr);
 }
 

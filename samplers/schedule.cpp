@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <numbers>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/registry.hpp"
@@ -24,18 +23,17 @@ json merged_params(std::string_view schedule, const json& defaults, const json& 
   json out = defaults;
   if (params.is_null()) return out;
   if (!params.is_object())
-    throw ConfigError("schedule_params", "must be a JSON object for schedule '" +
-                                             std::string(schedule) + "'");
+    throw ConfigError("schedule_params",
+                      "must be a JSON object for schedule '" + std::string(schedule) + "'");
   for (const auto& [key, value] : params.items()) {
     if (!defaults.contains(key)) {
       std::string valid;
       for (const auto& [k, v] : defaults.items()) valid += (valid.empty() ? "" : ", ") + k;
-      throw ConfigError("schedule_params." + key, "not a parameter of schedule '" +
-                                                     std::string(schedule) + "' (valid: " +
-                                                     valid + ")");
+      throw ConfigError(
+          "schedule_params." + key,
+          "not a parameter of schedule '" + std::string(schedule) + "' (valid: " + valid + ")");
     }
-    if (!value.is_number())
-      throw ConfigError("schedule_params." + key, "must be a number");
+    if (!value.is_number()) throw ConfigError("schedule_params." + key, "must be a number");
     out[key] = value;
   }
   return out;
@@ -63,7 +61,9 @@ class VpSchedule : public Schedule {
 class VpLinear final : public VpSchedule {
  public:
   explicit VpLinear(const json& p)
-      : beta_min_(p.at("beta_min")), beta_max_(p.at("beta_max")), t_min_(p.at("t_min")),
+      : beta_min_(p.at("beta_min")),
+        beta_max_(p.at("beta_max")),
+        t_min_(p.at("t_min")),
         t_max_(p.at("t_max")) {
     if (!(beta_max_ > beta_min_ && beta_min_ >= 0))
       throw ConfigError("schedule_params", "vp-linear needs 0 <= beta_min < beta_max");
@@ -91,7 +91,9 @@ class VpLinear final : public VpSchedule {
 class VpCosine final : public VpSchedule {
  public:
   explicit VpCosine(const json& p)
-      : s_(p.at("s")), t_min_(p.at("t_min")), t_max_(p.at("t_max")),
+      : s_(p.at("s")),
+        t_min_(p.at("t_min")),
+        t_max_(p.at("t_max")),
         log_alpha0_(std::log(std::cos(s_ / (1.0 + s_) * std::numbers::pi / 2.0))) {}
   std::string_view name() const override { return "vp-cosine"; }
   double log_alpha(double t) const override {
@@ -120,7 +122,9 @@ class UnitAlphaSchedule : public Schedule {
 class Ve final : public UnitAlphaSchedule {
  public:
   explicit Ve(const json& p)
-      : sigma_min_(p.at("sigma_min")), sigma_max_(p.at("sigma_max")), t_min_(p.at("t_min")),
+      : sigma_min_(p.at("sigma_min")),
+        sigma_max_(p.at("sigma_max")),
+        t_min_(p.at("t_min")),
         t_max_(p.at("t_max")) {
     if (!(sigma_max_ > sigma_min_ && sigma_min_ > 0))
       throw ConfigError("schedule_params", "ve needs 0 < sigma_min < sigma_max");
@@ -135,8 +139,8 @@ class Ve final : public UnitAlphaSchedule {
   double t_min() const override { return t_min_; }
   double t_max() const override { return t_max_; }
   json params() const override {
-    return {{"sigma_min", sigma_min_}, {"sigma_max", sigma_max_}, {"t_min", t_min_},
-            {"t_max", t_max_}};
+    return {
+        {"sigma_min", sigma_min_}, {"sigma_max", sigma_max_}, {"t_min", t_min_}, {"t_max", t_max_}};
   }
 
  private:
@@ -181,7 +185,8 @@ class Flow final : public Schedule {
 class DdpmDiscrete final : public VpSchedule {
  public:
   explicit DdpmDiscrete(const json& p)
-      : beta_start_(p.at("beta_start")), beta_end_(p.at("beta_end")),
+      : beta_start_(p.at("beta_start")),
+        beta_end_(p.at("beta_end")),
         steps_(p.at("num_train_timesteps").get<double>()) {
     if (!(steps_ >= 2 && std::floor(steps_) == steps_))
       throw ConfigError("schedule_params.num_train_timesteps", "must be an integer >= 2");
@@ -232,21 +237,21 @@ std::unique_ptr<Schedule> make_with(const json& params, std::string_view name, j
 constexpr std::array kSchedules{
     ScheduleEntry{"vp-linear", "ScoreSDE VP: log α = −¼(β_max−β_min)t² − ½β_min·t, t ∈ [1e-3, 1]",
                   [](const json& p) {
-                    return make_with<VpLinear>(p, "vp-linear",
-                                               {{"beta_min", 0.1}, {"beta_max", 20.0},
-                                                {"t_min", 1e-3}, {"t_max", 1.0}});
+                    return make_with<VpLinear>(
+                        p, "vp-linear",
+                        {{"beta_min", 0.1}, {"beta_max", 20.0}, {"t_min", 1e-3}, {"t_max", 1.0}});
                   }},
     ScheduleEntry{"vp-cosine", "iDDPM cosine, s = 0.008, t ∈ [1e-3, 0.9946]",
                   [](const json& p) {
-                    return make_with<VpCosine>(
-                        p, "vp-cosine", {{"s", 0.008}, {"t_min", 1e-3}, {"t_max", 0.9946}});
+                    return make_with<VpCosine>(p, "vp-cosine",
+                                               {{"s", 0.008}, {"t_min", 1e-3}, {"t_max", 0.9946}});
                   }},
-    ScheduleEntry{"ve", "variance exploding: σ = 0.01·(50/0.01)^t, α = 1, t ∈ [1e-5, 1]",
-                  [](const json& p) {
-                    return make_with<Ve>(p, "ve",
-                                         {{"sigma_min", 0.01}, {"sigma_max", 50.0},
-                                          {"t_min", 1e-5}, {"t_max", 1.0}});
-                  }},
+    ScheduleEntry{
+        "ve", "variance exploding: σ = 0.01·(50/0.01)^t, α = 1, t ∈ [1e-5, 1]",
+        [](const json& p) {
+          return make_with<Ve>(
+              p, "ve", {{"sigma_min", 0.01}, {"sigma_max", 50.0}, {"t_min", 1e-5}, {"t_max", 1.0}});
+        }},
     ScheduleEntry{"edm", "EDM: σ = t, α = 1, t ∈ [0.002, 80]",
                   [](const json& p) {
                     return make_with<Edm>(p, "edm", {{"t_min", 0.002}, {"t_max", 80.0}});
@@ -257,10 +262,9 @@ constexpr std::array kSchedules{
                   }},
     ScheduleEntry{"ddpm-discrete", "DDPM: ᾱ_n = Π(1−β_j), β linear 1e-4…0.02, n ∈ [0, 999]",
                   [](const json& p) {
-                    return make_with<DdpmDiscrete>(p, "ddpm-discrete",
-                                                   {{"beta_start", 1e-4},
-                                                    {"beta_end", 0.02},
-                                                    {"num_train_timesteps", 1000}});
+                    return make_with<DdpmDiscrete>(
+                        p, "ddpm-discrete",
+                        {{"beta_start", 1e-4}, {"beta_end", 0.02}, {"num_train_timesteps", 1000}});
                   }},
 };
 

@@ -1,10 +1,10 @@
 // The higher-order classic samplers and the (γ, δ, ρ) step, then the solver registry that
 // instantiates every sampler for both contexts.
-#include <array>
-#include <numbers>
-
 #include <ATen/ATen.h>
+
+#include <array>
 #include <nlohmann/json.hpp>
+#include <numbers>
 
 #include "classic_solvers.hpp"
 #include "samplersearch/common/registry.hpp"
@@ -44,8 +44,8 @@ std::pair<std::vector<double>, std::vector<double>> gauss_legendre(int n) {
 // of a `steps`-interval grid and the inner points are the grid points between them.
 struct SinglestepPlan {
   std::vector<int> orders;
-  std::vector<double> outer;              // K+1 times
-  std::vector<std::vector<double>> rs;    // per step: r_1 … r_{order−1}
+  std::vector<double> outer;            // K+1 times
+  std::vector<std::vector<double>> rs;  // per step: r_1 … r_{order−1}
 };
 
 SinglestepPlan singlestep_plan(const SolverPlan& plan, const char* name) {
@@ -88,7 +88,8 @@ SinglestepPlan singlestep_plan(const SolverPlan& plan, const char* name) {
     // inner points are fractional steps). An explicit list supplies its own points.
     std::vector<double> inner;
     if (plan.grid.discretization().empty()) {
-      inner.assign(all.begin() + static_cast<long>(at), all.begin() + static_cast<long>(at) + o + 1);
+      inner.assign(all.begin() + static_cast<long>(at),
+                   all.begin() + static_cast<long>(at) + o + 1);
     } else {
       GridSpec spec = plan.grid.spec();
       spec.t_start = s;
@@ -98,7 +99,8 @@ SinglestepPlan singlestep_plan(const SolverPlan& plan, const char* name) {
     }
     const double ls = half_lambda(sc, s), h = half_lambda(sc, t) - ls;
     std::vector<double> r;
-    for (int j = 1; j < o; ++j) r.push_back((half_lambda(sc, inner[static_cast<size_t>(j)]) - ls) / h);
+    for (int j = 1; j < o; ++j)
+      r.push_back((half_lambda(sc, inner[static_cast<size_t>(j)]) - ls) / h);
     p.rs.push_back(r);
     p.outer.push_back(t);
     at += static_cast<size_t>(o);
@@ -201,8 +203,9 @@ std::pair<typename Ctx::Value, typename Ctx::Value> unipc_update(
     h_phi_k = h_phi_k / hh - 1.0 / factorial;
   }
   const double scale = data ? sc.alpha(t) : sc.sigma(t);
-  const V x_base = data ? (sc.sigma(t) / sc.sigma(tp[n - 1])) * x - (sc.alpha(t) * h_phi_1) * ms[n - 1]
-                        : (sc.alpha(t) / sc.alpha(tp[n - 1])) * x - (sc.sigma(t) * h_phi_1) * ms[n - 1];
+  const V x_base =
+      data ? (sc.sigma(t) / sc.sigma(tp[n - 1])) * x - (sc.alpha(t) * h_phi_1) * ms[n - 1]
+           : (sc.alpha(t) / sc.alpha(tp[n - 1])) * x - (sc.sigma(t) * h_phi_1) * ms[n - 1];
   V x_t = x_base;
   if (!d1s.empty()) {
     Eigen::VectorXd rhos_p(order - 1);
@@ -243,8 +246,7 @@ typename Ctx::Value unipc(Ctx& ctx, const SolverPlan& plan) {
     int step_order = std::min(step, order);
     if (step >= order && lof) step_order = std::min(order, steps + 1 - step);
     const double t = ts[static_cast<size_t>(step)];
-    auto [next, model_t] =
-        unipc_update(ctx, sc, x, ms, tp, t, step_order, step < steps, data, bh2);
+    auto [next, model_t] = unipc_update(ctx, sc, x, ms, tp, t, step_order, step < steps, data, bh2);
     x = next;
     if (step < steps) {
       ms.push_back(model_t);
@@ -275,9 +277,10 @@ typename Ctx::Value generalized(Ctx& ctx, const SolverPlan& plan) {
     const double t = ts[static_cast<size_t>(k)], u = ts[static_cast<size_t>(k) + 1];
     const double lt = s.lambda(t), lu = s.lambda(u), at_ = s.alpha(t), au = s.alpha(u);
     const auto eps = eps_of(s, x, ctx.denoise(x, t), t);
-    const double c_eps = (1.0 + rho * rho) / (1.0 + gamma) * au *
-                         (std::exp(-(1.0 + gamma) * lt / 2.0) - std::exp(-(1.0 + gamma) * lu / 2.0)) *
-                         std::exp(gamma * lt / 2.0);
+    const double c_eps =
+        (1.0 + rho * rho) / (1.0 + gamma) * au *
+        (std::exp(-(1.0 + gamma) * lt / 2.0) - std::exp(-(1.0 + gamma) * lu / 2.0)) *
+        std::exp(gamma * lt / 2.0);
     x = (au / at_) * x - c_eps * eps;
     if (rho != 0.0) {
       const double c_noise = rho * at_ * std::sqrt(std::exp(-lt) - std::exp(-lu)) *
@@ -406,8 +409,8 @@ const std::array kSolvers{
                 complete_none, SS_SOLVER(euler)},
     SolverEntry{"heun", "Heun, 2 calls a step (EDM Alg. 1, k-diffusion)", "", complete_none,
                 SS_SOLVER(heun)},
-    SolverEntry{"deis", "DEIS tAB, polynomial degree 0–3 (0 = DDIM; Zhang & Chen 2023)", "order", complete_deis,
-                SS_SOLVER(deis)},
+    SolverEntry{"deis", "DEIS tAB, polynomial degree 0–3 (0 = DDIM; Zhang & Chen 2023)", "order",
+                complete_deis, SS_SOLVER(deis)},
     SolverEntry{"dpmsolver", "DPM-Solver, noise prediction, orders 1–3, single/multistep",
                 "order,method,lower_order_final", complete_dpmsolver, SS_SOLVER(dpmsolver)},
     SolverEntry{"dpmsolver++", "DPM-Solver++, data prediction (2S, 2M, 3M, …)",

@@ -1,5 +1,4 @@
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 #include "samplersearch/common/error.hpp"
@@ -11,13 +10,14 @@ TimeGrid::TimeGrid(std::string name, GridSpec grid) : name_(std::move(name)), gr
 
 TimeGrid::TimeGrid(std::vector<double> explicit_times) : explicit_(std::move(explicit_times)) {}
 
-std::vector<double> TimeGrid::times(const Schedule& schedule, int n, std::string_view solver) const {
+std::vector<double> TimeGrid::times(const Schedule& schedule, int n,
+                                    std::string_view solver) const {
   if (explicit_.empty()) return make_timesteps(name_, schedule, n, grid_);
   if (static_cast<int>(explicit_.size()) != n + 1)
-    throw ConfigError("timesteps", std::string(solver) + " with these options places its calls on " +
-                                       std::to_string(n + 1) + " times t_0…t_" +
-                                       std::to_string(n) + ", but " +
-                                       std::to_string(explicit_.size()) + " were given");
+    throw ConfigError("timesteps", std::string(solver) +
+                                       " with these options places its calls on " +
+                                       std::to_string(n + 1) + " times t_0…t_" + std::to_string(n) +
+                                       ", but " + std::to_string(explicit_.size()) + " were given");
   validate_timesteps(explicit_, schedule, "timesteps");
   return explicit_;
 }

@@ -13,18 +13,22 @@ DevicePool::DevicePool(const std::vector<std::string>& names) {
       devices_.emplace_back(c10::kCPU);
     } else if (name.rfind("cpu:", 0) == 0) {
       const int n = std::atoi(name.c_str() + 4);
-      if (n < 1 || n > 1024) throw ConfigError("devices", "'" + name + "': cpu:N needs 1 <= N <= 1024");
+      if (n < 1 || n > 1024)
+        throw ConfigError("devices", "'" + name + "': cpu:N needs 1 <= N <= 1024");
       for (int i = 0; i < n; ++i) devices_.emplace_back(c10::kCPU);
     } else if (name.rfind("cuda", 0) == 0) {
       if (!at::hasCUDA())
-        throw ConfigError("devices", "'" + name + "': this LibTorch build has no CUDA (use cpu or cpu:N)");
+        throw ConfigError("devices",
+                          "'" + name + "': this LibTorch build has no CUDA (use cpu or cpu:N)");
       try {
         devices_.emplace_back(name);
       } catch (const c10::Error&) {
-        throw ConfigError("devices", "'" + name + "' is not a device name (valid: cpu, cpu:N, cuda:I)");
+        throw ConfigError("devices",
+                          "'" + name + "' is not a device name (valid: cpu, cpu:N, cuda:I)");
       }
     } else {
-      throw ConfigError("devices", "'" + name + "' is not a device name (valid: cpu, cpu:N, cuda:I)");
+      throw ConfigError("devices",
+                        "'" + name + "' is not a device name (valid: cpu, cpu:N, cuda:I)");
     }
   }
   busy_.assign(devices_.size(), false);

@@ -28,8 +28,8 @@ at::Tensor ReferenceSamples::chunk(int64_t first, int64_t count, c10::Device dev
   return cache_.emplace(key, samples).first->second;
 }
 
-Evaluation evaluate(const Matrices& m, const Objective& o, DevicePool& pool,
-                    const ReportFn& report, const ProgressFn& progress) {
+Evaluation evaluate(const Matrices& m, const Objective& o, DevicePool& pool, const ReportFn& report,
+                    const ProgressFn& progress) {
   SS_CHECK(o.model != nullptr && o.metric != nullptr && o.chunk > 0);
   if (o.sample_counts.empty()) throw ConfigError("objective.samples", "needs at least one count");
   for (size_t i = 0; i < o.sample_counts.size(); ++i)
@@ -40,8 +40,8 @@ Evaluation evaluate(const Matrices& m, const Objective& o, DevicePool& pool,
                             std::to_string(o.chunk));
   const bool needs_ref = o.metric->needs_reference_samples();
   if (needs_ref && o.reference == nullptr)
-    throw ConfigError("objective.reference", "metric '" + std::string(o.metric->name()) +
-                                                 "' needs a reference sampler");
+    throw ConfigError("objective.reference",
+                      "metric '" + std::string(o.metric->name()) + "' needs a reference sampler");
   Evaluation result;
   std::unique_ptr<MetricState> total = o.metric->start();
   int64_t done = 0;

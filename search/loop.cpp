@@ -49,13 +49,15 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
   const std::vector<Distribution> dists = distributions_of(space);
   const std::vector<WarmStart> warm = space.warm_starts();
   if (options.enqueue_warm_starts && study.study_info().n_trials == 0)
-    for (const WarmStart& w : warm) study.enqueue(w.params, nlohmann::json{{"warm_start", w.label}});
+    for (const WarmStart& w : warm)
+      study.enqueue(w.params, nlohmann::json{{"warm_start", w.label}});
   // The label of the warm start whose params a trial was asked with ("" for a sampled trial).
   auto warm_label = [&](const nlohmann::json& params) -> std::string {
     for (const WarmStart& w : warm) {
       bool same = w.params.size() == params.size();
       for (const auto& [k, v] : w.params.items())
-        same = same && params.contains(k) && std::abs(params[k].get<double>() - v.get<double>()) < 1e-12;
+        same = same && params.contains(k) &&
+               std::abs(params[k].get<double>() - v.get<double>()) < 1e-12;
       if (same) return w.label;
     }
     return "";
@@ -117,7 +119,9 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
         r.warm_start = warm_label(asked.params);
         observe([&](LoopObserver& o) { o.trial_started(r.number, r.warm_start); });
         const auto t0 = Clock::now();
-        r.started = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+        r.started =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         try {
           r.matrices = space.to_matrices(asked.params);
         } catch (const ConfigError& e) {
@@ -129,13 +133,16 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
         }
         if (r.matrices) {
           try {
-            const Evaluation e = evaluate(*r.matrices, objective, pool, [&](int64_t n, double v) {
-              if (cancel.load()) throw NumericalError(kInterruptedReason);
-              return study.report(r.number, static_cast<int>(n), v);
-            }, [&](int64_t done, int64_t total) {
-              if (cancel.load()) throw NumericalError(kInterruptedReason);
-              observe([&](LoopObserver& o) { o.trial_progress(r.number, done, total); });
-            });
+            const Evaluation e = evaluate(
+                *r.matrices, objective, pool,
+                [&](int64_t n, double v) {
+                  if (cancel.load()) throw NumericalError(kInterruptedReason);
+                  return study.report(r.number, static_cast<int>(n), v);
+                },
+                [&](int64_t done, int64_t total) {
+                  if (cancel.load()) throw NumericalError(kInterruptedReason);
+                  observe([&](LoopObserver& o) { o.trial_progress(r.number, done, total); });
+                });
             r.intermediate = e.intermediate;
             if (e.pruned) {
               r.state = TrialState::pruned;

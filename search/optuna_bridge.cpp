@@ -73,7 +73,8 @@ FrozenTrial frozen_from_json(const json& j) {
     for (const json& v : j["values"]) t.values.push_back(number_from_json(v, "values"));
   if (j.contains("intermediate_values"))
     for (const json& sv : j["intermediate_values"])
-      t.intermediate_values[sv.at(0).get<int>()] = number_from_json(sv.at(1), "intermediate_values");
+      t.intermediate_values[sv.at(0).get<int>()] =
+          number_from_json(sv.at(1), "intermediate_values");
   t.user_attrs = j.value("user_attrs", json::object());
   if (j.contains("datetime_start") && j["datetime_start"].is_string())
     t.datetime_start = j["datetime_start"].get<std::string>();
@@ -129,7 +130,9 @@ std::string string_field(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get_ref<const std::string&>() : std::string();
 }
 
-bool is_ok(const json& resp) { return resp.is_object() && resp.contains("ok") && resp["ok"] == true; }
+bool is_ok(const json& resp) {
+  return resp.is_object() && resp.contains("ok") && resp["ok"] == true;
+}
 
 // error.type / error.message of a failed response, "" where missing.
 std::string error_field(const json& resp, const char* key) {
@@ -150,11 +153,16 @@ BridgeError::BridgeError(Kind kind, const std::string& op, const std::string& py
 
 std::string_view to_string(TrialState state) {
   switch (state) {
-    case TrialState::running: return "RUNNING";
-    case TrialState::complete: return "COMPLETE";
-    case TrialState::pruned: return "PRUNED";
-    case TrialState::fail: return "FAIL";
-    case TrialState::waiting: return "WAITING";
+    case TrialState::running:
+      return "RUNNING";
+    case TrialState::complete:
+      return "COMPLETE";
+    case TrialState::pruned:
+      return "PRUNED";
+    case TrialState::fail:
+      return "FAIL";
+    case TrialState::waiting:
+      return "WAITING";
   }
   SS_CHECK(false) << "unhandled TrialState " << static_cast<int>(state);
   return {};
@@ -202,11 +210,15 @@ Distribution Distribution::categorical(std::string name, json choices) {
 json Distribution::to_json() const {
   switch (kind) {
     case Kind::floating:
-      return {{"name", name}, {"type", "float"}, {"low", low}, {"high", high}, {"log", log},
-              {"step", step ? json(*step) : json(nullptr)}};
+      return {{"name", name}, {"type", "float"}, {"low", low},
+              {"high", high}, {"log", log},      {"step", step ? json(*step) : json(nullptr)}};
     case Kind::integer:
-      return {{"name", name}, {"type", "int"}, {"low", std::lround(low)},
-              {"high", std::lround(high)}, {"log", log}, {"step", std::lround(step.value_or(1))}};
+      return {{"name", name},
+              {"type", "int"},
+              {"low", std::lround(low)},
+              {"high", std::lround(high)},
+              {"log", log},
+              {"step", std::lround(step.value_or(1))}};
     case Kind::categorical:
       return {{"name", name}, {"type", "categorical"}, {"choices", choices}};
   }
@@ -372,8 +384,8 @@ json OptunaBridge::exchange(const json& req_without_id, std::chrono::millisecond
         r = ::waitpid(pid_, &status, WNOHANG);
       }
     }
-    std::string what = "bridge process " + std::to_string(pid_) + " " +
-                       (r == pid_ ? describe_exit(status) : how);
+    std::string what =
+        "bridge process " + std::to_string(pid_) + " " + (r == pid_ ? describe_exit(status) : how);
     if (r == pid_) pid_ = -1;  // reaped: stop_process must not wait for it again
     return ChannelFailure{BridgeError::Kind::died, what};
   };
@@ -400,18 +412,17 @@ json OptunaBridge::exchange(const json& req_without_id, std::chrono::millisecond
                              "response to '" + op + "' is not JSON: " + text.substr(0, 200)};
       }
       if (!resp.is_object() || !resp.contains("id") || resp["id"] != id)
-        throw ChannelFailure{BridgeError::Kind::protocol, "response to '" + op + "' (id " +
-                                                              std::to_string(id) +
-                                                              ") has the wrong id: " +
-                                                              text.substr(0, 200)};
+        throw ChannelFailure{BridgeError::Kind::protocol,
+                             "response to '" + op + "' (id " + std::to_string(id) +
+                                 ") has the wrong id: " + text.substr(0, 200)};
       return resp;
     }
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0)
-      throw ChannelFailure{BridgeError::Kind::timeout,
-                           "timed out: no response to '" + op + "' within " +
-                               std::to_string(timeout.count()) + " ms"};
+      throw ChannelFailure{BridgeError::Kind::timeout, "timed out: no response to '" + op +
+                                                           "' within " +
+                                                           std::to_string(timeout.count()) + " ms"};
     pollfd p{fd_, POLLIN, 0};
     const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
     if (r < 0) {

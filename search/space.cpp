@@ -19,8 +19,8 @@ double option(const json& options, const char* key, double dflt, double lo, doub
   if (!options.contains(key)) return dflt;
   const json& v = options.at(key);
   if (!v.is_number() || v.get<double>() < lo || v.get<double>() > hi)
-    throw ConfigError(std::string("space.") + key,
-                      "must be a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    throw ConfigError(std::string("space.") + key, "must be a number in [" + std::to_string(lo) +
+                                                       ", " + std::to_string(hi) + "]");
   return v.get<double>();
 }
 
@@ -49,8 +49,8 @@ double value_of(const json& values, const ParamSpec& p) {
   const double v = values.at(p.name).get<double>();
   if (!(v >= p.low - 1e-12 && v <= p.high + 1e-12))
     throw ConfigError("params." + p.name, "is " + std::to_string(v) + ", outside [" +
-                                              std::to_string(p.low) + ", " + std::to_string(p.high) +
-                                              "]");
+                                              std::to_string(p.low) + ", " +
+                                              std::to_string(p.high) + "]");
   return v;
 }
 
@@ -107,8 +107,8 @@ constexpr std::string_view kWarmStarts[] = {"dpmsolver++(2M)", "dpmsolver++(3M)"
                                             "unipc(bh1)", "deis(tAB3)"};
 
 Matrices classic(const SpaceConfig& c, const std::string& solver, const SolverOptions& o) {
-  return solver_matrices(solver, SolverPlan{c.schedule, TimeGrid(c.times),
-                                            static_cast<int>(c.times.size()) - 1, o});
+  return solver_matrices(
+      solver, SolverPlan{c.schedule, TimeGrid(c.times), static_cast<int>(c.times.size()) - 1, o});
 }
 
 // The `matrix` space (see space.hpp).
@@ -138,15 +138,19 @@ class MatrixSpace final : public SearchSpace {
     std::vector<double> fresh(static_cast<size_t>(steps()) + 1, 0.0);
     size_t p = 0;
     for (int k = 1; k <= steps(); ++k) {
-      for (int j = std::max(0, k - tail_); j < k - 1; ++j) ratios[static_cast<size_t>(k)].push_back(value_of(values, params_[p++]));
+      for (int j = std::max(0, k - tail_); j < k - 1; ++j)
+        ratios[static_cast<size_t>(k)].push_back(value_of(values, params_[p++]));
       ratios[static_cast<size_t>(k)].push_back(1.0);
     }
     if (stochastic_)
-      for (int k = 1; k <= steps(); ++k) fresh[static_cast<size_t>(k)] = value_of(values, params_[p++]);
+      for (int k = 1; k <= steps(); ++k)
+        fresh[static_cast<size_t>(k)] = value_of(values, params_[p++]);
     const SpaceConfig placed =
         warp_.placed(config_, values, [&](const ParamSpec& p) { return value_of(values, p); });
     Matrices m = banded_matrices(placed, tail_, ratios, fresh);
-    m.options = {{"space", "matrix"}, {"tail", tail_}, {"stochastic", stochastic_},
+    m.options = {{"space", "matrix"},
+                 {"tail", tail_},
+                 {"stochastic", stochastic_},
                  {"times", warp_.free() ? "free" : "fixed"}};
     return m;
   }
@@ -182,7 +186,9 @@ class MatrixSpace final : public SearchSpace {
   }
 
  private:
-  static std::string name_c(int k, int j) { return "c" + std::to_string(k) + "_" + std::to_string(j); }
+  static std::string name_c(int k, int j) {
+    return "c" + std::to_string(k) + "_" + std::to_string(j);
+  }
   static std::string name_b(int k) { return "b" + std::to_string(k); }
   int tail_ = 3;
   TimeWarp warp_{json::object()};
@@ -196,9 +202,8 @@ class MatrixSpace final : public SearchSpace {
 class GdrSpace final : public SearchSpace {
  public:
   explicit GdrSpace(const SpaceConfig& config) : SearchSpace(config) {
-    reject_unknown(config.options,
-                   {"per_step", "stochastic", "gamma_low", "gamma_high", "delta_low", "delta_high",
-                    "rho_high", "times"});
+    reject_unknown(config.options, {"per_step", "stochastic", "gamma_low", "gamma_high",
+                                    "delta_low", "delta_high", "rho_high", "times"});
     per_step_ = flag(config.options, "per_step");
     stochastic_ = flag(config.options, "stochastic");
     const double g_lo = option(config.options, "gamma_low", -0.5, -0.999, 10);
@@ -243,7 +248,8 @@ class GdrSpace final : public SearchSpace {
 
   std::vector<WarmStart> warm_starts() const override {
     if (!config_.warm_starts.empty())
-      throw ConfigError("space.warm_starts", "the gdr space has its own warm starts (leave it empty)");
+      throw ConfigError("space.warm_starts",
+                        "the gdr space has its own warm starts (leave it empty)");
     auto fill = [&](double g, double d, double r) {
       json v = json::object();
       for (const ParamSpec& p : params_) {
@@ -256,8 +262,10 @@ class GdrSpace final : public SearchSpace {
       }
       return v;
     };
-    if (!stochastic_) return {{"ddim", fill(0.0, 1.0, 0.0)}, {"gamma=0.026", fill(0.026, 1.0, 0.0)}};
-    return {{"(1.25, 0.95, 1)", fill(1.25, 0.95, 1.0)}, {"ancestral", fill(1.0, 1.0, 1.0)},
+    if (!stochastic_)
+      return {{"ddim", fill(0.0, 1.0, 0.0)}, {"gamma=0.026", fill(0.026, 1.0, 0.0)}};
+    return {{"(1.25, 0.95, 1)", fill(1.25, 0.95, 1.0)},
+            {"ancestral", fill(1.0, 1.0, 1.0)},
             {"ddim", fill(0.0, 1.0, 0.0)}};
   }
 
@@ -268,13 +276,15 @@ class GdrSpace final : public SearchSpace {
 };
 
 constexpr std::array kSpaces{
-    SpaceEntry{"matrix", "banded C with the papers' row normalization (options: tail, low, high, "
-                         "stochastic, times = fixed | free)",
+    SpaceEntry{"matrix",
+               "banded C with the papers' row normalization (options: tail, low, high, "
+               "stochastic, times = fixed | free)",
                [](const SpaceConfig& c) -> std::unique_ptr<SearchSpace> {
                  return std::make_unique<MatrixSpace>(c);
                }},
-    SpaceEntry{"gdr", "(γ, δ, ρ) of the generalized step, one triple or one per step (options: "
-                      "per_step, stochastic, bounds, times = fixed | free)",
+    SpaceEntry{"gdr",
+               "(γ, δ, ρ) of the generalized step, one triple or one per step (options: "
+               "per_step, stochastic, bounds, times = fixed | free)",
                [](const SpaceConfig& c) -> std::unique_ptr<SearchSpace> {
                  return std::make_unique<GdrSpace>(c);
                }},

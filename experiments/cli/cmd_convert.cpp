@@ -23,9 +23,12 @@ bool is_table(const std::string& path) {
 std::string convert_help() {
   return "samplersearch convert IN OUT [--schedule NAME (--discretization NAME [--t-start T "
          "--t-end E] | --t0 T)]\n"
-         "Converts a matrix file; the format is chosen by extension: .json, .h5/.hdf5, or the papers'\n"
-         "table (.txt/.tsv/.md: rows = target times, diagonal-normalized, 'marginal coeff' column).\n"
-         "A table does not say its schedule or t_0: give --schedule and either the discretization it\n"
+         "Converts a matrix file; the format is chosen by extension: .json, .h5/.hdf5, or the "
+         "papers'\n"
+         "table (.txt/.tsv/.md: rows = target times, diagonal-normalized, 'marginal coeff' "
+         "column).\n"
+         "A table does not say its schedule or t_0: give --schedule and either the discretization "
+         "it\n"
          "was made on (its N+1 exact times; the table's rounded times are checked) or --t0.\n"
          "  --schedule NAME   one of:\n" +
          registry_help(schedule_registry()) + "  --discretization NAME   one of:\n" +

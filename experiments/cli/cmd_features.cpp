@@ -1,11 +1,11 @@
 // `samplersearch features`: FID Inception pool3 features of a uint8 image file, with their mean and
 // unbiased covariance.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <iostream>
 #include <thread>
-
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include "commands.hpp"
 #include "samplersearch/common/error.hpp"
@@ -39,7 +39,8 @@ std::string features_help() {
          "\n"
          "FID Inception v3 pool3 features (pytorch-fid's network, SPEC §6) of the uint8 dataset\n"
          "`images` [N, H, W, C] (C = 1 or 3) of X.h5. F.h5 gets `features` (float32 [N, 2048]),\n"
-         "`mu` (float64 [2048]) and `sigma` (float64 [2048, 2048], unbiased n−1 covariance), so it\n"
+         "`mu` (float64 [2048]) and `sigma` (float64 [2048, 2048], unbiased n−1 covariance), so "
+         "it\n"
          "is also a statistics file for `samplersearch fd`.\n"
          "\n"
          "  --inception W.h5   the weights, converted from pt_inception-2015-12-05-6726825d.pth\n"
@@ -68,8 +69,8 @@ int run_features(Args& args) {
 
   const std::vector<int64_t> shape = image_file_shape(images);
   if (shape[0] < 2)
-    throw FileError(images, "holds " + std::to_string(shape[0]) +
-                                " images; a covariance needs at least 2");
+    throw FileError(images,
+                    "holds " + std::to_string(shape[0]) + " images; a covariance needs at least 2");
   InceptionOptions options;
   options.batch_size = batch_size;
   const FidInception net(weights, device, options);

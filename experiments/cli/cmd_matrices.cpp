@@ -2,9 +2,8 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "commands.hpp"
 #include "samplersearch/common/registry.hpp"
@@ -16,7 +15,8 @@ namespace {
 
 std::string solver_flags_help() {
   return "  --solver NAME            one of:\n" + registry_help(solver_registry()) +
-         "  --order K                dpmsolver(++) 1–3 (default 2), deis 0–3 (tAB degree, default 3),\n"
+         "  --order K                dpmsolver(++) 1–3 (default 2), deis 0–3 (tAB degree, default "
+         "3),\n"
          "                           unipc 1–3 (default 2)\n"
          "  --method singlestep|multistep   dpmsolver(++) (default multistep)\n"
          "  --lower-order-final true|false  dpmsolver(++) multistep, unipc (default true;\n"
@@ -80,11 +80,14 @@ void print_matrix(const char* title, const RowMatrix& m) {
 std::string matrices_help() {
   return "samplersearch matrices --solver NAME --steps N --schedule NAME [options]\n"
          "Prints the times and the matrices C (signal, (N+1)×N) and B (noise, (N+1)×(N+1)) of a\n"
-         "classic sampler, computed exactly in double precision by running it on linear forms.\n\n" +
+         "classic sampler, computed exactly in double precision by running it on linear "
+         "forms.\n\n" +
          solver_flags_help() +
          "  --format text|json|table  text (default), one JSON object (keys solver, schedule,\n"
-         "                           timesteps, alpha, sigma, signal, noise), or the papers' table\n"
-         "  --batch                  read one set of these flags per stdin line and print one JSON\n"
+         "                           timesteps, alpha, sigma, signal, noise), or the papers' "
+         "table\n"
+         "  --batch                  read one set of these flags per stdin line and print one "
+         "JSON\n"
          "                           object per line ({\"error\", \"exit\"} for a bad line)\n";
 }
 

@@ -24,14 +24,16 @@ using nlohmann::json;
 
 std::string store_argument(Args& args, const char* command) {
   if (args.positional().size() != 1)
-    throw ConfigError(command, std::string("takes one store file (samplersearch ") + command +
-                                   " STORE.h5 …)");
+    throw ConfigError(
+        command, std::string("takes one store file (samplersearch ") + command + " STORE.h5 …)");
   return args.positional()[0];
 }
 
 // The stored experiment, made runnable from where the store is now.
 Experiment stored_experiment(const StoreContents& contents, const std::string& store_path) {
-  json doc = parse_experiment(current_experiment(store_path, contents), store_path + " (stored experiment)").doc;
+  json doc = parse_experiment(current_experiment(store_path, contents),
+                              store_path + " (stored experiment)")
+                 .doc;
   doc["output"] = store_path;
   return make_experiment(doc, store_path);
 }
@@ -53,7 +55,8 @@ const Baseline* find_baseline(const StoreContents& c, const std::string& label) 
 
 std::string status_help() {
   return "samplersearch status STORE.h5 [--json]\n"
-         "Progress of an experiment (also while it runs): trials by state, the budget, the best value\n"
+         "Progress of an experiment (also while it runs): trials by state, the budget, the best "
+         "value\n"
          "so far and its matrix (the papers' table), and the classic baselines.\n";
 }
 
@@ -66,25 +69,31 @@ int run_status(Args& args) {
   const StoreSummary s = summarize(contents);
   const int budget = experiment.at("budget").at("trials").get<int>();
   if (as_json) {
-    json out = {{"store", path},           {"experiment", experiment.at("name")},
-                {"hash", contents.experiment_hash}, {"steps", contents.steps},
-                {"by_state", s.by_state},  {"counted", s.counted},
-                {"budget", budget},        {"baselines", json::array()}};
+    json out = {{"store", path},
+                {"experiment", experiment.at("name")},
+                {"hash", contents.experiment_hash},
+                {"steps", contents.steps},
+                {"by_state", s.by_state},
+                {"counted", s.counted},
+                {"budget", budget},
+                {"baselines", json::array()}};
     if (s.best) {
-      out["best"] = {{"trial", s.best->number}, {"value", *s.best->value}, {"warm_start", s.best->warm_start}};
+      out["best"] = {
+          {"trial", s.best->number}, {"value", *s.best->value}, {"warm_start", s.best->warm_start}};
       if (auto it = contents.validations.find(s.best->number); it != contents.validations.end())
         out["best"]["validation"] = it->second;
     }
     for (const Baseline& b : contents.baselines)
-      out["baselines"].push_back({{"label", b.label},
-                                  {"value", std::isnan(b.value) ? json() : json(b.value)},
-                                  {"validation", std::isnan(b.validation) ? json() : json(b.validation)}});
+      out["baselines"].push_back(
+          {{"label", b.label},
+           {"value", std::isnan(b.value) ? json() : json(b.value)},
+           {"validation", std::isnan(b.validation) ? json() : json(b.validation)}});
     std::printf("%s\n", out.dump(2).c_str());
     return kOk;
   }
   std::printf("experiment  %s  (%s…)\nstore       %s\nsteps       %d\n",
-              experiment.at("name").get<std::string>().c_str(), contents.experiment_hash.substr(0, 12).c_str(),
-              path.c_str(), contents.steps);
+              experiment.at("name").get<std::string>().c_str(),
+              contents.experiment_hash.substr(0, 12).c_str(), path.c_str(), contents.steps);
   std::printf("trials      %d", s.counted);
   if (budget > 0) std::printf(" of %d (%.0f%%)", budget, 100.0 * s.counted / budget);
   std::printf(" counted;");
@@ -116,13 +125,15 @@ int run_status(Args& args) {
 std::string export_help() {
   std::string formats;
   for (const ExportFormatEntry& f : export_format_registry())
-    formats += "  " + std::string(f.name) + std::string(10 - std::min<size_t>(9, f.name.size()), ' ') +
-               std::string(f.summary) + "\n";
+    formats += "  " + std::string(f.name) +
+               std::string(10 - std::min<size_t>(9, f.name.size()), ' ') + std::string(f.summary) +
+               "\n";
   return "samplersearch export STORE.h5 --format FORMAT [--top K] [--out PATH]\n"
          "The best K trials (default 1) beside every classic sampler measured as a baseline.\n"
          "Text formats print to stdout (or --out FILE); file formats write one matrix file per\n"
          "sampler into --out DIR (default <store>-export/), which `samplersearch sample --matrix`\n"
-         "and read_matrices load back unchanged.\nformats:\n" + formats;
+         "and read_matrices load back unchanged.\nformats:\n" +
+         formats;
 }
 
 int run_export(Args& args) {
@@ -151,23 +162,27 @@ int run_export(Args& args) {
     std::printf("wrote %s\n", out->c_str());
     return kOk;
   }
-  const std::string dir = out.value_or(std::filesystem::path(path).replace_extension("").string() + "-export");
-  for (const std::string& file : format.write_files(entries, context, dir)) std::printf("%s\n", file.c_str());
+  const std::string dir =
+      out.value_or(std::filesystem::path(path).replace_extension("").string() + "-export");
+  for (const std::string& file : format.write_files(entries, context, dir))
+    std::printf("%s\n", file.c_str());
   return kOk;
 }
 
 std::string report_help() {
   return "samplersearch report STORE.h5 [--out DIR] [--samples N]\n"
-         "Writes DIR/index.html (default <store>-report/): the optimization history, the best matrix\n"
-         "as a heat map beside DPM-Solver++(2M)'s, and sample grids (PNG) of the best trial and the\n"
+         "Writes DIR/index.html (default <store>-report/): the optimization history, the best "
+         "matrix\n"
+         "as a heat map beside DPM-Solver++(2M)'s, and sample grids (PNG) of the best trial and "
+         "the\n"
          "best classic sampler drawn from the same (unseen) noise. Viewing it needs no network.\n"
          "  --samples N   images per grid (default 64)\n";
 }
 
 int run_report(Args& args) {
   const std::string path = store_argument(args, "report");
-  const std::string dir =
-      args.get("out").value_or(std::filesystem::path(path).replace_extension("").string() + "-report");
+  const std::string dir = args.get("out").value_or(
+      std::filesystem::path(path).replace_extension("").string() + "-report");
   const int count = args.get_int("samples").value_or(64);
   if (count < 1) throw ConfigError("--samples", "must be >= 1");
   args.finish();
@@ -223,9 +238,11 @@ json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
     const Experiment e = make_experiment(doc, *file);
     const json& s = e.doc.at("schedule");
     if (s.at("name").get<std::string>() != m.schedule->name() ||
-        make_schedule(s.at("name").get<std::string>(), s.at("params"))->params() != m.schedule->params())
-      throw ConfigError("--matrix", "was made for schedule " + std::string(m.schedule->name()) + " " +
-                                        m.schedule->params().dump() + ", the model's is " + s.dump());
+        make_schedule(s.at("name").get<std::string>(), s.at("params"))->params() !=
+            m.schedule->params())
+      throw ConfigError("--matrix", "was made for schedule " + std::string(m.schedule->name()) +
+                                        " " + m.schedule->params().dump() + ", the model's is " +
+                                        s.dump());
   }
   set_field(doc, "steps", m.steps());
   set_field(doc, "times.explicit", m.times);
@@ -268,10 +285,13 @@ int run_sample(Args& args) {
 namespace samplersearch::cli {
 
 std::string evaluate_help() {
-  return "samplersearch evaluate --matrix FILE[,FILE…] [--classic LABEL,…] [--experiment EXP.json]\n"
+  return "samplersearch evaluate --matrix FILE[,FILE…] [--classic LABEL,…] [--experiment "
+         "EXP.json]\n"
          "                       [--samples N] [--seed S] [--set FIELD=VALUE]…\n"
-         "Scores matrix files (and classic samplers at the same times) with the experiment's metric\n"
-         "(default: the embedded default's bias-free excess FD in classifier features) on `--samples`\n"
+         "Scores matrix files (and classic samplers at the same times) with the experiment's "
+         "metric\n"
+         "(default: the embedded default's bias-free excess FD in classifier features) on "
+         "`--samples`\n"
          "samples of the noise stream `--seed` (defaults: the experiment's full count, 1000).\n"
          "The first matrix file fixes the schedule, steps and times.\n";
 }
@@ -280,7 +300,8 @@ int run_evaluate(Args& args) {
   const auto given = args.get_strings("matrix");
   if (!given) throw ConfigError("--matrix", "is required (see 'evaluate --help')");
   const std::vector<std::string> files = *given;
-  const std::vector<std::string> labels = args.get_strings("classic").value_or(std::vector<std::string>{});
+  const std::vector<std::string> labels =
+      args.get_strings("classic").value_or(std::vector<std::string>{});
   const auto experiment_file = args.get("experiment");
   const auto samples = args.get_int("samples");
   const int seed = args.get_int("seed").value_or(1000);

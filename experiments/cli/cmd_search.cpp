@@ -69,7 +69,8 @@ std::optional<json> flag_value(const FieldFlag& f, Args& args) {
   if (!text) return std::nullopt;
   try {
     switch (f.kind) {
-      case FieldFlag::text: return json(*text);
+      case FieldFlag::text:
+        return json(*text);
       case FieldFlag::integer: {
         size_t used = 0;
         const long long v = std::stoll(*text, &used);
@@ -82,8 +83,10 @@ std::optional<json> flag_value(const FieldFlag& f, Args& args) {
         if (used != text->size()) break;
         return json(v);
       }
-      case FieldFlag::json_value: return json::parse(*text);
-      default: break;
+      case FieldFlag::json_value:
+        return json::parse(*text);
+      default:
+        break;
     }
   } catch (const std::exception&) {
   }
@@ -113,9 +116,12 @@ void print_results(const StoreContents& contents, const std::string& store_path,
   if (mode == OutputMode::json) {
     json out = {{"event", "results"}, {"store", store_path}, {"entries", json::array()}};
     for (const ExportEntry& e : entries)
-      out["entries"].push_back({{"label", e.label}, {"searched", e.searched}, {"trial", e.trial},
-                                {"value", std::isnan(e.value) ? json() : json(e.value)},
-                                {"validation", std::isnan(e.validation) ? json() : json(e.validation)}});
+      out["entries"].push_back(
+          {{"label", e.label},
+           {"searched", e.searched},
+           {"trial", e.trial},
+           {"value", std::isnan(e.value) ? json() : json(e.value)},
+           {"validation", std::isnan(e.validation) ? json() : json(e.validation)}});
     std::printf("%s\n", out.dump().c_str());
     return;
   }
@@ -136,7 +142,8 @@ int finish_run(const DriverResult& result, const std::string& store_path, Experi
                    "resume with:\n  samplersearch resume %s\n",
                    result.counted, result.budget, store_path.c_str(), store_path.c_str());
     if (mode == OutputMode::json)
-      std::printf("%s\n", json{{"event", "interrupted"}, {"counted", result.counted},
+      std::printf("%s\n", json{{"event", "interrupted"},
+                               {"counted", result.counted},
                                {"resume", "samplersearch resume " + store_path}}
                               .dump()
                               .c_str());
@@ -145,11 +152,12 @@ int finish_run(const DriverResult& result, const std::string& store_path, Experi
   const StoreContents contents = read_store(store_path);
   if (mode != OutputMode::quiet) print_results(contents, store_path, run, mode);
   if (text)
-    std::printf("\n%d trials in %s\n  samplersearch status %s\n  samplersearch export %s --format "
-                "json --out DIR\n  samplersearch report %s --out %s-report\n",
-                result.counted, store_path.c_str(), store_path.c_str(), store_path.c_str(),
-                store_path.c_str(),
-                std::filesystem::path(store_path).replace_extension("").string().c_str());
+    std::printf(
+        "\n%d trials in %s\n  samplersearch status %s\n  samplersearch export %s --format "
+        "json --out DIR\n  samplersearch report %s --out %s-report\n",
+        result.counted, store_path.c_str(), store_path.c_str(), store_path.c_str(),
+        store_path.c_str(),
+        std::filesystem::path(store_path).replace_extension("").string().c_str());
   return summarize(contents).best ? kOk : kFailure;
 }
 
@@ -181,14 +189,18 @@ std::string flags_help() {
 std::string search_help() {
   return "samplersearch search [EXPERIMENT.json] [--set FIELD=VALUE]… [flags] [--quiet|--json]\n"
          "Runs an experiment: measures every classic baseline, searches with Optuna, stores every\n"
-         "trial in the HDF5 store (the `output` field, default runs/<name>.h5; its Optuna study in\n"
+         "trial in the HDF5 store (the `output` field, default runs/<name>.h5; its Optuna study "
+         "in\n"
          "runs/<name>.optuna.db), re-measures the best on unseen noise and prints the table.\n"
          "Without a file it runs the embedded default (the Fashion-MNIST exact denoiser).\n"
          "Ctrl-C stops asking, lets running trials finish, and prints the resume command.\n\n"
-         "Shortcut flags:\n" + flags_help() +
-         "  --set FIELD=VALUE      any experiment field (VALUE is JSON, or a plain string); repeatable\n"
+         "Shortcut flags:\n" +
+         flags_help() +
+         "  --set FIELD=VALUE      any experiment field (VALUE is JSON, or a plain string); "
+         "repeatable\n"
          "  --quiet                print nothing but errors   --json  one JSON object per line\n\n"
-         "Experiment fields:\n" + experiment_help();
+         "Experiment fields:\n" +
+         experiment_help();
 }
 
 int run_search(Args& args) {
@@ -214,13 +226,16 @@ std::string resume_help() {
          "[--quiet|--json]\n"
          "Continues a killed, interrupted or finished experiment: trials that were running are\n"
          "marked FAIL (interrupted) and asked again, so the count ends exactly at budget.trials.\n"
-         "  --experiment FILE   the experiment file to continue with; when it differs from the one\n"
-         "                      stored, the difference is printed and resume refuses unless --force\n"
+         "  --experiment FILE   the experiment file to continue with; when it differs from the "
+         "one\n"
+         "                      stored, the difference is printed and resume refuses unless "
+         "--force\n"
          "  --set FIELD=VALUE   change a field (e.g. budget.trials=200); needs --force\n"
          "  --force             accept a changed experiment; it is saved beside the store\n"
          "                      (STORE.h5.experiment.json) and later resumes, status, export and\n"
          "                      report use it. What defines the stored trials (name, steps,\n"
-         "                      schedule, times, space, metric, seed, model, study) cannot change.\n";
+         "                      schedule, times, space, metric, seed, model, study) cannot "
+         "change.\n";
 }
 
 int run_resume(Args& args) {
@@ -232,22 +247,26 @@ int run_resume(Args& args) {
   const auto sets = args.get_all("set");
   args.finish();
   const StoreContents contents = read_store(store_path);
-  const Experiment stored =
-      parse_experiment(current_experiment(store_path, contents), store_path + " (stored experiment)");
+  const Experiment stored = parse_experiment(current_experiment(store_path, contents),
+                                             store_path + " (stored experiment)");
   json doc = file ? load_experiment(*file).doc : stored.doc;
   apply_assignments(doc, sets, "--set");
   const Experiment experiment = make_experiment(doc, file ? *file : store_path);
   if (experiment.hash() != stored.hash()) {
     std::string diff;
-    for (const std::string& line : experiment_diff(stored.doc, experiment.doc)) diff += "  " + line + "\n";
+    for (const std::string& line : experiment_diff(stored.doc, experiment.doc))
+      diff += "  " + line + "\n";
     if (const std::string fixed = immutable_change(stored.doc, experiment.doc); !fixed.empty())
-      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" + diff +
-                                          fixed + " cannot change on resume (the stored trials were "
+      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" +
+                                          diff + fixed +
+                                          " cannot change on resume (the stored trials were "
                                           "made with it); start a new experiment instead");
     if (!force)
-      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" + diff +
+      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" +
+                                          diff +
                                           "resume with --force to continue with the changed one");
-    std::fprintf(stderr, "continuing with a changed experiment (--force), saved as %s.experiment.json:\n%s",
+    std::fprintf(stderr,
+                 "continuing with a changed experiment (--force), saved as %s.experiment.json:\n%s",
                  store_path.c_str(), diff.c_str());
     save_experiment_revision(store_path, experiment);
   }
@@ -256,12 +275,12 @@ int run_resume(Args& args) {
   located["output"] = store_path;
   ExperimentRun run(make_experiment(located, store_path));
   const StoreSummary summary = summarize(contents);
-  Progress progress(mode, std::max(0, experiment.doc.at("budget").at("trials").get<int>() - summary.counted),
-                    std::chrono::seconds(static_cast<long>(parse_duration(
-                        experiment.doc.at("budget").at("timeout"), "budget.timeout"))),
-                    summary.counted,
-                    summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
-                    summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
+  Progress progress(
+      mode, std::max(0, experiment.doc.at("budget").at("trials").get<int>() - summary.counted),
+      std::chrono::seconds(static_cast<long>(
+          parse_duration(experiment.doc.at("budget").at("timeout"), "budget.timeout"))),
+      summary.counted, summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
+      summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
   install_stop_handlers();
   const DriverResult result = resume_experiment(run, store_path, driver_options(progress, mode));
   return finish_run(result, store_path, run, mode, progress);

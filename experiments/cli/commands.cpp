@@ -1,7 +1,8 @@
+#include "commands.hpp"
+
 #include <array>
 
 #include "samplersearch/experiments/cli.hpp"
-#include "commands.hpp"
 
 namespace samplersearch::cli {
 namespace {
@@ -24,8 +25,8 @@ constexpr std::array kCommands{
     Command{"report", "HTML report: history, heat maps, sample grids", report_help, run_report},
     Command{"evaluate", "score matrix files and classic samplers with an experiment's metric",
             evaluate_help, run_evaluate},
-    Command{"sample", "draw samples with a matrix file (PNG grid or uint8 HDF5 images)", sample_help,
-            run_sample},
+    Command{"sample", "draw samples with a matrix file (PNG grid or uint8 HDF5 images)",
+            sample_help, run_sample},
     Command{"features", "FID Inception pool3 features, mean and covariance of a uint8 image file",
             features_help, run_features},
     Command{"fd", "Fréchet distance between two statistics files (mu, sigma)", fd_help, run_fd},

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 namespace samplersearch::cli {
@@ -16,10 +15,14 @@ using Clock = std::chrono::steady_clock;
 
 const char* state_name(TrialState s) {
   switch (s) {
-    case TrialState::complete: return "COMPLETE";
-    case TrialState::pruned: return "PRUNED";
-    case TrialState::fail: return "FAIL";
-    default: return "RUNNING";
+    case TrialState::complete:
+      return "COMPLETE";
+    case TrialState::pruned:
+      return "PRUNED";
+    case TrialState::fail:
+      return "FAIL";
+    default:
+      return "RUNNING";
   }
 }
 
@@ -35,7 +38,8 @@ OutputMode output_mode(bool json, bool quiet) {
   if (quiet) return OutputMode::quiet;
   if (json) return OutputMode::json;
   const char* term = std::getenv("TERM");
-  if (isatty(STDOUT_FILENO) && !(term && std::strcmp(term, "dumb") == 0)) return OutputMode::terminal;
+  if (isatty(STDOUT_FILENO) && !(term && std::strcmp(term, "dumb") == 0))
+    return OutputMode::terminal;
   return OutputMode::plain;
 }
 
@@ -43,16 +47,24 @@ std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const long s = std::lround(seconds);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", s);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%lds", s);
   return buf;
 }
 
 Progress::Progress(OutputMode mode, int budget, std::chrono::seconds timeout, int done_before,
                    std::optional<double> best_before, std::optional<int> best_trial_before)
-    : mode_(mode), budget_(budget), timeout_(timeout), start_(Clock::now()),
-      done_before_(done_before), best_(best_before), best_trial_(best_trial_before) {}
+    : mode_(mode),
+      budget_(budget),
+      timeout_(timeout),
+      start_(Clock::now()),
+      done_before_(done_before),
+      best_(best_before),
+      best_trial_(best_trial_before) {}
 
 Progress::~Progress() { clear(); }
 
@@ -79,17 +91,20 @@ std::string Progress::status_line() const {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   std::string line = "trials " + std::to_string(done_before_ + finished_);
   if (budget_ > 0) line += "/" + std::to_string(done_before_ + budget_);
-  line += "  best " + (best_ ? number(*best_) + " (trial " + std::to_string(*best_trial_) + ")" : "-");
+  line +=
+      "  best " + (best_ ? number(*best_) + " (trial " + std::to_string(*best_trial_) + ")" : "-");
   double eta = NAN;
   if (budget_ > 0 && finished_ > 0) {
-    const double per_trial = elapsed / finished_;  // wall time per finished trial, concurrency included
+    const double per_trial =
+        elapsed / finished_;  // wall time per finished trial, concurrency included
     eta = per_trial * (budget_ - finished_);
   }
   if (timeout_.count() > 0) {
     const double left = static_cast<double>(timeout_.count()) - elapsed;
     eta = std::isfinite(eta) ? std::min(eta, left) : left;
   }
-  line += "  elapsed " + format_duration(elapsed) + "  ETA " + (std::isfinite(eta) ? format_duration(eta) : "?");
+  line += "  elapsed " + format_duration(elapsed) + "  ETA " +
+          (std::isfinite(eta) ? format_duration(eta) : "?");
   return line;
 }
 
@@ -102,9 +117,9 @@ void Progress::trial_finished(const TrialRecord& r) {
   }
   if (mode_ == OutputMode::quiet) return;
   if (mode_ == OutputMode::json) {
-    nlohmann::json j = {{"event", "trial"},     {"number", r.number},
-                        {"state", state_name(r.state)}, {"seconds", r.seconds},
-                        {"device", r.device},   {"warm_start", r.warm_start}};
+    nlohmann::json j = {
+        {"event", "trial"},     {"number", r.number}, {"state", state_name(r.state)},
+        {"seconds", r.seconds}, {"device", r.device}, {"warm_start", r.warm_start}};
     j["value"] = r.value ? nlohmann::json(*r.value) : nlohmann::json();
     if (!r.reason.empty()) j["reason"] = r.reason;
     j["best"] = best_ ? nlohmann::json(*best_) : nlohmann::json();
@@ -143,7 +158,8 @@ void Progress::redraw(bool force) {
   last_draw_ = now;
   clear();
   winsize ws{};
-  const size_t columns = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10 ? ws.ws_col : 80;
+  const size_t columns =
+      ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10 ? ws.ws_col : 80;
   // One terminal row per line, or the cursor arithmetic of clear() breaks.
   auto put = [&](std::string line) {
     if (line.size() >= columns) line.resize(columns - 1);

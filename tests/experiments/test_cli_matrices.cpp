@@ -1,15 +1,15 @@
 // The CLI's matrices and convert commands, run as a user would (exit codes, JSON keys, messages).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <sys/wait.h>
 
 namespace {
 
@@ -32,8 +32,9 @@ CliRun cli(const std::string& args) {
 }
 
 TEST(CliMatrices, JsonHasTheDocumentedKeysAndShapes) {
-  const CliRun r = cli("matrices --solver dpmsolver++ --steps 10 --schedule vp-linear "
-                    "--discretization time-quadratic --format json");
+  const CliRun r =
+      cli("matrices --solver dpmsolver++ --steps 10 --schedule vp-linear "
+          "--discretization time-quadratic --format json");
   ASSERT_EQ(r.status, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
   for (const char* key : {"solver", "schedule", "timesteps", "alpha", "sigma", "signal", "noise"})
@@ -59,7 +60,8 @@ TEST(CliMatrices, BadNamesAndCombinationsExitTwoListingValidValues) {
       << r.out;
   r = cli("matrices --solver ddim --steps 5 --schedule vp-linear --order 2");
   EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.out.find("--order: ddim does not take this option (it takes: eta)"), std::string::npos)
+  EXPECT_NE(r.out.find("--order: ddim does not take this option (it takes: eta)"),
+            std::string::npos)
       << r.out;
   r = cli("matrices --solver ddim --steps 5 --schedule vp-linear --discretization cubic");
   EXPECT_EQ(r.status, 2);
@@ -71,8 +73,8 @@ TEST(CliMatrices, BadNamesAndCombinationsExitTwoListingValidValues) {
 }
 
 TEST(CliConvert, TableToJsonToHdf5AndBack) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("ss_cli_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ss_cli_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string table = (dir / "t15.txt").string();
   std::ofstream(table) << "time\t0.650\t0.375\t0.176\t0.051\t0.001\tmarginal coeff\n"
@@ -83,10 +85,10 @@ TEST(CliConvert, TableToJsonToHdf5AndBack) {
                           "0.001\t0\t0\t0\t-0.583\t1\t1\n";
   const std::string json = (dir / "t15.json").string(), h5 = (dir / "t15.h5").string(),
                     back = (dir / "back.json").string();
-  ASSERT_EQ(cli("convert " + table + " " + json +
-                " --schedule vp-linear --discretization time-quadratic")
-                .status,
-            0);
+  ASSERT_EQ(
+      cli("convert " + table + " " + json + " --schedule vp-linear --discretization time-quadratic")
+          .status,
+      0);
   ASSERT_EQ(cli("convert " + json + " " + h5).status, 0);
   ASSERT_EQ(cli("convert " + h5 + " " + back).status, 0);
   const auto a = nlohmann::json::parse(std::ifstream(json));

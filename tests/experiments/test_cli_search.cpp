@@ -1,9 +1,8 @@
 // The experiment commands end to end through the real CLI: search into a store, kill -9 and
 // resume to exactly the budget, refusing a changed experiment, Ctrl-C with the resume command,
 // status, export and sample.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,8 +127,12 @@ class CliSearch : public ::testing::Test {
         {"model", {{"data_size", 2000}}},
         {"steps", 5},
         {"metric",
-         {{"name", "trajectory_mse"}, {"params", json::object()}, {"samples", {500, 1000}},
-          {"chunk", 250}, {"reference", {{"steps", 20}}}, {"cache", (dir_ / "cache").string()}}},
+         {{"name", "trajectory_mse"},
+          {"params", json::object()},
+          {"samples", {500, 1000}},
+          {"chunk", 250},
+          {"reference", {{"steps", 20}}},
+          {"cache", (dir_ / "cache").string()}}},
         {"baselines", {"ddim", "dpmsolver++(2M)", "dpmsolver++(3M)"}},
         {"validation", {{"top", 2}}},
         {"optuna", {{"sampler", "random"}}},
@@ -154,7 +157,8 @@ json optuna_states(const std::string& db, const std::string& study) {
       "s = optuna.load_study(study_name=sys.argv[2], storage='sqlite:///' + sys.argv[1])\n"
       "out = {}\n"
       "for t in s.trials:\n"
-      "    k = t.state.name + ('/' + t.user_attrs['fail_reason'] if 'fail_reason' in t.user_attrs else '')\n"
+      "    k = t.state.name + ('/' + t.user_attrs['fail_reason'] if 'fail_reason' in t.user_attrs "
+      "else '')\n"
       "    out[k] = out.get(k, 0) + 1\n"
       "print(json.dumps(out))\n";
   const std::string cmd = python() + " -c \"$S\" " + db + " " + study;
@@ -236,11 +240,14 @@ TEST_F(CliSearch, ResumeRefusesAChangedExperimentUnlessForced) {
   json doc = json::parse(std::ifstream(exp));
   doc["optuna"]["sigma0"] = 0.3;
   std::ofstream((dir_ / "edited.json")) << doc.dump();
-  const Result refused_file = run({"resume", store(), "--experiment", (dir_ / "edited.json").string()}, dir_);
+  const Result refused_file =
+      run({"resume", store(), "--experiment", (dir_ / "edited.json").string()}, dir_);
   EXPECT_EQ(refused_file.code, 2);
-  EXPECT_NE(refused_file.err.find("optuna.sigma0: 0.1 → 0.3"), std::string::npos) << refused_file.err;
+  EXPECT_NE(refused_file.err.find("optuna.sigma0: 0.1 → 0.3"), std::string::npos)
+      << refused_file.err;
 
-  const Result forced = run({"resume", store(), "--set", "budget.trials=5", "--force", "--quiet"}, dir_);
+  const Result forced =
+      run({"resume", store(), "--set", "budget.trials=5", "--force", "--quiet"}, dir_);
   EXPECT_EQ(forced.code, 0) << forced.err;
   EXPECT_EQ(counted_trials(read_store(store())), 5);
   // The forced revision is kept: a plain resume neither reverts to 3 nor refuses, status shows 5.
@@ -265,7 +272,8 @@ TEST_F(CliSearch, InterruptPrintsTheResumeCommand) {
   kill(c.pid, SIGINT);
   const Result r = wait_for(c);
   EXPECT_EQ(r.code, 130) << r.err;
-  EXPECT_NE(r.out.find("\"resume\":\"samplersearch resume " + store() + "\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"resume\":\"samplersearch resume " + store() + "\""), std::string::npos)
+      << r.out;
   const StoreContents contents = read_store(store());
   EXPECT_GE(counted_trials(contents), 2);
   EXPECT_LT(counted_trials(contents), 1000);
@@ -275,8 +283,10 @@ TEST_F(CliSearch, StatusExportAndSample) {
   const std::string exp = write_experiment(4);
   const Result searched = run({"search", exp}, dir_);  // plain output (not a terminal)
   ASSERT_EQ(searched.code, 0) << searched.err;
-  EXPECT_NE(searched.out.find("trial    0 COMPLETE dpmsolver++(2M)"), std::string::npos) << searched.out;
-  EXPECT_NE(searched.out.find("samplersearch report " + store()), std::string::npos) << searched.out;
+  EXPECT_NE(searched.out.find("trial    0 COMPLETE dpmsolver++(2M)"), std::string::npos)
+      << searched.out;
+  EXPECT_NE(searched.out.find("samplersearch report " + store()), std::string::npos)
+      << searched.out;
 
   const StoreContents c = read_store(store());
   const Result status = run({"status", store(), "--json"}, dir_);
@@ -297,7 +307,8 @@ TEST_F(CliSearch, StatusExportAndSample) {
   EXPECT_NE(text.out.find("marginal coeff"), std::string::npos) << text.out;
 
   // export json: the best trial's matrices and every baseline's, loadable unchanged.
-  const Result exported = run({"export", store(), "--format", "json", "--out", (dir_ / "export").string()}, dir_);
+  const Result exported =
+      run({"export", store(), "--format", "json", "--out", (dir_ / "export").string()}, dir_);
   ASSERT_EQ(exported.code, 0) << exported.err;
   std::vector<std::string> files;
   std::istringstream lines(exported.out);
@@ -319,14 +330,18 @@ TEST_F(CliSearch, StatusExportAndSample) {
   EXPECT_NE(bad.err.find("unknown name 'docx'"), std::string::npos) << bad.err;
 
   // sample: the exported file drives the engine; a PNG grid and uint8 images come out.
-  const Result png = run({"sample", "--matrix", files[0], "--samples", "16", "--out", (dir_ / "g.png").string()}, dir_);
+  const Result png =
+      run({"sample", "--matrix", files[0], "--samples", "16", "--out", (dir_ / "g.png").string()},
+          dir_);
   ASSERT_EQ(png.code, 0) << png.err;
   EXPECT_GT(fs::file_size(dir_ / "g.png"), 100u);
-  const Result h5 = run({"sample", "--matrix", files[0], "--samples", "8", "--out", (dir_ / "s.h5").string()}, dir_);
+  const Result h5 = run(
+      {"sample", "--matrix", files[0], "--samples", "8", "--out", (dir_ / "s.h5").string()}, dir_);
   ASSERT_EQ(h5.code, 0) << h5.err;
 
   // report: the page and both sample grids (rendering is checked in test_report).
-  const Result report = run({"report", store(), "--out", (dir_ / "report").string(), "--samples", "9"}, dir_);
+  const Result report =
+      run({"report", store(), "--out", (dir_ / "report").string(), "--samples", "9"}, dir_);
   ASSERT_EQ(report.code, 0) << report.err;
   EXPECT_EQ(report.out, (dir_ / "report" / "index.html").string() + "\n");
   std::ifstream html(dir_ / "report" / "index.html");
@@ -335,13 +350,16 @@ TEST_F(CliSearch, StatusExportAndSample) {
   EXPECT_NE(page.str().find("tiny"), std::string::npos);
   EXPECT_NE(page.str().find("<th>unseen noise</th>"), std::string::npos);  // the re-measurements
   int pngs = 0;
-  for (const auto& f : fs::directory_iterator(dir_ / "report")) pngs += f.path().extension() == ".png";
+  for (const auto& f : fs::directory_iterator(dir_ / "report"))
+    pngs += f.path().extension() == ".png";
   EXPECT_EQ(pngs, 2);
 
   // A second search into the same store is refused and loses nothing.
   const Result twice = run({"search", exp}, dir_);
   EXPECT_EQ(twice.code, 3);
-  EXPECT_NE(twice.err.find("exists already: continue it with 'samplersearch resume"), std::string::npos) << twice.err;
+  EXPECT_NE(twice.err.find("exists already: continue it with 'samplersearch resume"),
+            std::string::npos)
+      << twice.err;
   EXPECT_EQ(read_store(store()).trials.size(), c.trials.size());
 }
 
@@ -349,7 +367,8 @@ TEST_F(CliSearch, BadExperimentFileNamesTheField) {
   std::ofstream(dir_ / "bad.json") << R"({"metric": {"samples": [1000, 1100]}})";
   const Result r = run({"search", (dir_ / "bad.json").string()}, dir_);
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find((dir_ / "bad.json").string() + ": metric.samples: sample counts must be whole multiples"),
+  EXPECT_NE(r.err.find((dir_ / "bad.json").string() +
+                       ": metric.samples: sample counts must be whole multiples"),
             std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(store()));

@@ -37,7 +37,8 @@ TEST(Experiment, EmptyFileGetsEveryDefault) {
     std::string path(f.path);
     for (size_t start = 0;;) {
       const size_t dot = path.find('.', start);
-      const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      const std::string key =
+          path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
       ASSERT_TRUE(node->contains(key)) << f.path;
       node = &node->at(key);
       if (dot == std::string::npos) break;
@@ -59,28 +60,39 @@ TEST(Experiment, ErrorsNameTheFieldAndTheReason) {
   const Case cases[] = {
       {"{", "exp.json: not valid JSON"},
       {"[1, 2]", "exp.json: an experiment file is a JSON object"},
-      {R"({"space": {"optoins": {}}})", "exp.json: space.optoins: unknown field (valid here: name, options, warm_starts)"},
+      {R"({"space": {"optoins": {}}})",
+       "exp.json: space.optoins: unknown field (valid here: name, options, warm_starts)"},
       {R"({"stpes": 5})", "exp.json: stpes: unknown field"},
       {R"({"steps": "ten"})", "exp.json: steps: must be an integer, got \"ten\""},
       {R"({"steps": 0})", "exp.json: steps: is 0, outside [1.0, 1000.0]"},
       {R"({"steps": 2.5})", "exp.json: steps: must be an integer"},
-      {R"({"schedule": {"name": "vp-linaer"}})", "exp.json: schedule.name: unknown name 'vp-linaer' (valid: vp-linear,"},
+      {R"({"schedule": {"name": "vp-linaer"}})",
+       "exp.json: schedule.name: unknown name 'vp-linaer' (valid: vp-linear,"},
       {R"({"schedule": "vp-linear"})", "exp.json: schedule: must be an object"},
       {R"({"metric": {"name": "fid"}})", "exp.json: metric.name: unknown name 'fid' (valid: fd,"},
-      {R"({"metric": {"samples": [1000, 600]}})", "metric.samples: sample counts must be whole multiples of metric.chunk = 250, got 600"},
+      {R"({"metric": {"samples": [1000, 600]}})",
+       "metric.samples: sample counts must be whole multiples of metric.chunk = 250, got 600"},
       {R"({"metric": {"samples": [1000, 500]}})", "metric.samples: sample counts must increase"},
       {R"({"metric": {"samples": []}})", "metric.samples: needs at least one sample count"},
-      {R"({"baselines": ["ddim", "dpm++"]})", "baselines: unknown name 'dpm++' (valid: ddpm, ddim,"},
-      {R"({"optuna": {"sampler": "bayes"}})", "optuna.sampler: unknown name 'bayes' (valid: tpe, cmaes,"},
-      {R"({"times": {"t_start": 0.001, "t_end": 1}})", "times.t_start: must be greater than times.t_end"},
-      {R"({"steps": 3, "times": {"explicit": [1, 0.5, 0.1]}})", "times.explicit: needs steps + 1 = 4 times, got 3"},
-      {R"({"steps": 2, "times": {"explicit": [1, 0.1, 0.5]}})", "times.explicit: times must decrease strictly"},
-      {R"({"model": {"kind": "torchscript"}})", "model.path: is required for model.kind torchscript"},
+      {R"({"baselines": ["ddim", "dpm++"]})",
+       "baselines: unknown name 'dpm++' (valid: ddpm, ddim,"},
+      {R"({"optuna": {"sampler": "bayes"}})",
+       "optuna.sampler: unknown name 'bayes' (valid: tpe, cmaes,"},
+      {R"({"times": {"t_start": 0.001, "t_end": 1}})",
+       "times.t_start: must be greater than times.t_end"},
+      {R"({"steps": 3, "times": {"explicit": [1, 0.5, 0.1]}})",
+       "times.explicit: needs steps + 1 = 4 times, got 3"},
+      {R"({"steps": 2, "times": {"explicit": [1, 0.1, 0.5]}})",
+       "times.explicit: times must decrease strictly"},
+      {R"({"model": {"kind": "torchscript"}})",
+       "model.path: is required for model.kind torchscript"},
       {R"({"model": {"kind": "torchscript", "path": "m.pt"}})", "model.shape: is required"},
-      {R"({"model": {"kind": "torchscript", "path": "m.pt", "shape": [3, 32, 32]}})", "model.data: torchscript models need data samples"},
+      {R"({"model": {"kind": "torchscript", "path": "m.pt", "shape": [3, 32, 32]}})",
+       "model.data: torchscript models need data samples"},
       {R"({"budget": {"timeout": "8 hours"}})", "budget.timeout: unknown unit ' ' in \"8 hours\""},
       {R"({"validation": {"seed": 0}})", "validation.seed: must differ from seed"},
-      {R"({"space": {"name": "gdr", "warm_starts": ["ddim"]}})", "space.warm_starts: only the matrix space takes classic warm starts"},
+      {R"({"space": {"name": "gdr", "warm_starts": ["ddim"]}})",
+       "space.warm_starts: only the matrix space takes classic warm starts"},
       {R"({"devices": []})", "devices: needs at least one device"},
   };
   for (const Case& c : cases) {
@@ -138,7 +150,8 @@ TEST(Experiment, Sha256KnownVectors) {
 
 TEST(Experiment, DiffListsChangedLeaves) {
   const Experiment a = parse_experiment(R"({"steps": 5})", "a");
-  const Experiment b = parse_experiment(R"({"steps": 5, "budget": {"trials": 300}, "optuna": {"sigma0": 0.2}})", "b");
+  const Experiment b = parse_experiment(
+      R"({"steps": 5, "budget": {"trials": 300}, "optuna": {"sigma0": 0.2}})", "b");
   const auto diff = experiment_diff(a.doc, b.doc);
   ASSERT_EQ(diff.size(), 2u);
   EXPECT_EQ(diff[0], "budget.trials: 100 → 300");
@@ -150,7 +163,8 @@ TEST(Experiment, DiffListsChangedLeaves) {
 }
 
 TEST(Experiment, MetricParamsDefaultFollowsTheMetric) {
-  EXPECT_EQ(parse_experiment(R"({"metric": {"name": "fd"}})", "a").doc["metric"]["params"], json::object());
+  EXPECT_EQ(parse_experiment(R"({"metric": {"name": "fd"}})", "a").doc["metric"]["params"],
+            json::object());
   EXPECT_EQ(parse_experiment(R"({"metric": {"name": "excess"}})", "a").doc["metric"]["params"],
             (json{{"metric", "fd"}, {"features", "classifier"}}));
 }

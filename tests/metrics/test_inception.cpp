@@ -1,7 +1,10 @@
 // The FID Inception against PyTorch: tests/metrics/inception_reference.py builds pytorch-fid's
 // network from torchvision's Inception3 with random weights, converts them with
 // scripts/convert_inception_weights and computes reference pool3 features; ours must agree.
+#include <ATen/ATen.h>
+#include <H5Cpp.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -11,10 +14,6 @@
 #include <functional>
 #include <sstream>
 #include <string>
-
-#include <H5Cpp.h>
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/metrics/inception.hpp"
@@ -70,8 +69,8 @@ const fs::path& reference_dir() {
           fs::remove_all(entry.path());
       const fs::path tmp = base / ("inception_reference_tmp_" + std::to_string(::getpid()));
       const std::string cmd = "'" + env("SAMPLERSEARCH_PYTHON") + "' '" + script.string() +
-                              "' --converter '" + converter.string() + "' --out '" +
-                              tmp.string() + "'";
+                              "' --converter '" + converter.string() + "' --out '" + tmp.string() +
+                              "'";
       if (std::system(cmd.c_str()) == 0) {
         std::ofstream(tmp / "done") << "ok\n";
         fs::rename(tmp, out);
@@ -162,8 +161,14 @@ TEST(FidInception, FloatSamplesAreQuantizedToTheSameImages) {
 
 TEST(FidInception, QuantizationRoundsHalfUpAndClamps) {
   // Hand-worked: v = (x + 1)/2 · 255; 8-bit value = clamp(⌊v + ½⌋, 0, 255).
-  const std::vector<double> x = {-1.0, 1.0, 0.0, -2.0, 3.0, 2.0 * 10.0 / 255.0 - 1.0,
-                                 2.0 * 10.49 / 255.0 - 1.0, 2.0 * 10.51 / 255.0 - 1.0,
+  const std::vector<double> x = {-1.0,
+                                 1.0,
+                                 0.0,
+                                 -2.0,
+                                 3.0,
+                                 2.0 * 10.0 / 255.0 - 1.0,
+                                 2.0 * 10.49 / 255.0 - 1.0,
+                                 2.0 * 10.51 / 255.0 - 1.0,
                                  2.0 * 254.5 / 255.0 - 1.0};
   const std::vector<int> expected = {0, 255, 128, 0, 255, 10, 10, 11, 255};
   const at::Tensor samples = at::tensor(x, at::kDouble).view({1, 1, 1, -1});
@@ -172,9 +177,9 @@ TEST(FidInception, QuantizationRoundsHalfUpAndClamps) {
   for (size_t i = 0; i < x.size(); ++i)
     EXPECT_EQ(q.flatten()[static_cast<int64_t>(i)].item<int>(), expected[i]) << "x = " << x[i];
   // Layout: [N, C, H, W] samples become [N, H, W, C] images.
-  const at::Tensor rgb = at::stack({at::full({2, 3}, -1.0), at::full({2, 3}, 0.0),
-                                    at::full({2, 3}, 1.0)})
-                             .unsqueeze(0);
+  const at::Tensor rgb =
+      at::stack({at::full({2, 3}, -1.0), at::full({2, 3}, 0.0), at::full({2, 3}, 1.0)})
+          .unsqueeze(0);
   const at::Tensor img = quantize_samples(rgb);
   ASSERT_EQ(img.sizes(), (std::vector<int64_t>{1, 2, 3, 3}));
   EXPECT_EQ(img[0][1][2][0].item<int>(), 0);
@@ -243,9 +248,10 @@ int exit_code(const std::string& cmd) {
 TEST(ConvertInceptionWeights, RefusesAFileWhoseDigestIsNotThePublishedOne) {
   const fs::path dir = reference_dir();
   const fs::path err = dir / ("convert_err_" + std::to_string(::getpid()) + ".txt");
-  const std::string cmd = "'" + env("SAMPLERSEARCH_PYTHON") + "' '" + env("SAMPLERSEARCH_SOURCE_DIR") +
-                          "/scripts/convert_inception_weights' '" + (dir / "images.h5").string() +
-                          "' '" + (dir / "never_written.h5").string() + "' 2> '" + err.string() + "'";
+  const std::string cmd =
+      "'" + env("SAMPLERSEARCH_PYTHON") + "' '" + env("SAMPLERSEARCH_SOURCE_DIR") +
+      "/scripts/convert_inception_weights' '" + (dir / "images.h5").string() + "' '" +
+      (dir / "never_written.h5").string() + "' 2> '" + err.string() + "'";
   EXPECT_EQ(exit_code(cmd), 3);
   const std::string message = file_text(err);
   fs::remove(err);
@@ -260,7 +266,8 @@ TEST(ConvertInceptionWeights, RefusesAFileWhoseDigestIsNotThePublishedOne) {
 TEST(ConvertInceptionWeights, NpzStatisticsBecomeAFloat64StatisticsFile) {
   const fs::path dir = reference_dir();
   const fs::path out = dir / ("stats_" + std::to_string(::getpid()) + ".h5");
-  const std::string cmd = "'" + env("SAMPLERSEARCH_PYTHON") + "' '" + env("SAMPLERSEARCH_SOURCE_DIR") +
+  const std::string cmd = "'" + env("SAMPLERSEARCH_PYTHON") + "' '" +
+                          env("SAMPLERSEARCH_SOURCE_DIR") +
                           "/scripts/convert_inception_weights' --npz-stats '" +
                           (dir / "stats.npz").string() + "' '" + out.string() + "' > /dev/null";
   ASSERT_EQ(exit_code(cmd), 0) << cmd;
@@ -280,8 +287,8 @@ TEST(ConvertInceptionWeights, NpzStatisticsBecomeAFloat64StatisticsFile) {
 
 TEST(FeaturesCommand, WritesFeaturesMeanAndUnbiasedCovariance) {
   const fs::path dir = reference_dir();
-  const fs::path out = fs::temp_directory_path() /
-                       ("samplersearch_features_" + std::to_string(::getpid()) + ".h5");
+  const fs::path out =
+      fs::temp_directory_path() / ("samplersearch_features_" + std::to_string(::getpid()) + ".h5");
   const std::string cmd = "'" + env("SAMPLERSEARCH_CLI") + "' features --inception '" +
                           (dir / "weights.h5").string() + "' --images '" +
                           (dir / "images.h5").string() + "' --out '" + out.string() +
@@ -291,8 +298,9 @@ TEST(FeaturesCommand, WritesFeaturesMeanAndUnbiasedCovariance) {
   const at::Tensor mu = read_dataset(out, "mu", at::kDouble);
   const at::Tensor sigma = read_dataset(out, "sigma", at::kDouble);
   fs::remove(out);
-  EXPECT_LE(relative_error(features, read_dataset(dir / "reference.h5", "rgb/features", at::kFloat)),
-            kFeatureRelTol);
+  EXPECT_LE(
+      relative_error(features, read_dataset(dir / "reference.h5", "rgb/features", at::kFloat)),
+      kFeatureRelTol);
   // Hand loop: mean and (n − 1)-normalized covariance of the written features.
   const int64_t n = features.size(0), d = features.size(1);
   ASSERT_EQ(mu.sizes(), (std::vector<int64_t>{d}));
@@ -301,16 +309,19 @@ TEST(FeaturesCommand, WritesFeaturesMeanAndUnbiasedCovariance) {
   const double* fp = f.data_ptr<double>();
   std::vector<double> mean(static_cast<size_t>(d), 0.0);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < d; ++j) mean[static_cast<size_t>(j)] += fp[i * d + j] / static_cast<double>(n);
+    for (int64_t j = 0; j < d; ++j)
+      mean[static_cast<size_t>(j)] += fp[i * d + j] / static_cast<double>(n);
   const double* mp = mu.data_ptr<double>();
   const double* sp = sigma.data_ptr<double>();
   double mu_err = 0, sigma_err = 0, sigma_max = 0;
-  for (int64_t j = 0; j < d; ++j) mu_err = std::max(mu_err, std::abs(mp[j] - mean[static_cast<size_t>(j)]));
+  for (int64_t j = 0; j < d; ++j)
+    mu_err = std::max(mu_err, std::abs(mp[j] - mean[static_cast<size_t>(j)]));
   for (int64_t a = 0; a < d; a += 7)  // every 7th row: enough to catch a wrong normalization
     for (int64_t b = 0; b < d; ++b) {
       double c = 0;
       for (int64_t i = 0; i < n; ++i)
-        c += (fp[i * d + a] - mean[static_cast<size_t>(a)]) * (fp[i * d + b] - mean[static_cast<size_t>(b)]);
+        c += (fp[i * d + a] - mean[static_cast<size_t>(a)]) *
+             (fp[i * d + b] - mean[static_cast<size_t>(b)]);
       c /= static_cast<double>(n - 1);
       sigma_err = std::max(sigma_err, std::abs(sp[a * d + b] - c));
       sigma_max = std::max(sigma_max, std::abs(c));
@@ -322,9 +333,9 @@ TEST(FeaturesCommand, WritesFeaturesMeanAndUnbiasedCovariance) {
 TEST(FeaturesCommand, BadImageFileIsAFileError) {
   const fs::path dir = reference_dir();
   // weights.h5 has no `images` dataset: exit code 3 (bad file).
-  const std::string cmd = "'" + env("SAMPLERSEARCH_CLI") + "' features --inception '" +
-                          (dir / "weights.h5").string() + "' --images '" +
-                          (dir / "weights.h5").string() + "' --out /dev/null --threads 1 2> /dev/null";
+  const std::string cmd =
+      "'" + env("SAMPLERSEARCH_CLI") + "' features --inception '" + (dir / "weights.h5").string() +
+      "' --images '" + (dir / "weights.h5").string() + "' --out /dev/null --threads 1 2> /dev/null";
   EXPECT_EQ(exit_code(cmd), 3);
 }
 

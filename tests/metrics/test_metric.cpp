@@ -234,8 +234,8 @@ TEST(MetricCache, AStatisticsFileReplacesTheDataSide) {
   write_statistics(r.statistics_file, stats);
   auto state = make_metric("fd", {{"features", "pixels"}}, r)->start();
   state->add(f.samples, {});
-  const double expected =
-      frechet_distance(compute_statistics(f.samples.reshape({kSamples, -1}).to(at::kDouble)), stats);
+  const double expected = frechet_distance(
+      compute_statistics(f.samples.reshape({kSamples, -1}).to(at::kDouble)), stats);
   EXPECT_LE(relative_error(state->value(), expected), kIndependentTol);
 }
 

@@ -1,16 +1,16 @@
 // IDX reading and Fashion-MNIST, against an independent gzip + NumPy read done by the test.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <unistd.h>
-#include <zlib.h>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/samplers/datasets.hpp"

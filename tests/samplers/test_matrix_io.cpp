@@ -80,8 +80,7 @@ Matrices sample_matrices() {
   auto s = make_schedule("vp-cosine");
   SolverOptions o;
   o.eta = 0.3;
-  return solver_matrices("ddim",
-                         SolverPlan{s, TimeGrid("logsnr-uniform", {0.9946, 1e-3}), 7, o});
+  return solver_matrices("ddim", SolverPlan{s, TimeGrid("logsnr-uniform", {0.9946, 1e-3}), 7, o});
 }
 
 TEST(Files, JsonAndHdf5RoundTripExactly) {

@@ -12,8 +12,8 @@
 namespace samplersearch {
 namespace {
 
-constexpr double kClosedForm = 1e-12;   // relative, values from NumPy in float64
-constexpr double kInverse = 1e-10;      // t(λ(t)) = t
+constexpr double kClosedForm = 1e-12;  // relative, values from NumPy in float64
+constexpr double kInverse = 1e-10;     // t(λ(t)) = t
 
 TEST(Schedules, VpLinearClosedForm) {
   auto s = make_schedule("vp-linear");
@@ -82,7 +82,8 @@ TEST_P(EverySchedule, InverseLambdaRoundTripsAndLambdaDecreases) {
 TEST_P(EverySchedule, ParamsRoundTrip) {
   auto s = make_schedule(GetParam());
   auto again = make_schedule(GetParam(), s->params());
-  EXPECT_EQ(s->alpha(0.5 * (s->t_min() + s->t_max())), again->alpha(0.5 * (s->t_min() + s->t_max())));
+  EXPECT_EQ(s->alpha(0.5 * (s->t_min() + s->t_max())),
+            again->alpha(0.5 * (s->t_min() + s->t_max())));
 }
 
 std::vector<std::string> schedule_names() {
@@ -98,14 +99,15 @@ std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
   return n;
 }
 
-INSTANTIATE_TEST_SUITE_P(Registry, EverySchedule, ::testing::ValuesIn(schedule_names()), param_name);
+INSTANTIATE_TEST_SUITE_P(Registry, EverySchedule, ::testing::ValuesIn(schedule_names()),
+                         param_name);
 
 TEST(Discretizations, TimeQuadraticMatchesSeedTable15) {
   auto s = make_schedule("vp-linear");
   const auto t = make_timesteps("time-quadratic", *s, 5, {1.0, 1e-3});
   // (√T + i/N(√ε − √T))², NumPy
-  const double want[] = {1.0, 0.6501592885125388, 0.3753389327688082, 0.17553893276880822,
-                         0.05075928851253881, 0.001};
+  const double want[] = {
+      1.0, 0.6501592885125388, 0.3753389327688082, 0.17553893276880822, 0.05075928851253881, 0.001};
   for (int i = 0; i <= 5; ++i) EXPECT_NEAR(t[static_cast<size_t>(i)], want[i], 1e-15);
   // The table's marginal coefficient of its first row, 0.118, is α(t_1) = 0.1182 to 4 digits.
   EXPECT_NEAR(s->alpha(t[1]), 0.1182, 5e-5);

@@ -1,9 +1,9 @@
 // Every classic sampler, run once on tensors and once as matrices through the engine, gives the
 // same samples (float64, named tolerance); identities between samplers and the marginal
 // property of seed 000 §4 hold; bad options are rejected with tested messages.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <ATen/ATen.h>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -45,26 +45,58 @@ std::vector<SolverCase> solver_cases() {
       {"deis", o([](SolverOptions& x) { x.order = 1; }), "deis1"},
       {"deis", o([](SolverOptions& x) { x.order = 2; }), "deis2"},
       {"deis", {}, "deis3"},
-      {"dpmsolver", o([](SolverOptions& x) { x.method = "singlestep"; x.order = 1; }), "dpm1s"},
-      {"dpmsolver", o([](SolverOptions& x) { x.method = "singlestep"; x.order = 2; }), "dpm2s"},
-      {"dpmsolver", o([](SolverOptions& x) { x.method = "singlestep"; x.order = 3; }), "dpm3s"},
+      {"dpmsolver", o([](SolverOptions& x) {
+         x.method = "singlestep";
+         x.order = 1;
+       }),
+       "dpm1s"},
+      {"dpmsolver", o([](SolverOptions& x) {
+         x.method = "singlestep";
+         x.order = 2;
+       }),
+       "dpm2s"},
+      {"dpmsolver", o([](SolverOptions& x) {
+         x.method = "singlestep";
+         x.order = 3;
+       }),
+       "dpm3s"},
       {"dpmsolver", {}, "dpm2m"},
       {"dpmsolver", o([](SolverOptions& x) { x.order = 3; }), "dpm3m"},
-      {"dpmsolver", o([](SolverOptions& x) { x.order = 3; x.lower_order_final = false; }),
+      {"dpmsolver", o([](SolverOptions& x) {
+         x.order = 3;
+         x.lower_order_final = false;
+       }),
        "dpm3m_nolof"},
       {"dpmsolver++", o([](SolverOptions& x) { x.method = "singlestep"; }), "dpmpp2s"},
-      {"dpmsolver++", o([](SolverOptions& x) { x.method = "singlestep"; x.order = 3; }),
+      {"dpmsolver++", o([](SolverOptions& x) {
+         x.method = "singlestep";
+         x.order = 3;
+       }),
        "dpmpp3s"},
       {"dpmsolver++", {}, "dpmpp2m"},
       {"dpmsolver++", o([](SolverOptions& x) { x.order = 3; }), "dpmpp3m"},
       {"unipc", {}, "unipc2_bh1"},
-      {"unipc", o([](SolverOptions& x) { x.order = 3; x.variant = "bh2"; }), "unipc3_bh2"},
-      {"unipc", o([](SolverOptions& x) { x.predict = "eps"; x.order = 3; }), "unipc3_eps"},
+      {"unipc", o([](SolverOptions& x) {
+         x.order = 3;
+         x.variant = "bh2";
+       }),
+       "unipc3_bh2"},
+      {"unipc", o([](SolverOptions& x) {
+         x.predict = "eps";
+         x.order = 3;
+       }),
+       "unipc3_eps"},
       {"generalized", {}, "gdr_default"},
-      {"generalized",
-       o([](SolverOptions& x) { x.gamma = {0.026}; x.rho = {0.0}; }), "gdr_det"},
-      {"generalized",
-       o([](SolverOptions& x) { x.gamma = {1.25}; x.delta = {0.95}; x.rho = {1.0}; }),
+      {"generalized", o([](SolverOptions& x) {
+         x.gamma = {0.026};
+         x.rho = {0.0};
+       }),
+       "gdr_det"},
+      {"generalized", o([](SolverOptions& x) {
+         x.gamma = {1.25};
+         x.delta = {0.95};
+         x.rho = {1.0};
+       }),
        "gdr_stoch"},
   };
 }
@@ -86,16 +118,14 @@ struct Grid {
   std::string discretization;
 };
 
-class DirectVsMatrices
-    : public ::testing::TestWithParam<std::tuple<SolverCase, Grid, int>> {};
+class DirectVsMatrices : public ::testing::TestWithParam<std::tuple<SolverCase, Grid, int>> {};
 
 TEST_P(DirectVsMatrices, SameSamples) {
   const auto& [c, grid, steps] = GetParam();
   auto schedule = make_schedule(grid.schedule);
   const SolverEntry& entry = find_solver(c.solver);
-  SolverPlan plan{schedule,
-                  TimeGrid(grid.discretization, {schedule->t_max(), schedule->t_min()}), steps,
-                  c.options};
+  SolverPlan plan{schedule, TimeGrid(grid.discretization, {schedule->t_max(), schedule->t_min()}),
+                  steps, c.options};
   int min_steps = 1;
   if (c.options.order && c.options.method.value_or("multistep") == "multistep" &&
       (c.solver == "dpmsolver" || c.solver == "dpmsolver++" || c.solver == "unipc"))
@@ -135,21 +165,20 @@ INSTANTIATE_TEST_SUITE_P(VpLinear, DirectVsMatrices,
                                             ::testing::Values(Grid{"vp-linear", "time-quadratic"}),
                                             ::testing::Values(1, 2, 3, 5, 6, 10, 18)),
                          case_name);
-INSTANTIATE_TEST_SUITE_P(OtherSchedules, DirectVsMatrices,
-                         ::testing::Combine(::testing::ValuesIn(solver_cases()),
-                                            ::testing::Values(Grid{"vp-cosine", "logsnr-uniform"},
-                                                              Grid{"edm", "karras"},
-                                                              Grid{"flow", "time-uniform"},
-                                                              Grid{"ddpm-discrete", "time-uniform"}),
-                                            ::testing::Values(7)),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(
+    OtherSchedules, DirectVsMatrices,
+    ::testing::Combine(::testing::ValuesIn(solver_cases()),
+                       ::testing::Values(Grid{"vp-cosine", "logsnr-uniform"}, Grid{"edm", "karras"},
+                                         Grid{"flow", "time-uniform"},
+                                         Grid{"ddpm-discrete", "time-uniform"}),
+                       ::testing::Values(7)),
+    case_name);
 
 // Prints the largest direct-vs-matrix difference once every case has run.
 class ReportLargestDifference : public ::testing::Environment {
  public:
   void TearDown() override {
-    std::printf("largest direct-vs-matrix difference: %.3g (%s)\n", g_worst,
-                g_worst_case.c_str());
+    std::printf("largest direct-vs-matrix difference: %.3g (%s)\n", g_worst, g_worst_case.c_str());
   }
 };
 const auto* const kReport = ::testing::AddGlobalTestEnvironment(new ReportLargestDifference);
@@ -172,7 +201,8 @@ TEST(Identities, FirstOrderSolversAreDdim) {
     SolverOptions one;
     one.order = 1;
     one.method = "singlestep";
-    EXPECT_LE(max_diff(ddim, solver_matrices("dpmsolver", plan_for("vp-linear", n, one))), kIdentity);
+    EXPECT_LE(max_diff(ddim, solver_matrices("dpmsolver", plan_for("vp-linear", n, one))),
+              kIdentity);
     EXPECT_LE(max_diff(ddim, solver_matrices("dpmsolver++", plan_for("vp-linear", n, one))),
               kIdentity);
     SolverOptions deis0;  // degree-0 tAB is DDIM (Zhang & Chen 2023)
@@ -195,8 +225,8 @@ TEST(Identities, DdimEtaOneIsDdpmAncestral) {
 // noise exactly t_k.
 TEST(Marginals, FlowEulerIsExact) {
   auto flow = make_schedule("flow");
-  const Matrices m = solver_matrices(
-      "euler", SolverPlan{flow, TimeGrid("time-uniform", {1.0, 1e-3}), 18, {}});
+  const Matrices m =
+      solver_matrices("euler", SolverPlan{flow, TimeGrid("time-uniform", {1.0, 1e-3}), 18, {}});
   const auto sums = m.row_sums();
   const auto norms = m.noise_norms();
   for (size_t k = 1; k < m.times.size(); ++k) {
@@ -248,8 +278,8 @@ TEST(Engine, SamplesDoNotDependOnBatchSplit) {
   const Matrices m = solver_matrices("ddim", plan_for("vp-linear", 6, o));
   const SampleLayout f64{{8}, at::kDouble};
   const at::Tensor all = run_engine(m, model, 99, 0, 7, f64);
-  const at::Tensor part = at::cat({run_engine(m, model, 99, 0, 3, f64),
-                                   run_engine(m, model, 99, 3, 4, f64)});
+  const at::Tensor part =
+      at::cat({run_engine(m, model, 99, 0, 3, f64), run_engine(m, model, 99, 3, 4, f64)});
   EXPECT_LE((all - part).abs().max().item<double>(), 1e-12);
   const at::Tensor other_seed = run_engine(m, model, 100, 0, 7, f64);
   EXPECT_GT((all - other_seed).abs().max().item<double>(), 0.1);

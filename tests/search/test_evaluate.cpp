@@ -1,8 +1,7 @@
 // Chunked, pooled, multi-fidelity scoring: bit-identical for 1 or several workers, pruning,
 // and numerical failures (issue 4 items 3–5).
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/samplers/exact_models.hpp"
@@ -40,7 +39,9 @@ class SquareMetric final : public Metric {
   explicit SquareMetric(bool ref) : ref_(ref) {}
   std::string_view name() const override { return ref_ ? "square_to_reference" : "square"; }
   bool needs_reference_samples() const override { return ref_; }
-  std::unique_ptr<MetricState> start() const override { return std::make_unique<SquareState>(ref_); }
+  std::unique_ptr<MetricState> start() const override {
+    return std::make_unique<SquareState>(ref_);
+  }
 
  private:
   bool ref_;
@@ -51,13 +52,13 @@ struct Fixture {
   GaussianMixtureModel model = [&] {
     at::manual_seed(3);
     const auto f = at::TensorOptions().dtype(at::kDouble);
-    return GaussianMixtureModel({at::tensor({0.6, 0.4}, f), at::randn({2, 16}, f),
-                                 at::tensor({0.2, 0.5}, f)},
-                                schedule, {16});
+    return GaussianMixtureModel(
+        {at::tensor({0.6, 0.4}, f), at::randn({2, 16}, f), at::tensor({0.2, 0.5}, f)}, schedule,
+        {16});
   }();
   Matrices matrices(const std::string& solver, int steps) {
-    return solver_matrices(solver, SolverPlan{schedule, TimeGrid("time-quadratic", {1.0, 1e-3}),
-                                              steps, {}});
+    return solver_matrices(
+        solver, SolverPlan{schedule, TimeGrid("time-quadratic", {1.0, 1e-3}), steps, {}});
   }
 };
 
@@ -79,7 +80,8 @@ TEST(Evaluate, BitIdenticalForOneOrSeveralWorkers) {
   const at::Tensor all = run_engine(m, f.model, 11, 0, 160, {{16}, at::kFloat});
   const at::Tensor ref = run_engine(reference.matrices(), f.model, 11, 0, 160, {{16}, at::kFloat});
   // (float32 samples: the per-chunk sums round differently from one sum over all 160)
-  EXPECT_NEAR(a.value, (all - ref).to(at::kDouble).pow(2).sum().item<double>() / 160, 1e-6 * a.value);
+  EXPECT_NEAR(a.value, (all - ref).to(at::kDouble).pow(2).sum().item<double>() / 160,
+              1e-6 * a.value);
 }
 
 TEST(Evaluate, ReportsIntermediateValuesAndStopsWhenPruned) {
@@ -128,7 +130,8 @@ TEST(Evaluate, BadObjectivesAndDevicesAreConfigErrors) {
     DevicePool bad({"tpu:0"});
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()), "devices: 'tpu:0' is not a device name (valid: cpu, cpu:N, cuda:I)");
+    EXPECT_EQ(std::string(e.what()),
+              "devices: 'tpu:0' is not a device name (valid: cpu, cpu:N, cuda:I)");
   }
   EXPECT_THROW(DevicePool({"cuda:0"}), ConfigError);  // this LibTorch build has no CUDA
   EXPECT_EQ(DevicePool({"cpu:4"}).size(), 4);

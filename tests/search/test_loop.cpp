@@ -1,13 +1,12 @@
 // The search loop against real Optuna: warm starts first, every trial stored before it is told,
 // budgets, failures and stops (issue 4 items 3 and 5).
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include <ATen/ATen.h>
 #include <algorithm>
 #include <mutex>
 
 #include "samplersearch/common/error.hpp"
-
 #include "samplersearch/samplers/discretization.hpp"
 #include "samplersearch/samplers/exact_models.hpp"
 #include "samplersearch/samplers/solver.hpp"
@@ -39,7 +38,9 @@ class Trajectory final : public Metric {
  public:
   std::string_view name() const override { return "trajectory"; }
   bool needs_reference_samples() const override { return true; }
-  std::unique_ptr<MetricState> start() const override { return std::make_unique<TrajectoryState>(); }
+  std::unique_ptr<MetricState> start() const override {
+    return std::make_unique<TrajectoryState>();
+  }
 };
 
 // Records every trial and checks Optuna has not been told of it yet.
@@ -66,13 +67,14 @@ struct World {
   GaussianMixtureModel model = [&] {
     at::manual_seed(5);
     const auto f = at::TensorOptions().dtype(at::kDouble);
-    return GaussianMixtureModel({at::tensor({0.5, 0.5}, f), at::randn({2, 8}, f),
-                                 at::tensor({0.1, 0.3}, f)},
-                                schedule, {8});
+    return GaussianMixtureModel(
+        {at::tensor({0.5, 0.5}, f), at::randn({2, 8}, f), at::tensor({0.1, 0.3}, f)}, schedule,
+        {8});
   }();
   Trajectory metric;
   ReferenceSamples reference{
-      solver_matrices("ddim", SolverPlan{schedule, TimeGrid("time-quadratic", {1.0, 1e-3}), 40, {}}),
+      solver_matrices("ddim",
+                      SolverPlan{schedule, TimeGrid("time-quadratic", {1.0, 1e-3}), 40, {}}),
       model, 3, SampleLayout{{8}, at::kFloat}};
   Objective objective{&model, &metric, {{8}, at::kFloat}, 3, 16, {16, 32}, &reference, {}};
   std::unique_ptr<SearchSpace> space =
@@ -174,7 +176,8 @@ TEST(Loop, AnErrorThatIsNotTheTrialsStopsTheLoopAndIsRethrown) {
   EXPECT_LE(sink.writes, 4);  // the failing write and at most the one other trial in flight
   const std::vector<FrozenTrial> trials = study.trials();
   for (const FrozenTrial& t : trials) {
-    const bool stored = std::find(sink.stored.begin(), sink.stored.end(), t.number) != sink.stored.end();
+    const bool stored =
+        std::find(sink.stored.begin(), sink.stored.end(), t.number) != sink.stored.end();
     // Stored trials were told; the one that could not be stored stays RUNNING for resume.
     if (stored) EXPECT_NE(t.state, TrialState::running) << t.number;
   }

@@ -45,7 +45,8 @@ class OptunaBridgeTest : public ::testing::Test {
   static void SetUpTestSuite() {
     // Study files on tmpfs when there is one: sqlite fsyncs every commit (~90 ms a trial on
     // this machine's disk), which would test the disk, not the bridge.
-    std::string tmpl = fs::is_directory("/dev/shm") ? "/dev/shm" : fs::temp_directory_path().string();
+    std::string tmpl =
+        fs::is_directory("/dev/shm") ? "/dev/shm" : fs::temp_directory_path().string();
     tmpl += "/samplersearch_bridge_XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = new fs::path(tmpl);
@@ -96,11 +97,12 @@ class OptunaBridgeTest : public ::testing::Test {
     }
     const std::vector<FrozenTrial> best = bridge.best_trials();
     ASSERT_EQ(best.size(), 1u);
-    EXPECT_NEAR(best[0].values.at(0), *std::min_element(told.begin(), told.end()),
-                kJsonRoundTrip);
+    EXPECT_NEAR(best[0].values.at(0), *std::min_element(told.begin(), told.end()), kJsonRoundTrip);
   }
 
-  static double best_of(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+  static double best_of(const std::vector<double>& v) {
+    return *std::min_element(v.begin(), v.end());
+  }
 
   static inline fs::path* dir_ = nullptr;
   static inline OptunaBridge* bridge_ = nullptr;
@@ -159,12 +161,11 @@ TEST_P(SamplerStorage, EverySamplerRecordsAndConverges) {
   }
   {  // qmc: trial 0 comes from the independent sampler, then unscrambled Sobol points 0, 1, ...
     SCOPED_TRACE("qmc");
-    bridge.create_study(
-        config("qmc", {{"seed", 0}, {"qmc_type", "sobol"}, {"scramble", false}}));
+    bridge.create_study(config("qmc", {{"seed", 0}, {"qmc_type", "sobol"}, {"scramble", false}}));
     const auto told = run_quadratic(bridge, 8);
     expect_recorded(bridge, told);
     // The first 2-D Sobol points (Joe-Kuo directions, as scipy.stats.qmc.Sobol gives them).
-    const double sobol[7][2] = {{0, 0},         {0.5, 0.5},     {0.75, 0.25}, {0.25, 0.75},
+    const double sobol[7][2] = {{0, 0},         {0.5, 0.5},     {0.75, 0.25},  {0.25, 0.75},
                                 {0.375, 0.375}, {0.875, 0.875}, {0.625, 0.125}};
     const auto trials = bridge.trials();
     for (int k = 0; k < 7; ++k) {
@@ -242,8 +243,9 @@ TEST_F(OptunaBridgeTest, RegistriesMatchTheBridge) {
     bridge_->create_study(c);
     ADD_FAILURE() << "no ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_STREQ(e.what(), "sampler: unknown name 'annealing' (valid: tpe, cmaes, random, qmc, "
-                           "nsga2, grid)");
+    EXPECT_STREQ(e.what(),
+                 "sampler: unknown name 'annealing' (valid: tpe, cmaes, random, qmc, "
+                 "nsga2, grid)");
   }
   c.sampler = "tpe";
   c.pruner = "patient";
@@ -267,8 +269,10 @@ TEST_F(OptunaBridgeTest, SeedMakesRandomSamplerRepeatable) {
     bridge_->create_study(c);
     for (int i = 0; i < 3; ++i) {
       const AskedTrial t = bridge_->ask(xy_space());
-      if (run == 0) first.push_back(t.params);
-      else EXPECT_EQ(t.params, first[static_cast<size_t>(i)]);
+      if (run == 0)
+        first.push_back(t.params);
+      else
+        EXPECT_EQ(t.params, first[static_cast<size_t>(i)]);
       bridge_->tell(t.number, {1.0});
     }
   }
@@ -413,8 +417,9 @@ TEST_F(OptunaBridgeTest, PythonErrorsComeBackWithTheirMessage) {
   EXPECT_EQ(e.python_message(), "No such study nope.");  // str(), not repr(), of the KeyError
   e = error_of([&] { bridge_->ask({Distribution::floating("x", 1.0, 0.0)}); });
   EXPECT_EQ(e.python_type(), "ValueError");
-  EXPECT_EQ(e.python_message(), "The `low` value must be smaller than or equal to the `high` "
-                                "value (low=1.0, high=0.0).");
+  EXPECT_EQ(e.python_message(),
+            "The `low` value must be smaller than or equal to the `high` "
+            "value (low=1.0, high=0.0).");
   e = error_of([&] { bridge_->request({{"op", "frobnicate"}}); });
   EXPECT_EQ(e.python_message().rfind("unknown op 'frobnicate'", 0), 0u) << e.python_message();
 
@@ -497,13 +502,19 @@ TEST(OptunaBridgeProtocol, StdoutCarriesOnlyResponses) {
   {
     std::ofstream out(input);
     out << "this is not json\n"
-        << R"({"id": 1, "op": "hello"})" << "\n\n"
+        << R"({"id": 1, "op": "hello"})"
+        << "\n\n"
         << R"({"id": "a", "op": "create_study", "storage": "journal://)" << dir
-        << R"(/j.log", "sampler": {"name": "random", "params": {"seed": 1}}})" << "\n"
-        << R"({"id": 3, "op": "ask", "distributions": [{"name": "k", "type": "int", "low": 1, "high": 9, "step": 2}, {"name": "c", "type": "categorical", "choices": ["a", null, true]}]})" << "\n"
-        << R"({"id": 4, "op": "tell", "number": 0, "values": ["-Infinity"]})" << "\n"
-        << R"({"id": 5, "op": "shutdown"})" << "\n"
-        << R"({"id": 6, "op": "hello"})" << "\n";
+        << R"(/j.log", "sampler": {"name": "random", "params": {"seed": 1}}})"
+        << "\n"
+        << R"({"id": 3, "op": "ask", "distributions": [{"name": "k", "type": "int", "low": 1, "high": 9, "step": 2}, {"name": "c", "type": "categorical", "choices": ["a", null, true]}]})"
+        << "\n"
+        << R"({"id": 4, "op": "tell", "number": 0, "values": ["-Infinity"]})"
+        << "\n"
+        << R"({"id": 5, "op": "shutdown"})"
+        << "\n"
+        << R"({"id": 6, "op": "hello"})"
+        << "\n";
   }
   const std::string cmd = "'" + default_bridge_python() + "' '" + default_bridge_script() +
                           "' < '" + input.string() + "' 2> /dev/null";
@@ -559,8 +570,7 @@ TEST(OptunaBridgeStart, MissingInterpreterOrScript) {
     ADD_FAILURE() << "no BridgeError";
   } catch (const BridgeError& e) {
     EXPECT_EQ(e.kind(), BridgeError::Kind::died);
-    EXPECT_NE(std::string(e.what()).find("exited with status 127"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("exited with status 127"), std::string::npos) << e.what();
   }
   options.python.clear();
   options.script = "/nonexistent/optuna_bridge.py";

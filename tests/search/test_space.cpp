@@ -51,7 +51,8 @@ TEST_P(EverySpace, FreeTimesStartAtTheBaseGridAndStayMonotone) {
   for (const WarmStart& w : warm) {
     const Matrices m = space->to_matrices(w.params);
     ASSERT_EQ(m.times.size(), base.times.size());
-    for (size_t k = 0; k < m.times.size(); ++k) EXPECT_DOUBLE_EQ(m.times[k], base.times[k]) << w.label;
+    for (size_t k = 0; k < m.times.size(); ++k)
+      EXPECT_DOUBLE_EQ(m.times[k], base.times[k]) << w.label;
   }
   nlohmann::json v = warm.front().params;
   v["w6"] = 4.0;  // the upper bound; cumulative 1…5, 9: p_k = 6k/9
@@ -61,7 +62,8 @@ TEST_P(EverySpace, FreeTimesStartAtTheBaseGridAndStayMonotone) {
   for (int k = 1; k < 6; ++k) {
     const double p = 6.0 * k / 9.0;
     const auto i = static_cast<size_t>(p);
-    const double expected = base.times[i] + (p - static_cast<double>(i)) * (base.times[i + 1] - base.times[i]);
+    const double expected =
+        base.times[i] + (p - static_cast<double>(i)) * (base.times[i + 1] - base.times[i]);
     EXPECT_NEAR(m.times[static_cast<size_t>(k)], expected, 1e-15) << "t_" << k;
     EXPECT_LT(m.times[static_cast<size_t>(k)], m.times[static_cast<size_t>(k) - 1]);
   }
@@ -102,8 +104,8 @@ TEST(MatrixSpace, RowsSumToAlphaAndCountTheFreeEntries) {
 TEST(MatrixSpace, Table15RoundTrips) {
   const SpaceConfig c = config(5, {{"tail", 2}});
   auto space = make_space("matrix", c);
-  const nlohmann::json params = {{"c2_0", -0.291}, {"c3_1", 0.133}, {"c4_2", -0.337},
-                                 {"c5_3", -0.583}};
+  const nlohmann::json params = {
+      {"c2_0", -0.291}, {"c3_1", 0.133}, {"c4_2", -0.337}, {"c5_3", -0.583}};
   const Matrices m = space->to_matrices(params);
   const Matrices table = matrices_from_table(
       "0.650 1 0 0 0 0 0.118\n0.375 -0.291 1 0 0 0 0.487\n0.176 0 0.133 1 0 0 0.85\n"
@@ -119,10 +121,12 @@ TEST(MatrixSpace, FullBandWarmStartKeepsEachRowsShape) {
   const SpaceConfig c = config(8, {{"tail", 8}, {"low", -50.0}, {"high", 50.0}});
   auto space = make_space("matrix", c);
   const Matrices m = space->to_matrices(space->warm_starts().front().params);
-  const Matrices pp = solver_matrices("dpmsolver++", SolverPlan{c.schedule, TimeGrid(c.times), 8, {}});
+  const Matrices pp =
+      solver_matrices("dpmsolver++", SolverPlan{c.schedule, TimeGrid(c.times), 8, {}});
   for (Eigen::Index k = 1; k <= 8; ++k) {
     const double scale = m.signal(k, k - 1) / pp.signal(k, k - 1);
-    for (Eigen::Index j = 0; j < k; ++j) EXPECT_NEAR(m.signal(k, j), scale * pp.signal(k, j), 1e-14);
+    for (Eigen::Index j = 0; j < k; ++j)
+      EXPECT_NEAR(m.signal(k, j), scale * pp.signal(k, j), 1e-14);
   }
 }
 
@@ -155,8 +159,9 @@ TEST(Spaces, BadParamsAndOptionsNameTheField) {
     make_space("matrix", config(5, {{"tial", 2}}));
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "space.tial: not an option of this space (valid: tail, low, high, stochastic, times)");
+    EXPECT_EQ(
+        std::string(e.what()),
+        "space.tial: not an option of this space (valid: tail, low, high, stochastic, times)");
   }
   EXPECT_THROW(make_space("matrices", config(5)), ConfigError);
   // A row whose coefficients cancel is a numerical failure of that trial, not a crash.

@@ -37,8 +37,8 @@ const Entry& registry_find(std::span<const Entry> table, std::string_view name,
                            const std::string& field) {
   for (const Entry& e : table)
     if (e.name == name) return e;
-  throw ConfigError(field, "unknown name '" + std::string(name) + "' (valid: " +
-                               registry_list(table) + ")");
+  throw ConfigError(
+      field, "unknown name '" + std::string(name) + "' (valid: " + registry_list(table) + ")");
 }
 
 // "  name  summary" lines for --help.

@@ -13,9 +13,9 @@ namespace samplersearch::cli {
 // Exit codes (documented in README.md).
 enum ExitCode : int {
   kOk = 0,
-  kFailure = 1,      // an operation failed (numerical failure, I/O)
-  kUsage = 2,        // bad flags, unknown names, impossible combinations
-  kBadFile = 3,      // a file is missing, truncated or malformed
+  kFailure = 1,  // an operation failed (numerical failure, I/O)
+  kUsage = 2,    // bad flags, unknown names, impossible combinations
+  kBadFile = 3,  // a file is missing, truncated or malformed
   kInterrupted = 130,
 };
 

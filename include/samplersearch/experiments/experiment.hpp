@@ -3,17 +3,25 @@
 // times, NFE, search space, baselines, metric and sample counts, Optuna sampler/pruner/storage,
 // devices, concurrency, seed, budget and output. One field table (experiment_fields) is the schema:
 // defaults, validation, `--help` and experiments/README.md's field list all come from it.
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace samplersearch {
 
 // What kind of JSON value a field holds.
-enum class FieldKind { string, integer, number, boolean, object, string_list, number_list, duration };
+enum class FieldKind {
+  string,
+  integer,
+  number,
+  boolean,
+  object,
+  string_list,
+  number_list,
+  duration
+};
 
 // One row of the experiment schema. `path` is dotted ("metric.samples"); `choices` (when set)
 // lists the valid names, taken from the family's registry.

@@ -20,23 +20,24 @@ struct ExportEntry {
   bool searched = true;  // false for a classic baseline
   int trial = -1;        // trial number (searched only)
   double value = 0;      // the objective value on the search's noise
-  double validation = std::numeric_limits<double>::quiet_NaN();  // on unseen noise (NaN: not measured)
+  double validation =
+      std::numeric_limits<double>::quiet_NaN();  // on unseen noise (NaN: not measured)
   Matrices matrices;
 };
 
 // What every format gets besides the entries.
 struct ExportContext {
   std::string experiment_name;
-  std::string metric;       // e.g. "excess (fd, classifier features), 1000 samples"
-  std::string baseline;     // label of the entry ratios are taken against ("" = none)
-  int digits = 3;           // digits of the matrix tables
+  std::string metric;    // e.g. "excess (fd, classifier features), 1000 samples"
+  std::string baseline;  // label of the entry ratios are taken against ("" = none)
+  int digits = 3;        // digits of the matrix tables
 };
 
 // One row of the export-format registry.
 struct ExportFormatEntry {
-  std::string_view name;       // markdown, csv, latex, json, hdf5
+  std::string_view name;  // markdown, csv, latex, json, hdf5
   std::string_view summary;
-  bool text;                   // text formats go to a stream; file formats write matrix files
+  bool text;  // text formats go to a stream; file formats write matrix files
   // Text formats: the comparison table, then one paper table per searched entry (markdown,
   // latex); csv is one long table, one line per matrix row of every entry.
   void (*write_text)(std::span<const ExportEntry> entries, const ExportContext& context,

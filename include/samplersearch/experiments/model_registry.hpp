@@ -2,12 +2,11 @@
 // The model registry of experiment files: how `model.kind` becomes an x0-model on each device of
 // the pool, and where the metric's data side comes from.
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "samplersearch/metrics/metric.hpp"
 #include "samplersearch/samplers/model.hpp"

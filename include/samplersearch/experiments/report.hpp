@@ -2,28 +2,28 @@
 // The HTML report (issue 5 item 6): optimization history, the best matrix as a heat map beside
 // DPM-Solver++'s, and sample grids (PNG) of the best trial and the best classic sampler drawn from
 // the same noise. Self-contained: inline SVG and CSS, PNGs beside index.html, no network to view.
+#include <ATen/core/Tensor.h>
+
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "samplersearch/experiments/trial_store.hpp"
 
 namespace samplersearch {
 
 struct ReportInput {
-  std::string title;                 // experiment name
-  std::string experiment;            // the experiment file as run (shown verbatim)
-  std::string metric;                // what the values are, e.g. "excess FD (classifier), 1000 samples"
-  std::vector<TrialRecord> trials;   // the history (any states)
-  std::vector<Baseline> baselines;   // classic samplers' values (drawn as horizontal lines)
-  const TrialRecord* best = nullptr; // the best COMPLETE trial (its matrices are shown)
+  std::string title;       // experiment name
+  std::string experiment;  // the experiment file as run (shown verbatim)
+  std::string metric;      // what the values are, e.g. "excess FD (classifier), 1000 samples"
+  std::vector<TrialRecord> trials;    // the history (any states)
+  std::vector<Baseline> baselines;    // classic samplers' values (drawn as horizontal lines)
+  const TrialRecord* best = nullptr;  // the best COMPLETE trial (its matrices are shown)
   double best_validation = std::numeric_limits<double>::quiet_NaN();  // its value on unseen noise
-  const Matrices* classic = nullptr; // DPM-Solver++(2M)'s matrices, shown beside the best
+  const Matrices* classic = nullptr;  // DPM-Solver++(2M)'s matrices, shown beside the best
   std::string classic_label;
-  at::Tensor best_grid;              // [n, c, h, w] samples of the best trial in [-1, 1]
-  at::Tensor classic_grid;           // same noise, the best classic sampler
+  at::Tensor best_grid;     // [n, c, h, w] samples of the best trial in [-1, 1]
+  at::Tensor classic_grid;  // same noise, the best classic sampler
   std::string classic_grid_label;
 };
 

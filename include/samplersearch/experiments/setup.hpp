@@ -44,7 +44,8 @@ class ExperimentRun {
   StudyConfig study_config() const;
   // The HDF5 trial store's path.
   std::string output() const;
-  // One line describing the objective, e.g. "excess fd/classifier over dpmsolver++(3M) 100 steps, 1000 samples".
+  // One line describing the objective, e.g. "excess fd/classifier over dpmsolver++(3M) 100 steps,
+  // 1000 samples".
   std::string metric_description() const;
 
  private:

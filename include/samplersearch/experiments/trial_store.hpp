@@ -18,21 +18,21 @@ namespace samplersearch {
 
 // A classic sampler measured before the search at the experiment's NFE and sample count.
 struct Baseline {
-  std::string label;  // e.g. "dpmsolver++(2M)"
-  double value = 0;  // on the search's noise
+  std::string label;                                             // e.g. "dpmsolver++(2M)"
+  double value = 0;                                              // on the search's noise
   double validation = std::numeric_limits<double>::quiet_NaN();  // on the unseen validation noise
   Matrices matrices;
 };
 
 // Everything a store file holds, as read back.
 struct StoreContents {
-  std::string experiment;       // the experiment file as run (canonical JSON text)
-  std::string experiment_hash;  // SHA-256 (hex) of `experiment`
-  int steps = 0;                // N of every stored matrix
+  std::string experiment;              // the experiment file as run (canonical JSON text)
+  std::string experiment_hash;         // SHA-256 (hex) of `experiment`
+  int steps = 0;                       // N of every stored matrix
   std::vector<int64_t> sample_counts;  // the fidelities (intermediate values are per count)
   std::vector<Baseline> baselines;
-  std::vector<TrialRecord> trials;     // in the order written; trial numbers are unique
-  std::map<int, double> validations;   // trial number → value on unseen noise (best trials)
+  std::vector<TrialRecord> trials;    // in the order written; trial numbers are unique
+  std::map<int, double> validations;  // trial number → value on unseen noise (best trials)
 };
 
 // What a new store is created with.

@@ -10,13 +10,13 @@
 // Only the keys pool3 needs are read (inception_weight_specs()); `fc.*` and `num_batches_tracked`
 // entries may be present and are ignored. scripts/convert_inception_weights writes that file from
 // pt_inception-2015-12-05-6726825d.pth. Nothing is ever downloaded.
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
-#include <c10/core/Device.h>
 
 #include "samplersearch/metrics/statistics.hpp"
 
@@ -93,7 +93,8 @@ std::vector<int64_t> image_file_shape(const std::string& path);
 // Images [start, start + count) of that dataset, uint8 [count, H, W, C].
 at::Tensor read_image_file(const std::string& path, int64_t start, int64_t count);
 
-// Writes uint8 images [N, H, W, C] as the dataset `images` of a new HDF5 file (read_image_file's format).
+// Writes uint8 images [N, H, W, C] as the dataset `images` of a new HDF5 file (read_image_file's
+// format).
 void write_image_file(const std::string& path, const at::Tensor& images);
 
 // A feature file: the statistics file of `stats` (write_statistics: mu, sigma, count, source)

@@ -4,14 +4,14 @@
 // depends on how samples were split, and it can be read at any count (multi-fidelity). Metrics know
 // nothing of samplers: the caller passes samples (and, for metrics that compare with a reference
 // sampler on the same noise, the reference samples of the same noise indices).
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <ATen/core/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 
 #include "samplersearch/metrics/statistics.hpp"
 
@@ -58,11 +58,11 @@ class Metric {
 // weights file when Inception features are asked for. The registry (metrics/metric.cpp): fd, kid,
 // fd_inf, trajectory_mse, excess; feature spaces in features.hpp, the classifier in classifier.hpp.
 struct MetricResources {
-  at::Tensor data;            // reference data set samples (for statistics and the classifier)
-  at::Tensor data_labels;     // its labels (to train the classifier), int64 [N]
-  at::Tensor test_data;       // held-out samples (classifier accuracy)
+  at::Tensor data;         // reference data set samples (for statistics and the classifier)
+  at::Tensor data_labels;  // its labels (to train the classifier), int64 [N]
+  at::Tensor test_data;    // held-out samples (classifier accuracy)
   at::Tensor test_labels;
-  std::string cache_dir;      // where statistics and the trained classifier are cached
+  std::string cache_dir;          // where statistics and the trained classifier are cached
   std::string inception_weights;  // HDF5 weights for the `inception` features (FID = fd on them)
   std::string statistics_file;    // when set: the data side's statistics (e.g. the CIFAR-10
                                   // training set's FID statistics) instead of computing them

@@ -1,10 +1,10 @@
 #pragma once
 // The two contexts a solver runs in (see solver.hpp): tensors (sampling) and linear forms
 // (matrices).
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "samplersearch/samplers/linear_form.hpp"
 #include "samplersearch/samplers/matrices.hpp"

@@ -1,10 +1,10 @@
 #pragma once
 // Data sets the exact models are built on: IDX files (MNIST's format) and Fashion-MNIST from
 // Debian's dataset-fashion-mnist package.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <string>
-
-#include <ATen/core/Tensor.h>
 
 namespace samplersearch {
 

@@ -32,7 +32,6 @@ std::vector<double> make_timesteps(std::string_view name, const Schedule& schedu
 
 // Checks a user's explicit list: strictly decreasing, inside the schedule's domain, integers on a
 // discrete schedule. Throws ConfigError naming `field`.
-void validate_timesteps(std::span<const double> times, const Schedule& schedule,
-                        const char* field);
+void validate_timesteps(std::span<const double> times, const Schedule& schedule, const char* field);
 
 }  // namespace samplersearch

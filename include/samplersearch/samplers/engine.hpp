@@ -1,8 +1,8 @@
 #pragma once
 // The Natural Inference engine (SPEC §4): samples from (C, B, times) and an x0-model.
-#include <cstdint>
-
 #include <ATen/core/Tensor.h>
+
+#include <cstdint>
 
 #include "samplersearch/samplers/matrices.hpp"
 #include "samplersearch/samplers/model.hpp"

@@ -1,9 +1,9 @@
 #pragma once
 // Exact x0-models (SPEC §3): no training, exact ground truth.
+#include <ATen/core/Tensor.h>
+
 #include <memory>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "samplersearch/samplers/model.hpp"
 #include "samplersearch/samplers/schedule.hpp"
@@ -48,12 +48,12 @@ class EmpiricalDenoiser final : public X0Model {
   int64_t size() const;
 
  private:
-  at::Tensor data_;      // [N, D] float64, X_i − mean
-  at::Tensor data32_;    // [N, D] float32
-  at::Tensor norms_;     // [N] ‖X_i − mean‖², float64
-  at::Tensor norms32_;   // [N] float32
-  at::Tensor mean_;      // [D] the data mean, float64
-  at::Tensor mean32_;    // [D] float32
+  at::Tensor data_;     // [N, D] float64, X_i − mean
+  at::Tensor data32_;   // [N, D] float32
+  at::Tensor norms_;    // [N] ‖X_i − mean‖², float64
+  at::Tensor norms32_;  // [N] float32
+  at::Tensor mean_;     // [D] the data mean, float64
+  at::Tensor mean32_;   // [D] float32
   std::shared_ptr<const Schedule> schedule_;
   std::vector<int64_t> shape_;
 };

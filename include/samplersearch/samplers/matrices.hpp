@@ -1,12 +1,11 @@
 #pragma once
 // The Natural Inference coefficient matrices (SPEC §4), the engine's only input:
 //   x_0 = B[0][0]·ε_0,   x_k = Σ_{j<k} C[k][j]·y_j + Σ_{j≤k} B[k][j]·ε_j,   y_k = f(x_k, t_k).
+#include <Eigen/Core>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <Eigen/Core>
-#include <nlohmann/json.hpp>
 
 #include "samplersearch/samplers/schedule.hpp"
 
@@ -19,10 +18,10 @@ using RowMatrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::R
 struct Matrices {
   std::shared_ptr<const Schedule> schedule;
   std::vector<double> times;
-  RowMatrix signal;  // C
-  RowMatrix noise;   // B
-  std::string solver;          // where they came from ("ddim", "searched", "table", …)
-  nlohmann::json options;      // the solver options that produced them
+  RowMatrix signal;        // C
+  RowMatrix noise;         // B
+  std::string solver;      // where they came from ("ddim", "searched", "table", …)
+  nlohmann::json options;  // the solver options that produced them
 
   // N: the number of model calls.
   int steps() const { return static_cast<int>(signal.cols()); }

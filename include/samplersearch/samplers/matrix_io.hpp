@@ -1,11 +1,10 @@
 #pragma once
 // Matrix files: C, B and the times as JSON and HDF5, and the papers' table format (SPEC §4).
 // Parsers are functions of bytes (JSON, table) so they can be fuzzed.
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "samplersearch/samplers/matrices.hpp"
 

@@ -1,12 +1,12 @@
 #pragma once
 // The model as an x0-predictor f(x_t, t) ≈ E[x0 | x_t] (SPEC §3) and the parameterization adapters.
+#include <ATen/core/Tensor.h>
+
 #include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 #include "samplersearch/samplers/schedule.hpp"
 

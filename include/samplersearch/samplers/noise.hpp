@@ -1,17 +1,17 @@
 #pragma once
 // Seeded noise: ε_j of sample i is a function of (seed, i, j) only, so samples never depend on
 // batch size, on how samples are split among workers, or on the device.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
 
 namespace samplersearch {
 
 // Where samples live and in which precision.
 struct SampleLayout {
-  std::vector<int64_t> shape;               // one sample, without the batch dimension
-  at::ScalarType dtype = at::kFloat;        // float32 by default, float64 for exactness tests
+  std::vector<int64_t> shape;         // one sample, without the batch dimension
+  at::ScalarType dtype = at::kFloat;  // float32 by default, float64 for exactness tests
   at::Device device = at::Device(at::kCPU);
 };
 

@@ -1,11 +1,10 @@
 #pragma once
 // Noise schedules of the forward process x_t = α(t)·x0 + σ(t)·ε (SPEC §1), in double precision.
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace samplersearch {
 

@@ -7,16 +7,16 @@
 // A context supplies the two operations a sampler needs: ctx.noise() → the fresh ε of the current
 // row and ctx.denoise(x, t) → y = f(x, t). Run on TensorContext it samples; run on FormContext it
 // yields the sampler's exact matrices C and B.
+#include <ATen/core/Tensor.h>
+
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <ATen/core/Tensor.h>
-#include <nlohmann/json_fwd.hpp>
 
 #include "samplersearch/samplers/discretization.hpp"
 #include "samplersearch/samplers/linear_form.hpp"
@@ -28,13 +28,13 @@ namespace samplersearch {
 // Every option of every classic sampler; each solver reads the ones it declares and the rest
 // must stay unset (validated against the registry entry's `options`).
 struct SolverOptions {
-  std::optional<int> order;                // dpmsolver(++), deis, unipc
-  std::optional<std::string> method;       // dpmsolver(++): singlestep | multistep
-  std::optional<bool> lower_order_final;   // dpmsolver(++) multistep, unipc
-  std::optional<std::string> variant;      // unipc: bh1 | bh2
-  std::optional<std::string> predict;      // unipc: x0 | eps
-  std::optional<double> eta;               // ddim
-  std::vector<double> gamma, delta, rho;   // generalized: one value or one per step
+  std::optional<int> order;               // dpmsolver(++), deis, unipc
+  std::optional<std::string> method;      // dpmsolver(++): singlestep | multistep
+  std::optional<bool> lower_order_final;  // dpmsolver(++) multistep, unipc
+  std::optional<std::string> variant;     // unipc: bh1 | bh2
+  std::optional<std::string> predict;     // unipc: x0 | eps
+  std::optional<double> eta;              // ddim
+  std::vector<double> gamma, delta, rho;  // generalized: one value or one per step
 };
 
 // How a solver obtains its grid of n+1 times: from a discretization or an explicit list.

@@ -10,7 +10,7 @@
 namespace samplersearch {
 
 struct TorchScriptSpec {
-  std::string path;                 // a file saved by torch.jit.save
+  std::string path;  // a file saved by torch.jit.save
   Parameterization parameterization = Parameterization::eps;
   TimeInput time_input = TimeInput::t999;
   std::vector<int64_t> sample_shape;  // e.g. {3, 32, 32}

@@ -1,12 +1,12 @@
 #pragma once
 // The one place that decides devices: a pool of named devices ("cpu", "cpu:N" for N CPU workers,
 // "cuda:0", "cuda:1", …) that sampling chunks borrow one at a time.
+#include <c10/core/Device.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <c10/core/Device.h>
 
 namespace samplersearch {
 

@@ -40,10 +40,10 @@ class ReferenceSamples {
 struct Objective {
   const X0Model* model = nullptr;
   const Metric* metric = nullptr;
-  SampleLayout layout;              // shape and dtype of samples (device comes from the pool)
-  uint64_t seed = 0;                // noise stream
-  int64_t chunk = 250;              // samples per chunk
-  std::vector<int64_t> sample_counts;  // increasing fidelities; the last is the full count
+  SampleLayout layout;                    // shape and dtype of samples (device comes from the pool)
+  uint64_t seed = 0;                      // noise stream
+  int64_t chunk = 250;                    // samples per chunk
+  std::vector<int64_t> sample_counts;     // increasing fidelities; the last is the full count
   ReferenceSamples* reference = nullptr;  // required when metric->needs_reference_samples()
   EngineOptions engine;
 };

@@ -4,11 +4,10 @@
 // trial sink, then told — in that order, so a finished trial is stored before Optuna hears of it.
 #include <atomic>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "samplersearch/samplers/matrices.hpp"
 #include "samplersearch/search/evaluate.hpp"
@@ -55,17 +54,17 @@ class LoopObserver {
 };
 
 struct LoopOptions {
-  int n_trials = 100;                       // trials to finish in this run (0: no limit)
-  std::chrono::seconds timeout{0};          // wall-clock budget (0: none)
-  int concurrency = 1;                      // trials in flight
-  std::chrono::seconds grace{60};           // after a stop: how long running trials may finish
-  bool enqueue_warm_starts = true;          // enqueue the space's warm starts first
-  LoopObserver* observer = nullptr;         // progress display (optional)
+  int n_trials = 100;                // trials to finish in this run (0: no limit)
+  std::chrono::seconds timeout{0};   // wall-clock budget (0: none)
+  int concurrency = 1;               // trials in flight
+  std::chrono::seconds grace{60};    // after a stop: how long running trials may finish
+  bool enqueue_warm_starts = true;   // enqueue the space's warm starts first
+  LoopObserver* observer = nullptr;  // progress display (optional)
 };
 
 struct LoopResult {
   int complete = 0, pruned = 0, failed = 0;
-  bool interrupted = false;                 // stopped by a signal or request_stop()
+  bool interrupted = false;  // stopped by a signal or request_stop()
   std::optional<TrialRecord> best;
 };
 

@@ -5,13 +5,12 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "samplersearch/common/error.hpp"
 
@@ -92,8 +91,8 @@ struct FrozenTrial {
   int number = -1;
   TrialState state = TrialState::running;
   nlohmann::json params = nlohmann::json::object();
-  std::vector<double> values;                  // empty unless COMPLETE (or PRUNED with a report)
-  std::map<int, double> intermediate_values;   // step -> reported value
+  std::vector<double> values;                 // empty unless COMPLETE (or PRUNED with a report)
+  std::map<int, double> intermediate_values;  // step -> reported value
   nlohmann::json user_attrs = nlohmann::json::object();
   std::string datetime_start, datetime_complete;  // ISO 8601, empty if unset
 };
@@ -102,11 +101,11 @@ struct FrozenTrial {
 // reload needs them again. storage: "" (in-memory), sqlite:///path, postgresql://..., or
 // journal:///path.
 struct StudyConfig {
-  std::string name;                                  // "" lets Optuna pick one (create only)
-  std::vector<std::string> directions{"minimize"};   // "minimize"/"maximize", one per objective
-  std::string sampler = "tpe";                       // tpe, cmaes, random, qmc, nsga2, grid
+  std::string name;                                 // "" lets Optuna pick one (create only)
+  std::vector<std::string> directions{"minimize"};  // "minimize"/"maximize", one per objective
+  std::string sampler = "tpe";                      // tpe, cmaes, random, qmc, nsga2, grid
   nlohmann::json sampler_params = nlohmann::json::object();  // seed, x0, sigma0, search_space...
-  std::string pruner = "none";                       // none, median, successive_halving, hyperband
+  std::string pruner = "none";  // none, median, successive_halving, hyperband
   nlohmann::json pruner_params = nlohmann::json::object();
   std::string storage;
   bool load_if_exists = false;
@@ -117,18 +116,18 @@ struct StudyInfo {
   std::string name;
   std::vector<std::string> directions;
   int n_trials = 0;
-  std::string storage_kind;           // memory, rdb, journal
-  std::optional<long> effective_seed; // create/load: seed + n_trials when reopened with trials
-  std::optional<bool> grid_exhausted; // study_info with the grid sampler: every point asked
+  std::string storage_kind;            // memory, rdb, journal
+  std::optional<long> effective_seed;  // create/load: seed + n_trials when reopened with trials
+  std::optional<bool> grid_exhausted;  // study_info with the grid sampler: every point asked
 };
 
 // How to run the bridge. Defaults: the interpreter CMake was configured with and the script in
 // the source tree; env SAMPLERSEARCH_PYTHON and SAMPLERSEARCH_OPTUNA_BRIDGE override them.
 struct BridgeOptions {
-  std::string python;  // "" = default_bridge_python()
-  std::string script;  // "" = default_bridge_script()
-  std::chrono::milliseconds timeout{std::chrono::seconds(120)};        // per request
-  std::chrono::milliseconds startup_timeout{std::chrono::seconds(60)}; // spawn + hello
+  std::string python;                                            // "" = default_bridge_python()
+  std::string script;                                            // "" = default_bridge_script()
+  std::chrono::milliseconds timeout{std::chrono::seconds(120)};  // per request
+  std::chrono::milliseconds startup_timeout{std::chrono::seconds(60)};  // spawn + hello
 };
 
 // Interpreter for the bridge: $SAMPLERSEARCH_PYTHON, else the configured SAMPLERSEARCH_PYTHON.

@@ -2,12 +2,11 @@
 // Search spaces (issue 4 item 2): params ↔ Natural Inference matrices, the distributions Optuna is
 // asked for, and warm starts. One registry: `matrix` and `gdr`.
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "samplersearch/samplers/matrices.hpp"
 #include "samplersearch/samplers/schedule.hpp"
