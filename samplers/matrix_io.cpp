@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/samplers/naturaldiffusion.hpp"
 
 namespace samplersearch {
 namespace {
@@ -295,18 +296,31 @@ void write_matrices(const Matrices& m, const std::string& path) {
     } catch (const H5::Exception& e) {
       throw FileError(path, "HDF5 write failed: " + e.getDetailMsg());
     }
+  } else if (ext == "npz") {
+    const std::string bytes = npz_bytes(matrices_to_naturaldiffusion(m));
+    std::ofstream out(path, std::ios::binary);
+    if (!out) throw FileError(path, "cannot open for writing");
+    out << bytes;
+    if (!out.flush()) throw FileError(path, "write failed");
   } else if (ext == "txt" || ext == "tsv" || ext == "md") {
     std::ofstream out(path);
     if (!out) throw FileError(path, "cannot open for writing");
     out << matrices_to_table(m);
   } else {
     throw ConfigError(path, "unknown matrix file extension '." + ext +
-                                "' (valid: .json, .h5, .hdf5, .txt, .tsv, .md)");
+                                "' (valid: .json, .h5, .hdf5, .npz, .txt, .tsv, .md)");
   }
 }
 
-Matrices read_matrices(const std::string& path) {
+Matrices read_matrices(const std::string& path, std::shared_ptr<const Schedule> schedule) {
   const std::string ext = lower_ext(path);
+  if (ext == "npz") {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw FileError(path, "cannot open");
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    return matrices_from_naturaldiffusion(parse_npz(bytes.str(), path), schedule, path);
+  }
   if (ext == "json") {
     std::ifstream in(path);
     if (!in) throw FileError(path, "cannot open");
@@ -356,8 +370,8 @@ Matrices read_matrices(const std::string& path) {
       throw FileError(path, e.what());
     }
   }
-  throw ConfigError(path,
-                    "unknown matrix file extension '." + ext + "' (valid: .json, .h5, .hdf5)");
+  throw ConfigError(
+      path, "unknown matrix file extension '." + ext + "' (valid: .json, .h5, .hdf5, .npz)");
 }
 
 }  // namespace samplersearch

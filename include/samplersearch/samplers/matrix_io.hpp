@@ -28,9 +28,12 @@ std::string matrices_to_table(const Matrices& m, int digits = 3);
 Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedule> schedule,
                              const std::vector<double>& times, const std::string& origin);
 
-// Files: the format is chosen by extension (.json, .h5/.hdf5, .txt/.tsv/.md table).
+// Files: the format is chosen by extension (.json, .h5/.hdf5, .npz NaturalDiffusion archive,
+// .txt/.tsv/.md table).
 void write_matrices(const Matrices& m, const std::string& path);
-// Loads a matrix file written by write_matrices (json or hdf5); FileError on a bad file.
-Matrices read_matrices(const std::string& path);
+// Loads a matrix file written by write_matrices (json, hdf5 or npz); FileError on a bad file.
+// An .npz does not name its schedule: `schedule` is checked against its node_coeff, or (nullptr)
+// the schedule is inferred from it (matrices_from_naturaldiffusion); json and hdf5 ignore it.
+Matrices read_matrices(const std::string& path, std::shared_ptr<const Schedule> schedule = nullptr);
 
 }  // namespace samplersearch

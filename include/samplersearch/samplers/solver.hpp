@@ -99,17 +99,24 @@ Matrices solver_matrices(std::string_view name, const SolverPlan& plan);
 // The options as JSON (only the ones that are set).
 nlohmann::json options_to_json(const SolverOptions& options);
 
-// A classic sampler configuration under the name papers give it, e.g. "dpmsolver++(2M)" =
-// dpmsolver++ with order 2, multistep.
+// A named sampler: a classic configuration under the name papers give it, e.g.
+// "dpmsolver++(2M)" = dpmsolver++ with order 2, multistep; or a published matrix file compiled
+// into the library, e.g. "paper:5" (seed 000's searched 5-step matrix, samplers/data/).
 struct ClassicSampler {
   std::string label;
-  std::string solver;
+  std::string solver;  // registry solver ("" for a published matrix)
   SolverOptions options;
+  std::string published;  // embedded NaturalDiffusion .npz file name ("" for a solver)
 };
 
-// The catalogue of classic configurations (baselines and warm starts are chosen from it by label).
+// The catalogue of named samplers (baselines, warm starts and reference solutions are chosen
+// from it by label).
 std::span<const ClassicSampler> classic_catalogue();
 // The configuration labelled `label`; ConfigError(field, …) listing the valid labels otherwise.
 const ClassicSampler& find_classic(std::string_view label, const std::string& field);
+// The matrices of a named sampler for `plan`: the solver's exact matrices, or the published file
+// as it is — a ConfigError when the plan's schedule, step count or times (within 1e-6) are not
+// the ones the file was made for.
+Matrices classic_matrices(const ClassicSampler& sampler, const SolverPlan& plan);
 
 }  // namespace samplersearch
