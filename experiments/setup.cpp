@@ -102,9 +102,12 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
   if (metric_->needs_reference_samples()) {
     const ClassicSampler& ref = find_classic(
         metric.at("reference").at("sampler").get<std::string>(), "metric.reference.sampler");
-    Matrices m = solver_matrices(
-        ref.solver, SolverPlan{schedule_, reference_grid(times),
-                               metric.at("reference").at("steps").get<int>(), ref.options});
+    Matrices m = in_field("metric.reference.sampler", [&] {
+      return classic_matrices(
+          ref,
+          SolverPlan{
+              schedule_, reference_grid(times), metric.at("reference").at("steps").get<int>(), {}});
+    });
     reference_ = std::make_unique<ReferenceSamples>(m, *model_, seed, layout);
     validation_reference_ = std::make_unique<ReferenceSamples>(
         m, *model_, doc.at("validation").at("seed").get<uint64_t>(), layout);
@@ -126,7 +129,7 @@ Matrices ExperimentRun::classic(const std::string& label) const {
       times.at("explicit").empty()
           ? TimeGrid(times.at("discretization").get<std::string>(), grid_of(times))
           : TimeGrid(times_);
-  Matrices m = solver_matrices(c.solver, SolverPlan{schedule_, grid, space_->steps(), c.options});
+  Matrices m = classic_matrices(c, SolverPlan{schedule_, grid, space_->steps(), {}});
   m.solver = label;
   return m;
 }

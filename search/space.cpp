@@ -163,9 +163,12 @@ class MatrixSpace final : public SearchSpace {
       const ClassicSampler& c = find_classic(label, "warm_start");
       Matrices m;
       try {
-        m = classic(config_, c.solver, c.options);
-      } catch (const ConfigError&) {
-        continue;  // e.g. an order the step count cannot take
+        m = classic_matrices(c, SolverPlan{config_.schedule, TimeGrid(config_.times), steps(), {}});
+      } catch (const ConfigError& e) {
+        // A published matrix named for another schedule, grid or N is the user's error; a classic
+        // solver that cannot run here (e.g. an order above N) is left out.
+        if (!c.published.empty()) throw ConfigError("space.warm_starts", e.what());
+        continue;
       }
       json v = json::object();
       for (int k = 1; k <= steps(); ++k) {
