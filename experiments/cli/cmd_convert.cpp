@@ -1,4 +1,5 @@
-// samplersearch convert: matrix files between JSON, HDF5 and the papers' table format.
+// samplersearch convert: matrix files between JSON, HDF5, NaturalDiffusion .npz and the papers'
+// table format.
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -23,10 +24,12 @@ bool is_table(const std::string& path) {
 std::string convert_help() {
   return "samplersearch convert IN OUT [--schedule NAME (--discretization NAME [--t-start T "
          "--t-end E] | --t0 T)]\n"
-         "Converts a matrix file; the format is chosen by extension: .json, .h5/.hdf5, or the "
-         "papers'\n"
+         "Converts a matrix file; the format is chosen by extension: .json, .h5/.hdf5, .npz\n"
+         "(NaturalDiffusion's past_xstart_coeff, past_epsilon_coeff, node_coeff), or the papers'\n"
          "table (.txt/.tsv/.md: rows = target times, diagonal-normalized, 'marginal coeff' "
          "column).\n"
+         "An .npz does not name its schedule: it is inferred from node_coeff's (t, α, σ), or\n"
+         "checked against --schedule.\n"
          "A table does not say its schedule or t_0: give --schedule and either the discretization "
          "it\n"
          "was made on (its N+1 exact times; the table's rounded times are checked) or --t0.\n"
@@ -71,7 +74,8 @@ int run_convert(Args& args) {
       throw FileError(in, e.what());
     }
   } else {
-    m = read_matrices(in);
+    const auto schedule = args.get("schedule");
+    m = read_matrices(in, schedule ? make_schedule(*schedule) : nullptr);
   }
   args.finish();
   write_matrices(m, out);

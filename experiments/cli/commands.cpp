@@ -12,7 +12,7 @@ constexpr std::array kCommands{
             matrices_help, run_matrices},
     Command{"marginals", "table of row sums vs α and noise norms vs σ of a sampler's matrices",
             marginals_help, run_marginals},
-    Command{"convert", "convert matrix files: JSON, HDF5 and the papers' table format",
+    Command{"convert", "convert matrix files: JSON, HDF5, NaturalDiffusion .npz, the papers' table",
             convert_help, run_convert},
     Command{"search", "run an experiment (file or the embedded default) into its HDF5 trial store",
             search_help, run_search},
