@@ -5,13 +5,16 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"
+#include "samplersearch/samplers/sigma_list.hpp"
 
 // What each format holds.
 //  • markdown, latex: the comparison table of every entry (rank, label, kind, trial, value and
@@ -25,8 +28,10 @@
 //    validation_ratio,row,time,c_1…c_N,marginal: one line per matrix row k = 1…N of EVERY entry
 //    (machine-readable, so nothing is left out); c_j are the paper table's normalized entries, N
 //    is the largest NFE (shorter entries leave the extra c_j blank).
-//  • json, hdf5: one write_matrices file per entry, <rank>_<label>.<ext>, exact (read_matrices
-//    gives back the same C, B, times and schedule).
+//  • json, hdf5, npz: one write_matrices file per entry, <rank>_<label>.<ext>, exact (read_matrices
+//    gives back the same C, B, times and schedule; npz is NaturalDiffusion's archive).
+//  • sigmas: per entry <rank>_<label>.sigmas.json and .sigmas.txt, the time steps as the σ/α and
+//    t lists that hosts taking only a noise schedule accept (matrices_to_sigma_list).
 // rank is the 1-based position in `entries`: the caller orders them (best first).
 
 namespace samplersearch {
@@ -296,21 +301,28 @@ std::string file_label(const std::string& label) {
   return out.empty() ? "entry" : out;
 }
 
-std::vector<std::string> write_matrix_files(std::span<const ExportEntry> entries,
-                                            const std::string& dir, const std::string& ext) {
+// <dir>/<rank>_<label> for every entry (creating dir).
+std::vector<std::string> entry_stems(std::span<const ExportEntry> entries, const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir))
     throw FileError(dir, "cannot create the export directory" + (ec ? ": " + ec.message() : ""));
   const size_t width = std::max<size_t>(2, std::to_string(entries.size()).size());
-  std::vector<std::string> paths;
+  std::vector<std::string> stems;
   for (size_t i = 0; i < entries.size(); ++i) {
     std::string rank = std::to_string(i + 1);
     rank.insert(0, width - rank.size(), '0');
-    const std::string path =
-        (fs::path(dir) / (rank + "_" + file_label(entries[i].label) + "." + ext)).string();
-    write_matrices(entries[i].matrices, path);
-    paths.push_back(path);
+    stems.push_back((fs::path(dir) / (rank + "_" + file_label(entries[i].label))).string());
+  }
+  return stems;
+}
+
+std::vector<std::string> write_matrix_files(std::span<const ExportEntry> entries,
+                                            const std::string& dir, const std::string& ext) {
+  std::vector<std::string> paths = entry_stems(entries, dir);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    paths[i] += "." + ext;
+    write_matrices(entries[i].matrices, paths[i]);
   }
   return paths;
 }
@@ -323,6 +335,29 @@ std::vector<std::string> write_json(std::span<const ExportEntry> entries, const 
 std::vector<std::string> write_hdf5(std::span<const ExportEntry> entries, const ExportContext&,
                                     const std::string& dir) {
   return write_matrix_files(entries, dir, "h5");
+}
+
+std::vector<std::string> write_npz(std::span<const ExportEntry> entries, const ExportContext&,
+                                   const std::string& dir) {
+  return write_matrix_files(entries, dir, "npz");
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  if (!(out << text) || !out.flush()) throw FileError(path, "cannot be written");
+}
+
+std::vector<std::string> write_sigmas(std::span<const ExportEntry> entries, const ExportContext&,
+                                      const std::string& dir) {
+  const std::vector<std::string> stems = entry_stems(entries, dir);
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    paths.push_back(stems[i] + ".sigmas.json");
+    write_text_file(paths.back(), matrices_to_sigma_list(entries[i].matrices).dump(2) + "\n");
+    paths.push_back(stems[i] + ".sigmas.txt");
+    write_text_file(paths.back(), sigma_list_text(entries[i].matrices, entries[i].label));
+  }
+  return paths;
 }
 
 constexpr std::array kFormats{
@@ -338,6 +373,14 @@ constexpr std::array kFormats{
                       nullptr, write_json},
     ExportFormatEntry{"hdf5", "one exact matrix file per entry, <rank>_<label>.h5", false, nullptr,
                       write_hdf5},
+    ExportFormatEntry{"npz",
+                      "one NaturalDiffusion .npz per entry (past_xstart_coeff, "
+                      "past_epsilon_coeff, node_coeff), <rank>_<label>.npz",
+                      false, nullptr, write_npz},
+    ExportFormatEntry{"sigmas",
+                      "the time steps only, as σ/α and t lists for hosts that take a sigma "
+                      "schedule (k-diffusion, AYS/GITS-style), <rank>_<label>.sigmas.json/.txt",
+                      false, nullptr, write_sigmas},
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 // Export of an experiment's best matrices (issue 5 item 4): the papers' tables (rows = target
 // times, each row divided by its newest entry, "marginal coeff" column α(t_k); SPEC §4) in
-// markdown, CSV and LaTeX, and matrix files (JSON, HDF5) that read_matrices loads back unchanged.
+// markdown, CSV and LaTeX, matrix files (JSON, HDF5, NaturalDiffusion .npz) that read_matrices
+// loads back unchanged, and sigma lists (the time steps only).
 // The classic samplers measured as baselines are listed beside the searched ones for comparison.
 #include <iosfwd>
 #include <limits>
@@ -35,7 +36,7 @@ struct ExportContext {
 
 // One row of the export-format registry.
 struct ExportFormatEntry {
-  std::string_view name;  // markdown, csv, latex, json, hdf5
+  std::string_view name;  // markdown, csv, latex, json, hdf5, npz, sigmas
   std::string_view summary;
   bool text;  // text formats go to a stream; file formats write matrix files
   // Text formats: the comparison table, then one paper table per searched entry (markdown,
