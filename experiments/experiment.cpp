@@ -74,11 +74,14 @@ const std::vector<ExperimentField>& fields() {
       {"space.name", K::string, "matrix", "what is searched", space_names},
       {"space.options", K::object, json::object(), "the space's options (see --help of search)"},
       {"space.warm_starts", K::string_list, json::array(),
-       "matrix: classic samplers enqueued first, the first is CMA-ES's mean (empty: "
+       "matrix: named samplers (classic, paper:N) enqueued first, the first is CMA-ES's mean "
+       "(empty: "
        "dpmsolver++(2M), dpmsolver++(3M), ddim, unipc(bh1), deis(tAB3))",
        classic_labels},
       {"baselines", K::string_list, all_classic_labels(),
-       "classic samplers measured before the search at the same NFE", classic_labels},
+       "named samplers measured before the search at the same NFE (the paper's matrices only "
+       "where schedule, grid and N are theirs)",
+       classic_labels},
       {"metric.name", K::string, "excess", "the objective (lower is better)", metric_names},
       {"metric.params", K::object, json{{"metric", "fd"}, {"features", "classifier"}},
        "the metric's options"},

@@ -153,14 +153,15 @@ TEST(Registry, NamesKindsAndUnknownFormat) {
     EXPECT_EQ(e.text, e.write_text != nullptr) << e.name;
     EXPECT_EQ(!e.text, e.write_files != nullptr) << e.name;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"markdown", "csv", "latex", "json", "hdf5"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"markdown", "csv", "latex", "json", "hdf5", "npz",
+                                             "sigmas"}));
   EXPECT_EQ(export_format("latex").name, "latex");
   try {
     export_format("xlsx");
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "format: unknown name 'xlsx' (valid: markdown, csv, latex, json, hdf5)");
+              "format: unknown name 'xlsx' (valid: markdown, csv, latex, json, hdf5, npz, sigmas)");
   }
 }
 
@@ -348,12 +349,12 @@ TEST(Latex, BalancedEnvironmentsColumnCountsAndEscapes) {
             std::string::npos);
 }
 
-TEST(Files, JsonAndHdf5ExportsLoadBackBitIdentical) {
+TEST(Files, JsonHdf5AndNpzExportsLoadBackBitIdentical) {
   const auto entries = test_entries();
-  for (const char* format : {"json", "hdf5"}) {
+  for (const std::string format : {"json", "hdf5", "npz"}) {
     const std::string dir = temp_dir(format) + "/nested/out";
     const auto paths = export_format(format).write_files(entries, test_context(), dir);
-    const std::string ext = std::string(format) == "json" ? ".json" : ".h5";
+    const std::string ext = format == "json" ? ".json" : format == "hdf5" ? ".h5" : ".npz";
     EXPECT_EQ(paths, (std::vector<std::string>{
                          dir + "/01_trial-42" + ext, dir + "/02_dpmsolver++(2M)" + ext,
                          dir + "/03_ddim" + ext, dir + "/04_trial-7---short-" + ext}));
@@ -367,12 +368,34 @@ TEST(Files, JsonAndHdf5ExportsLoadBackBitIdentical) {
       EXPECT_EQ((r.noise - m.noise).cwiseAbs().maxCoeff(), 0.0) << paths[i];
       EXPECT_EQ(r.schedule->name(), m.schedule->name());
       EXPECT_EQ(r.schedule->params(), m.schedule->params());
+      if (format == "npz") continue;  // NaturalDiffusion's file has no solver or options
       EXPECT_EQ(r.solver, m.solver);
       EXPECT_EQ(r.options, m.options);
     }
     EXPECT_FALSE(entries[3].matrices.deterministic());  // B really went through
     fs::remove_all(temp_dir(format));
   }
+  // Sigma lists: σ(t_k)/α(t_k) and t_k of every entry, as JSON and as text.
+  const std::string dir = temp_dir("sigmas");
+  const auto paths = export_format("sigmas").write_files(entries, test_context(), dir);
+  ASSERT_EQ(paths.size(), 2 * entries.size());
+  EXPECT_EQ(paths[0], dir + "/01_trial-42.sigmas.json");
+  EXPECT_EQ(paths[1], dir + "/01_trial-42.sigmas.txt");
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Matrices& m = entries[i].matrices;
+    const nlohmann::json j = nlohmann::json::parse(std::ifstream(paths[2 * i]));
+    ASSERT_EQ(j["t"].size(), m.times.size());
+    for (size_t k = 0; k < m.times.size(); ++k) {
+      const double a = m.schedule->alpha(m.times[k]), s = m.schedule->sigma(m.times[k]);
+      EXPECT_EQ(j["t"][k].get<double>(), m.times[k]);
+      EXPECT_NEAR(j["sigmas"][k].get<double>(), s / a, 1e-12 * s / a);
+    }
+    EXPECT_NE(j["note"].get<std::string>().find("are lost"), std::string::npos);
+    std::stringstream text;
+    text << std::ifstream(paths[2 * i + 1]).rdbuf();
+    EXPECT_NE(text.str().find("\nsigmas = ["), std::string::npos) << text.str();
+  }
+  fs::remove_all(dir);
   // A file where the directory should be.
   const std::string blocker = temp_dir("blocker");
   std::ofstream(blocker) << "x";

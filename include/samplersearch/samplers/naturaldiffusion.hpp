@@ -19,13 +19,15 @@ namespace samplersearch {
 // float32-rounded times: their σ differs from the float64 schedule by up to 4.4e-8).
 inline constexpr double kNodeCoeffTolerance = 1e-6;
 
-// The matrices of a NaturalDiffusion archive on `schedule`; nullptr infers the schedule: the one
+// The matrices of a NaturalDiffusion archive on `schedule`; nullptr infers the schedule: the first
 // registry schedule (default parameters) whose α, σ match node_coeff. FileError(origin,
 // "<array>: <reason>") for a missing array, a wrong shape, NaN/Inf, an entry right of the
 // diagonal, a row of past_xstart_coeff that sums to 0, times that do not decrease, or α, σ that
-// disagree with the schedule by more than kNodeCoeffTolerance (then no schedule is assumed).
-// solver = "naturaldiffusion"; options keep node_coeff's α, σ and past_epsilon_coeff's width so
-// that matrices_to_naturaldiffusion writes the same bytes back.
+// disagree with the schedule by more than kNodeCoeffTolerance: the file is then refused (naming
+// the row and both values), never read on a schedule it was not made for. The paper's DDPM/DDIM
+// files end at a "denoise to zero" node t = −1 (α = 1, σ = 0) that ddpm-discrete does not have:
+// they are refused by that check. solver = "naturaldiffusion"; options keep node_coeff's α, σ and
+// past_epsilon_coeff's width so that matrices_to_naturaldiffusion writes the same bytes back.
 Matrices matrices_from_naturaldiffusion(const NpzArchive& archive,
                                         std::shared_ptr<const Schedule> schedule,
                                         const std::string& origin);
