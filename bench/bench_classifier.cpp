@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "samplersearch/common/cpu_kernels.hpp"
 #include "samplersearch/metrics/classifier.hpp"
 #include "samplersearch/samplers/datasets.hpp"
 
@@ -22,6 +23,7 @@ constexpr int64_t kSubset = 6000;
 }  // namespace
 
 int main(int argc, char** argv) {
+  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
   using namespace samplersearch;
   int threads = 2;
   std::string cache;

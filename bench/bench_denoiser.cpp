@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench_timing.hpp"
+#include "samplersearch/common/cpu_kernels.hpp"
 #include "samplersearch/samplers/datasets.hpp"
 #include "samplersearch/samplers/exact_models.hpp"
 #include "samplersearch/samplers/schedule.hpp"
@@ -52,7 +53,8 @@ std::string blas_info() {
 
 }  // namespace
 
-int main() {
+int main(int /*argc*/, char** argv) {
+  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
   at::set_num_threads(2);
   const char* python_env = std::getenv("SAMPLERSEARCH_PYTHON");
   const std::string python = python_env != nullptr ? python_env : SAMPLERSEARCH_DEFAULT_PYTHON;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench_timing.hpp"
+#include "samplersearch/common/cpu_kernels.hpp"
 #include "samplersearch/metrics/frechet.hpp"
 #include "samplersearch/metrics/statistics.hpp"
 #include "samplersearch/metrics/statistics_file.hpp"
@@ -63,7 +64,8 @@ std::string run(const std::string& command) {
 
 }  // namespace
 
-int main() {
+int main(int /*argc*/, char** argv) {
+  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
   const char* python_env = std::getenv("SAMPLERSEARCH_PYTHON");
   const std::string python = python_env != nullptr ? python_env : SAMPLERSEARCH_DEFAULT_PYTHON;
   const fs::path dir =

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bench_timing.hpp"
+#include "samplersearch/common/cpu_kernels.hpp"
 #include "samplersearch/metrics/inception.hpp"
 
 namespace {
@@ -53,7 +54,8 @@ int run(const std::string& cmd) {
 
 }  // namespace
 
-int main() {
+int main(int /*argc*/, char** argv) {
+  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
   at::set_num_threads(kThreads);
   const fs::path dir =
       fs::temp_directory_path() / ("samplersearch_bench_inception_" + std::to_string(::getpid()));

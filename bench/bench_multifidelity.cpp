@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "samplersearch/common/cpu_kernels.hpp"
 #include "samplersearch/experiments/driver.hpp"
 
 namespace {
@@ -48,7 +49,8 @@ Outcome run(const json& overrides, const std::filesystem::path& dir, const std::
 
 }  // namespace
 
-int main() {
+int main(int /*argc*/, char** argv) {
+  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
   const auto dir = std::filesystem::temp_directory_path() / "samplersearch_bench_multifidelity";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);

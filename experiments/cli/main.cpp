@@ -1,16 +1,11 @@
-#include <unistd.h>
-
-#include <cstdlib>
-
+#include "samplersearch/common/cpu_kernels.hpp"
 #include "samplersearch/experiments/cli.hpp"
 
 int main(int argc, char** argv) {
-  // OpenBLAS's OpenMP threads spin while they wait; on a loaded machine that collapses throughput
-  // (a 2048-d Fréchet distance: 1 s → 12–48 s). The OpenMP runtime reads OMP_WAIT_POLICY when it
-  // is loaded, before main, so set it and start again once.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    execv("/proc/self/exe", argv);  // on failure, just go on with the spinning default
-  }
+  // One restart (at most) before any work: the fast OpenBLAS kernels for this CPU, and
+  // OMP_WAIT_POLICY=PASSIVE -- OpenBLAS's OpenMP threads spin while they wait, and on a loaded
+  // machine that collapses throughput (a 2048-d Fréchet distance: 1 s → 12–48 s). Both variables
+  // are read when the libraries load, before main. README.md, "Fast BLAS kernels".
+  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/true);
   return samplersearch::cli::main(argc, argv);
 }
