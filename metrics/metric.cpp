@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -476,14 +478,38 @@ class TrajectoryMetric final : public Metric {
 
 // ---- excess ------------------------------------------------------------------------------------
 
-// The wrapped metric once on the samples and once on the reference samples.
+// The reference side's state of each reference chunk already seen, by the chunk's fingerprint: a
+// search scores every trial against the same reference samples, so their features and statistics
+// are computed once. Holds at most kMaxCachedReferenceChunks states (the first ones seen, which
+// include the low-fidelity chunks every trial draws; an FID Inception state is 2048² doubles).
+class ReferenceStateCache {
+ public:
+  static constexpr size_t kMaxCachedReferenceChunks = 8;
+  // The cached state for `key`, or nullptr.
+  std::shared_ptr<const MetricState> find(uint64_t key) const {
+    std::lock_guard lock(mutex_);
+    const auto it = states_.find(key);
+    return it == states_.end() ? nullptr : it->second;
+  }
+  void insert(uint64_t key, std::shared_ptr<const MetricState> state) {
+    std::lock_guard lock(mutex_);
+    if (states_.size() < kMaxCachedReferenceChunks) states_.emplace(key, std::move(state));
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<uint64_t, std::shared_ptr<const MetricState>> states_;
+};
+
+// The wrapped metric once on the samples and once on the reference samples (the latter from the
+// cache when this reference chunk was seen before).
 class ExcessState final : public MetricState {
  public:
-  ExcessState(std::unique_ptr<MetricState> samples, std::unique_ptr<MetricState> reference,
-              bool inner_needs_reference)
-      : samples_(std::move(samples)),
-        reference_(std::move(reference)),
-        inner_needs_reference_(inner_needs_reference) {}
+  ExcessState(std::shared_ptr<const Metric> inner, std::shared_ptr<ReferenceStateCache> cache)
+      : inner_(std::move(inner)),
+        cache_(std::move(cache)),
+        samples_(inner_->start()),
+        reference_(inner_->start()) {}
   void add(const at::Tensor& samples, const at::Tensor& reference) override {
     if (!reference.defined())
       throw ConfigError("excess", "needs the reference sampler's samples on the same noise");
@@ -491,7 +517,15 @@ class ExcessState final : public MetricState {
       throw ConfigError("excess", "samples and reference samples differ in count");
     check_finite(reference, "excess", "reference samples");
     samples_->add(samples, reference);
-    reference_->add(reference, inner_needs_reference_ ? reference : at::Tensor());
+    const uint64_t key = tensor_fingerprint(reference);
+    std::shared_ptr<const MetricState> cached = cache_->find(key);
+    if (cached == nullptr) {
+      auto fresh = inner_->start();
+      fresh->add(reference, inner_->needs_reference_samples() ? reference : at::Tensor());
+      cached = std::move(fresh);
+      cache_->insert(key, cached);
+    }
+    reference_->merge(*cached);
   }
   void merge(const MetricState& other) override {
     const auto& o = same_kind<ExcessState>(other);
@@ -504,9 +538,10 @@ class ExcessState final : public MetricState {
   }
 
  private:
+  std::shared_ptr<const Metric> inner_;
+  std::shared_ptr<ReferenceStateCache> cache_;
   std::unique_ptr<MetricState> samples_;
   std::unique_ptr<MetricState> reference_;
-  bool inner_needs_reference_;
 };
 
 class ExcessMetric final : public Metric {
@@ -527,12 +562,12 @@ class ExcessMetric final : public Metric {
   std::string_view name() const override { return "excess"; }
   bool needs_reference_samples() const override { return true; }
   std::unique_ptr<MetricState> start() const override {
-    return std::make_unique<ExcessState>(inner_->start(), inner_->start(),
-                                         inner_->needs_reference_samples());
+    return std::make_unique<ExcessState>(inner_, cache_);
   }
 
  private:
-  std::unique_ptr<Metric> inner_;
+  std::shared_ptr<const Metric> inner_;
+  std::shared_ptr<ReferenceStateCache> cache_ = std::make_shared<ReferenceStateCache>();
 };
 
 template <class M>

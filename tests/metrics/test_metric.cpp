@@ -205,6 +205,34 @@ TEST(MetricValues, ExcessIsTheDifferenceOnTheSameNoise) {
   EXPECT_THROW(state->add(f.samples, at::Tensor()), ConfigError);
 }
 
+// The reference side is computed once per reference chunk and reused by later states (trials):
+// a second trial on other samples, its reference side from the cache, still equals the
+// independent difference, and a repeated trial gives the same value to the bit.
+TEST(MetricValues, ExcessReusesTheReferenceSideAcrossTrials) {
+  const Fixture& f = fixture();
+  auto excess = make_metric("excess", {{"metric", "fd"}, {"features", "pixels"}}, f.resources);
+  const auto fd = make_metric("fd", {{"features", "pixels"}}, f.resources);
+  auto on_reference = fd->start();
+  on_reference->add(f.reference, {});
+  auto first = excess->start();
+  first->add(f.samples, f.reference);
+  const at::Tensor other = f.samples.flip(0) * 0.5 + 0.25;
+  auto second = excess->start();
+  second->add(other, f.reference);
+  auto on_other = fd->start();
+  on_other->add(other, {});
+  EXPECT_LE(relative_error(second->value(), on_other->value() - on_reference->value()),
+            kIndependentTol);
+  auto again = excess->start();
+  again->add(f.samples, f.reference);
+  EXPECT_EQ(again->value(), first->value());
+  // A state outlives the metric that made it (the inner metric is shared).
+  auto orphan =
+      make_metric("excess", {{"metric", "fd"}, {"features", "pixels"}}, f.resources)->start();
+  orphan->add(f.samples, f.reference);
+  EXPECT_EQ(orphan->value(), first->value());
+}
+
 TEST(MetricCache, DataStatisticsAreComputedOnceAndReused) {
   TempDir dir;
   MetricResources r = fixture().resources;
