@@ -77,6 +77,7 @@ struct Part {
 
 int main(int /*argc*/, char** argv) {
   start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, also into a file
   const fs::path source = SAMPLERSEARCH_SOURCE_DIR;
   const fs::path dir = fs::temp_directory_path() / "samplersearch_bench_trial";
   fs::remove_all(dir);
