@@ -260,25 +260,34 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
   return result;
 }
 
-bool validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o) {
-  const int top = run.experiment().doc.at("validation").at("top").get<int>();
-  const StoreContents contents = read_store(store.path());
-  for (const ExportEntry& e : ranked_entries(contents, top)) {  // the best trials, then baselines
-    if (!e.searched || contents.validations.count(e.trial)) continue;
+bool rescore_best(const StoreContents& contents, int top, TrialStore& store,
+                  const std::function<double(const Matrices&)>& rescore, const DriverOptions& o) {
+  const std::vector<const TrialRecord*> ranking = in_sample_ranking(contents);
+  const size_t k = std::min(ranking.size(), static_cast<size_t>(std::max(top, 0)));
+  for (size_t i = 0; i < k; ++i) {
+    const TrialRecord& r = *ranking[i];
+    if (contents.validations.count(r.number)) continue;  // re-scored before a stop or a kill
     if (stop_requested()) return false;
     double v = std::nan("");
     try {
-      v = run.validate(e.matrices);
+      v = rescore(*r.matrices);
     } catch (const NumericalError& error) {
-      say(o, "trial " + std::to_string(e.trial) + " on unseen noise: " + error.what());
+      say(o, "trial " + std::to_string(r.number) + " re-scored: " + error.what());
     }
-    store.write_validation(e.trial, v);
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "trial %d on unseen noise: %.6g (search noise %.6g)", e.trial, v,
-                  e.value);
+    store.write_validation(r.number, v);
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "re-scored %zu/%zu: trial %d %.6g on unseen noise (in-sample %.6g)", i + 1, k,
+                  r.number, v, *r.value);
     say(o, buf);
   }
   return true;
+}
+
+bool validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o) {
+  return rescore_best(
+      read_store(store.path()), run.experiment().doc.at("validation").at("top").get<int>(), store,
+      [&run](const Matrices& m) { return run.validate(m); }, o);
 }
 
 }  // namespace samplersearch

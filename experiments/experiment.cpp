@@ -100,9 +100,13 @@ const std::vector<ExperimentField>& fields() {
       {"seed", K::integer, 0, "noise stream of the search", nullptr, 0, 9.007e15},
       {"validation.seed", K::integer, 1000, "noise stream the results are re-measured on (unseen)",
        nullptr, 0, 9.007e15},
-      {"validation.samples", K::integer, 0, "samples of the re-measurement (0: the full count)",
+      {"validation.samples", K::integer, 0,
+       "samples of the re-scoring and of the baselines' unseen-noise values (0: 4 × the full "
+       "count)",
        nullptr, 0, 1e9},
-      {"validation.top", K::integer, 3, "best trials re-measured on unseen noise at the end",
+      {"validation.top", K::integer, 5,
+       "best in-sample trials re-scored on unseen noise before the winner (the best re-scored) "
+       "is named",
        nullptr, 0, 1000},
       {"optuna.sampler", K::string, "cmaes", "Optuna sampler", sampler_names},
       {"optuna.sampler_params", K::object, json::object(), "its options (seed is set from seed)"},

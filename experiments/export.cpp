@@ -17,15 +17,17 @@
 #include "samplersearch/samplers/sigma_list.hpp"
 
 // What each format holds.
-//  • markdown, latex: the comparison table of every entry (rank, label, kind, trial, value and
-//    its ratio to context.baseline's value; the same two on unseen noise when some entry has a
-//    validation value; blank where not measured), then one paper table (matrices_to_table: rows
-//    t_1…t_N, each divided by its newest entry, last column α(t_k)) per searched entry, plus the
-//    baseline entry's table when it is a classic one, so a reader can set the searched
-//    coefficients beside it (the other classic samplers' matrices are in the json/hdf5 export).
+//  • markdown, latex: the comparison table of every entry (rank, label, kind, trial, the in-sample
+//    value — on the noise the search selected with — and its ratio to context.baseline's; the
+//    re-scored value — a fresh noise stream the search never saw, more samples — and its ratio
+//    when some entry was re-scored; blank where not measured), then one paper table
+//    (matrices_to_table: rows t_1…t_N, each divided by its newest entry, last column α(t_k)) per
+//    searched entry, plus the baseline entry's table when it is a classic one, so a reader can set
+//    the searched coefficients beside it (the other classic samplers' matrices are in the json/hdf5
+//    export).
 //  • csv: one long table that pandas.read_csv / Python's csv module load in one go (RFC 4180
-//    quoting, LF line ends), columns rank,label,kind,trial,value,ratio,validation,
-//    validation_ratio,row,time,c_1…c_N,marginal: one line per matrix row k = 1…N of EVERY entry
+//    quoting, LF line ends), columns rank,label,kind,trial,in_sample,in_sample_ratio,rescored,
+//    rescored_ratio,row,time,c_1…c_N,marginal: one line per matrix row k = 1…N of EVERY entry
 //    (machine-readable, so nothing is left out); c_j are the paper table's normalized entries, N
 //    is the largest NFE (shorter entries leave the extra c_j blank).
 //  • json, hdf5, npz: one write_matrices file per entry, <rank>_<label>.<ext>, exact (read_matrices
@@ -54,6 +56,13 @@ std::string format_ratio(double v, double base) {
   std::snprintf(buf, sizeof buf, "%.4f", v / base);
   return buf;
 }
+
+// What the two kinds of values mean, said wherever they are shown.
+constexpr const char* kInSampleNote =
+    "In-sample: on the noise the search selected with (optimistic for the searched trials).";
+constexpr const char* kRescoredNote =
+    "Re-scored: on a fresh noise stream the search never saw, with more samples; the searched "
+    "trials are ranked by it (the first is the winner).";
 
 // The comparison columns of one entry, as text ("" where there is nothing to show).
 struct Summary {
@@ -93,8 +102,8 @@ bool any_validation(std::span<const ExportEntry> entries) {
 
 // The comparison table's header and row cells, with or without the unseen-noise columns.
 std::vector<std::string> summary_header(bool validation) {
-  std::vector<std::string> h{"rank", "label", "kind", "trial", "value", "ratio"};
-  if (validation) h.insert(h.end(), {"unseen noise", "unseen ratio"});
+  std::vector<std::string> h{"rank", "label", "kind", "trial", "in-sample", "in-sample ratio"};
+  if (validation) h.insert(h.end(), {"re-scored (unseen)", "re-scored ratio"});
   return h;
 }
 
@@ -122,11 +131,11 @@ std::vector<std::vector<std::string>> paper_cells(const Matrices& m, int digits)
   return rows;
 }
 
-// "<label> (value v[, ratio r][; unseen noise w[, ratio q]])", the title of a paper table.
+// "<label> (in-sample v[, ratio r][; re-scored w[, ratio q]])", the title of a paper table.
 std::string matrix_title(const Summary& s) {
-  std::string t = s.label + " (value " + (s.value.empty() ? "-" : s.value);
+  std::string t = s.label + " (in-sample " + (s.value.empty() ? "-" : s.value);
   if (!s.ratio.empty()) t += ", ratio " + s.ratio;
-  if (!s.validation.empty()) t += "; unseen noise " + s.validation;
+  if (!s.validation.empty()) t += "; re-scored " + s.validation;
   if (!s.validation_ratio.empty()) t += ", ratio " + s.validation_ratio;
   return t + ")";
 }
@@ -168,8 +177,11 @@ void write_markdown(std::span<const ExportEntry> entries, const ExportContext& c
     if (!intro.empty()) intro += ' ';
     intro += "Ratio: value / value of " + context.baseline + ".";
   }
-  if (!intro.empty()) out << intro << "\n\n";
   const bool validation = any_validation(entries);
+  if (!intro.empty()) intro += ' ';
+  intro += kInSampleNote;
+  if (validation) intro += std::string(" ") + kRescoredNote;
+  out << intro << "\n\n";
   md_row(out, summary_header(validation));
   out << "|---:|---|---|---:|---:|---:|" << (validation ? "---:|---:|" : "") << '\n';
   for (const Summary& s : rows) md_row(out, summary_cells(s, validation));
@@ -235,6 +247,8 @@ void write_latex(std::span<const ExportEntry> entries, const ExportContext& cont
   if (!context.metric.empty()) out << ": " << tex(context.metric);
   if (baseline_index(entries, context) >= 0) out << "; ratio to " << tex(context.baseline);
   const bool validation = any_validation(entries);
+  out << ". " << tex(kInSampleNote);
+  if (validation) out << ' ' << tex(kRescoredNote);
   out << "}\n\\begin{tabular}{rlllrr" << (validation ? "rr" : "") << "}\n\\toprule\n";
   tex_row(out, summary_header(validation));
   out << "\\midrule\n";
@@ -270,7 +284,7 @@ void write_csv(std::span<const ExportEntry> entries, const ExportContext& contex
   const auto rows = summarize(entries, context);
   int n_max = 0;
   for (const ExportEntry& e : entries) n_max = std::max(n_max, e.matrices.steps());
-  out << "rank,label,kind,trial,value,ratio,validation,validation_ratio,row,time";
+  out << "rank,label,kind,trial,in_sample,in_sample_ratio,rescored,rescored_ratio,row,time";
   for (int j = 1; j <= n_max; ++j) out << ",c_" << j;
   out << ",marginal\n";
   for (size_t i = 0; i < entries.size(); ++i) {

@@ -533,13 +533,20 @@ std::string summary_html(const ReportInput& in) {
 
   std::ostringstream s;
   s << "<table class=\"summary\">\n<tr><th>metric</th><td>" << esc(in.metric)
-    << " (lower is better)</td></tr>\n<tr><th>best value</th><td>";
-  if (in.best && in.best->value)
-    s << "<b>" << esc(fmt(*in.best->value)) << "</b> (trial " << in.best->number << ")";
+    << " (lower is better)</td></tr>\n";
+  if (in.best && in.best->value && !std::isnan(in.best_validation))
+    s << "<tr><th>winner</th><td><b>" << esc(fmt(in.best_validation)) << "</b> re-scored (trial "
+      << in.best->number
+      << ": the best of the re-scored trials on a fresh noise stream the search never saw); "
+      << esc(fmt(*in.best->value)) << " in-sample</td></tr>\n";
+  else if (in.best && in.best->value)
+    s << "<tr><th>best in-sample value</th><td><b>" << esc(fmt(*in.best->value)) << "</b> (trial "
+      << in.best->number << "; not re-scored yet)</td></tr>\n";
   else
-    s << "no COMPLETE trial yet";
-  s << "</td></tr>\n<tr><th>trials</th><td>" << in.trials.size() << ": " << complete
-    << " COMPLETE, " << pruned << " PRUNED, " << failed << " FAIL";
+    s << "<tr><th>best value</th><td>no COMPLETE trial yet</td></tr>\n";
+  s << "<tr><th>trials</th><td>";
+  s << in.trials.size() << ": " << complete << " COMPLETE, " << pruned << " PRUNED, " << failed
+    << " FAIL";
   if (running) s << ", " << running << " RUNNING";
   if (waiting) s << ", " << waiting << " WAITING";
   s << "</td></tr>\n</table>\n";
@@ -556,9 +563,12 @@ std::string summary_html(const ReportInput& in) {
     return "<td class=\"num\">" + esc(std::isnan(v) ? std::string("—") : fmt(v)) +
            "</td><td class=\"num\">" + esc(unseen_ratio(v)) + "</td>";
   };
-  s << "<table class=\"baselines\">\n<tr><th>sampler</th><th>value</th><th>ratio to "
+  s << "<p class=\"note\">In-sample: on the noise the search selected with (optimistic for "
+       "searched trials). Re-scored: on a fresh noise stream the search never saw, with more "
+       "samples.</p>\n";
+  s << "<table class=\"baselines\">\n<tr><th>sampler</th><th>in-sample</th><th>ratio to "
     << (ref ? esc(ref->label) : "DPM-Solver++(2M) (not measured)") << "</th>"
-    << (unseen ? "<th>unseen noise</th><th>ratio</th>" : "") << "</tr>\n";
+    << (unseen ? "<th>re-scored (unseen)</th><th>ratio</th>" : "") << "</tr>\n";
   if (in.best && in.best->value)
     s << "<tr class=\"searched\"><td>searched, trial " << in.best->number
       << "</td><td class=\"num\">" << esc(fmt(*in.best->value)) << "</td><td class=\"num\">"

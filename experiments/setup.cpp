@@ -145,7 +145,7 @@ double ExperimentRun::validate(const Matrices& m) {
   const json& v = experiment_.doc.at("validation");
   const auto samples = v.at("samples").get<int64_t>();
   o.seed = v.at("seed").get<uint64_t>();
-  o.sample_counts = {samples > 0 ? samples : objective_.sample_counts.back()};
+  o.sample_counts = {samples > 0 ? samples : kRescoreFactor * objective_.sample_counts.back()};
   o.reference = validation_reference_.get();
   return evaluate(m, o, *pool_, nullptr).value;
 }

@@ -56,8 +56,10 @@ const Baseline* find_baseline(const StoreContents& c, const std::string& label) 
 std::string status_help() {
   return "samplersearch status STORE.h5 [--json]\n"
          "Progress of an experiment (also while it runs): trials by state, the budget, the best "
-         "value\n"
-         "so far and its matrix (the papers' table), and the classic baselines.\n";
+         "in-sample\n"
+         "value so far (on the search's own noise), the winner once the best trials were "
+         "re-scored on\n"
+         "unseen noise, its matrix (the papers' table), and the classic baselines.\n";
 }
 
 int run_status(Args& args) {
@@ -83,6 +85,12 @@ int run_status(Args& args) {
       if (auto it = contents.validations.find(s.best->number); it != contents.validations.end())
         out["best"]["validation"] = it->second;
     }
+    out["rescored"] = s.rescored;
+    if (s.winner)
+      out["winner"] = {{"trial", s.winner->number},
+                       {"in_sample", *s.winner->value},
+                       {"rescored", s.winner_rescored},
+                       {"warm_start", s.winner->warm_start}};
     for (const Baseline& b : contents.baselines)
       out["baselines"].push_back(
           {{"label", b.label},
@@ -101,24 +109,34 @@ int run_status(Args& args) {
   std::printf("\n");
   const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
   if (s.best) {
-    std::printf("best        %s at trial %d%s", fmt(*s.best->value).c_str(), s.best->number,
+    std::printf("in-sample   best %s at trial %d%s", fmt(*s.best->value).c_str(), s.best->number,
                 s.best->warm_start.empty() ? "" : (" (" + s.best->warm_start + ")").c_str());
     if (dpm && dpm->value > 0) std::printf(", %.3f× dpmsolver++(2M)", *s.best->value / dpm->value);
-    if (auto it = contents.validations.find(s.best->number); it != contents.validations.end())
-      std::printf("; unseen noise %s", fmt(it->second).c_str());
-    std::printf("\n");
+    std::printf(" (on the search's own noise)\n");
   } else {
-    std::printf("best        - (no COMPLETE trial yet)\n");
+    std::printf("in-sample   - (no COMPLETE trial yet)\n");
+  }
+  if (s.winner) {
+    std::printf("winner      trial %d%s: re-scored %s", s.winner->number,
+                s.winner->warm_start.empty() ? "" : (" (" + s.winner->warm_start + ")").c_str(),
+                fmt(s.winner_rescored).c_str());
+    if (dpm && dpm->validation > 0)
+      std::printf(", %.3f× dpmsolver++(2M)", s.winner_rescored / dpm->validation);
+    std::printf(" (unseen noise; best of %d re-scored; in-sample %s)\n", s.rescored,
+                fmt(*s.winner->value).c_str());
+  } else if (s.best) {
+    std::printf("winner      - (named after the search, when the best trials are re-scored)\n");
   }
   if (!contents.baselines.empty()) {
-    std::printf("\nbaselines   %-18s %12s %14s\n", "", "value", "unseen noise");
+    std::printf("\nbaselines   %-18s %12s %14s\n", "", "in-sample", "re-scored");
     for (const Baseline& b : contents.baselines)
       std::printf("            %-18s %12s %14s\n", b.label.c_str(), fmt(b.value).c_str(),
                   fmt(b.validation).c_str());
   }
-  if (s.best && s.best->matrices)
-    std::printf("\nbest matrix (rows = target times, divided by the newest entry):\n%s",
-                matrices_to_table(*s.best->matrices).c_str());
+  if (const TrialRecord* shown = s.winner ? s.winner : s.best; shown && shown->matrices)
+    std::printf("\n%s matrix (rows = target times, divided by the newest entry):\n%s",
+                s.winner ? "winner's" : "best in-sample",
+                matrices_to_table(*shown->matrices).c_str());
   return kOk;
 }
 
@@ -196,9 +214,10 @@ int run_report(Args& args) {
   input.metric = run.metric_description();
   input.trials = contents.trials;
   input.baselines = contents.baselines;
+  const TrialRecord* shown = s.winner ? s.winner : s.best;  // the winner once re-scored
   for (const TrialRecord& r : input.trials)
-    if (r.number == s.best->number) input.best = &r;
-  if (const auto it = contents.validations.find(s.best->number); it != contents.validations.end())
+    if (r.number == shown->number) input.best = &r;
+  if (const auto it = contents.validations.find(shown->number); it != contents.validations.end())
     input.best_validation = it->second;
   const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
   Matrices dpm_matrices;
@@ -322,7 +341,13 @@ int run_evaluate(Args& args) {
   apply_assignments(doc, sets, "--set");
   set_field(doc, "validation.seed", seed);
   set_field(doc, "seed", seed + 1);
-  if (samples) set_field(doc, "validation.samples", *samples);
+  // Without --samples: the full count of the search (not the re-scoring's larger default).
+  set_field(doc, "validation.samples",
+            samples ? json(*samples)
+                    : make_experiment(doc, experiment_file.value_or("evaluate"))
+                          .doc.at("metric")
+                          .at("samples")
+                          .back());
   ExperimentRun run(make_experiment(doc, experiment_file.value_or("evaluate")));
   std::printf("%s on %s samples of noise stream %d:\n", run.metric_description().c_str(),
               samples ? std::to_string(*samples).c_str() : "the full count of", seed);

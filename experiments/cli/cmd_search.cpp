@@ -1,5 +1,6 @@
 // samplersearch search / resume: run an experiment file (or the embedded default) into its HDF5
 // trial store, or continue one.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -174,6 +175,94 @@ DriverOptions driver_options(Progress& progress, OutputMode mode) {
   return o;
 }
 
+// The experiment of one search seed in a spread: seed S, named <name>-seedS, stored in
+// <output stem>-seedS.h5 with its own Optuna study (and Optuna sampler seed).
+Experiment seed_experiment(const Experiment& base, int64_t seed) {
+  json doc = base.doc;
+  const std::string suffix = "-seed" + std::to_string(seed);
+  doc["seed"] = seed;
+  doc["name"] = base.name() + suffix;
+  const std::filesystem::path out(experiment_output(base));
+  doc["output"] =
+      (out.parent_path() / (out.stem().string() + suffix + out.extension().string())).string();
+  json& optuna = doc["optuna"];
+  if (!optuna.at("study").get<std::string>().empty())
+    optuna["study"] = optuna.at("study").get<std::string>() + suffix;
+  if (optuna.at("sampler_params").contains("seed")) optuna["sampler_params"]["seed"] = seed;
+  return make_experiment(std::move(doc), "--seeds (seed " + std::to_string(seed) + ")");
+}
+
+// Runs (or resumes) one seed of a spread into its store; true when it finished.
+bool run_one_seed(const Experiment& e, OutputMode mode) {
+  const std::string path = experiment_output(e);
+  std::optional<StoreContents> existing;
+  if (std::filesystem::exists(path)) {
+    existing = read_store(path);
+    const Experiment stored =
+        parse_experiment(current_experiment(path, *existing), path + " (stored experiment)");
+    if (stored.hash() != e.hash()) {
+      std::string diff;
+      for (const std::string& line : experiment_diff(stored.doc, e.doc)) diff += "  " + line + "\n";
+      throw ConfigError("--seeds", path + " holds another experiment:\n" + diff +
+                                       "move it away or continue it with 'samplersearch resume " +
+                                       path + "'");
+    }
+  }
+  ExperimentRun run(e);
+  const StoreSummary summary = existing ? summarize(*existing) : StoreSummary{};
+  const int budget = e.doc.at("budget").at("trials").get<int>();
+  Progress progress(
+      mode, std::max(0, budget - summary.counted),
+      std::chrono::seconds(
+          static_cast<long>(parse_duration(e.doc.at("budget").at("timeout"), "budget.timeout"))),
+      summary.counted, summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
+      summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
+  progress.log("seed " + std::to_string(e.doc.at("seed").get<int64_t>()) + ": " +
+               (existing ? "resuming " : "") + path);
+  const DriverOptions o = driver_options(progress, mode);
+  const DriverResult result = existing ? resume_experiment(run, path, o) : start_experiment(run, o);
+  progress.clear();
+  return !result.interrupted;
+}
+
+// The spread's closing table: each seed's winner re-scored over DPM-Solver++(2M) on the same
+// unseen noise, then their median and range.
+void print_spread(const std::vector<SeedOutcome>& outcomes, const std::string& baseline,
+                  OutputMode mode) {
+  const Spread spread = spread_of(outcomes);
+  const auto num = [](double v) { return std::isfinite(v) ? json(v) : json(); };
+  if (mode == OutputMode::json) {
+    json out = {{"event", "spread"},      {"baseline", baseline},
+                {"runs", json::array()},  {"median", num(spread.median)},
+                {"min", num(spread.min)}, {"max", num(spread.max)}};
+    for (const SeedOutcome& o : outcomes)
+      out["runs"].push_back({{"seed", o.seed},
+                             {"store", o.store},
+                             {"winner", o.trial},
+                             {"rescored", num(o.rescored)},
+                             {"baseline", num(o.baseline)},
+                             {"ratio", num(o.ratio)}});
+    std::printf("%s\n", out.dump().c_str());
+    return;
+  }
+  if (mode == OutputMode::quiet) return;
+  const auto g = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return std::isfinite(v) ? std::string(buf) : std::string("-");
+  };
+  std::printf(
+      "\nspread over %zu search seeds (re-scored values: unseen noise, never seen by the "
+      "search)\n%-6s %-40s %7s %12s %16s %8s\n",
+      outcomes.size(), "seed", "store", "winner", "re-scored", baseline.c_str(), "ratio");
+  for (const SeedOutcome& o : outcomes)
+    std::printf("%-6lld %-40s %7s %12s %16s %8s\n", static_cast<long long>(o.seed), o.store.c_str(),
+                o.trial >= 0 ? std::to_string(o.trial).c_str() : "-", g(o.rescored).c_str(),
+                g(o.baseline).c_str(), g(o.ratio).c_str());
+  std::printf("ratio to %s: median %s, range %s – %s over %d runs\n", baseline.c_str(),
+              g(spread.median).c_str(), g(spread.min).c_str(), g(spread.max).c_str(), spread.runs);
+}
+
 std::string flags_help() {
   std::string out;
   for (const FieldFlag& f : kFieldFlags) {
@@ -198,6 +287,10 @@ std::string search_help() {
          flags_help() +
          "  --set FIELD=VALUE      any experiment field (VALUE is JSON, or a plain string); "
          "repeatable\n"
+         "  --seeds K              run the experiment K times with search seeds seed … seed+K-1,\n"
+         "                         one store each (<output>-seedS.h5), and print the median and\n"
+         "                         range of the winners' re-scored ratio to dpmsolver++(2M);\n"
+         "                         the same command again resumes the unfinished seeds\n"
          "  --quiet                print nothing but errors   --json  one JSON object per line\n\n"
          "Experiment fields:\n" +
          experiment_help();
@@ -207,7 +300,39 @@ int run_search(Args& args) {
   std::string origin;
   const Experiment experiment = experiment_from_flags(args, origin);
   const OutputMode mode = output_mode(args.flag("json"), args.flag("quiet"));
+  const std::optional<int> seeds = args.get_int("seeds");
   args.finish();
+  if (seeds) {
+    if (*seeds < 1) throw ConfigError("--seeds", "must be >= 1, got " + std::to_string(*seeds));
+    const auto first = experiment.doc.at("seed").get<int64_t>();
+    std::vector<Experiment> runs;  // all validated before the first search starts
+    for (int k = 0; k < *seeds; ++k) runs.push_back(seed_experiment(experiment, first + k));
+    install_stop_handlers();
+    const std::string baseline = "dpmsolver++(2M)";
+    std::vector<SeedOutcome> outcomes;
+    for (const Experiment& e : runs) {
+      if (!run_one_seed(e, mode)) {
+        if (mode != OutputMode::json)
+          std::fprintf(stderr,
+                       "\ninterrupted in %s; every finished trial is stored.\n"
+                       "run the same command again to continue the unfinished seeds.\n",
+                       experiment_output(e).c_str());
+        else
+          std::printf(
+              "%s\n",
+              json{{"event", "interrupted"}, {"store", experiment_output(e)}}.dump().c_str());
+        return kInterrupted;
+      }
+      const std::string path = experiment_output(e);
+      outcomes.push_back(
+          seed_outcome(read_store(path), path, e.doc.at("seed").get<int64_t>(), baseline));
+    }
+    print_spread(outcomes, baseline, mode);
+    return std::all_of(outcomes.begin(), outcomes.end(),
+                       [](const SeedOutcome& o) { return o.trial >= 0; })
+               ? kOk
+               : kFailure;
+  }
   ExperimentRun run(experiment);
   const int budget = experiment.doc.at("budget").at("trials").get<int>();
   Progress progress(mode, budget,

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -301,12 +302,24 @@ TEST_F(CliSearch, StatusExportAndSample) {
     if (r.value && *r.value < best) best = *r.value, best_trial = r.number;
   EXPECT_EQ(s["best"]["trial"], best_trial);
   EXPECT_DOUBLE_EQ(s["best"]["value"].get<double>(), best);
+  // The winner: the best re-scored of the two best in-sample trials (validation.top = 2).
+  ASSERT_EQ(c.validations.size(), 2u);
+  int winner = -1;
+  for (const auto& [trial, v] : c.validations)
+    if (winner < 0 || v < c.validations.at(winner)) winner = trial;
+  EXPECT_EQ(s["rescored"], 2);
+  EXPECT_EQ(s["winner"]["trial"], winner);
+  EXPECT_DOUBLE_EQ(s["winner"]["rescored"].get<double>(), c.validations.at(winner));
 
   const Result text = run({"status", store()}, dir_);
   EXPECT_NE(text.out.find("4 of 4 (100%) counted"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("winner      trial " + std::to_string(winner)), std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("(unseen noise; best of 2 re-scored; in-sample"), std::string::npos)
+      << text.out;
   EXPECT_NE(text.out.find("marginal coeff"), std::string::npos) << text.out;
 
-  // export json: the best trial's matrices and every baseline's, loadable unchanged.
+  // export json: the winner's matrices and every baseline's, loadable unchanged.
   const Result exported =
       run({"export", store(), "--format", "json", "--out", (dir_ / "export").string()}, dir_);
   ASSERT_EQ(exported.code, 0) << exported.err;
@@ -316,7 +329,7 @@ TEST_F(CliSearch, StatusExportAndSample) {
   ASSERT_EQ(files.size(), 1u + c.baselines.size()) << exported.out;
   const Matrices first = read_matrices(files[0]);
   for (const TrialRecord& r : c.trials)
-    if (r.number == best_trial) {
+    if (r.number == winner) {
       EXPECT_EQ(first.signal, r.matrices->signal);
       EXPECT_EQ(first.noise, r.matrices->noise);
       EXPECT_EQ(first.times, r.matrices->times);
@@ -348,7 +361,8 @@ TEST_F(CliSearch, StatusExportAndSample) {
   std::stringstream page;
   page << html.rdbuf();
   EXPECT_NE(page.str().find("tiny"), std::string::npos);
-  EXPECT_NE(page.str().find("<th>unseen noise</th>"), std::string::npos);  // the re-measurements
+  EXPECT_NE(page.str().find("<th>re-scored (unseen)</th>"), std::string::npos);
+  EXPECT_NE(page.str().find("<th>winner</th>"), std::string::npos);
   int pngs = 0;
   for (const auto& f : fs::directory_iterator(dir_ / "report"))
     pngs += f.path().extension() == ".png";
@@ -361,6 +375,71 @@ TEST_F(CliSearch, StatusExportAndSample) {
             std::string::npos)
       << twice.err;
   EXPECT_EQ(read_store(store()).trials.size(), c.trials.size());
+}
+
+// --seeds: one store per search seed, the spread of the winners' re-scored ratios, and the same
+// command again resumes (here: finds every seed finished and runs nothing more).
+TEST_F(CliSearch, SeedsRunOneStorePerSeedAndReportTheSpread) {
+  const std::string exp = write_experiment(2);
+  const Result r = run({"search", exp, "--seeds", "2", "--set", "seed=5", "--json"}, dir_);
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  json spread;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    if (json j = json::parse(line); j.value("event", "") == "spread") spread = j;
+  ASSERT_TRUE(spread.is_object()) << r.out;
+  ASSERT_EQ(spread["runs"].size(), 2u);
+  std::vector<double> ratios;
+  for (int k = 0; k < 2; ++k) {
+    const std::string path = (dir_ / ("tiny-seed" + std::to_string(5 + k) + ".h5")).string();
+    const StoreContents c = read_store(path);
+    const json stored = json::parse(c.experiment);
+    EXPECT_EQ(stored["seed"], 5 + k);
+    EXPECT_EQ(stored["name"], "tiny-seed" + std::to_string(5 + k));
+    EXPECT_EQ(counted_trials(c), 2);
+    // The ratio from the store by hand: best re-scored trial over dpmsolver++(2M) on unseen noise.
+    double best = 1e300;
+    int winner = -1;
+    for (const auto& [trial, v] : c.validations)
+      if (v < best) best = v, winner = trial;
+    double dpm = 0;
+    for (const Baseline& b : c.baselines)
+      if (b.label == "dpmsolver++(2M)") dpm = b.validation;
+    const json& row = spread["runs"][static_cast<size_t>(k)];
+    EXPECT_EQ(row["seed"], 5 + k);
+    EXPECT_EQ(row["store"], path);
+    EXPECT_EQ(row["winner"], winner);
+    EXPECT_DOUBLE_EQ(row["ratio"].get<double>(), best / dpm);
+    ratios.push_back(best / dpm);
+  }
+  EXPECT_DOUBLE_EQ(spread["median"].get<double>(), 0.5 * (ratios[0] + ratios[1]));
+  EXPECT_DOUBLE_EQ(spread["min"].get<double>(), std::min(ratios[0], ratios[1]));
+  EXPECT_DOUBLE_EQ(spread["max"].get<double>(), std::max(ratios[0], ratios[1]));
+  // The two searches draw their own noise: the same warm start (trial 0) scores differently.
+  const StoreContents s5 = read_store((dir_ / "tiny-seed5.h5").string()),
+                      s6 = read_store((dir_ / "tiny-seed6.h5").string());
+  const auto trial0 = [](const StoreContents& c) {
+    return *std::find_if(c.trials.begin(), c.trials.end(),
+                         [](const TrialRecord& t) { return t.number == 0; });
+  };
+  EXPECT_EQ(trial0(s5).warm_start, "dpmsolver++(2M)");
+  EXPECT_EQ(trial0(s6).warm_start, "dpmsolver++(2M)");
+  EXPECT_NE(*trial0(s5).value, *trial0(s6).value);
+
+  const Result again = run({"search", exp, "--seeds", "2", "--set", "seed=5"}, dir_);
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.out.find("median"), std::string::npos) << again.out;
+  EXPECT_EQ(read_store((dir_ / "tiny-seed5.h5").string()).trials.size(), 2u);
+  // A seed store holding another experiment is refused, naming it.
+  const Result other =
+      run({"search", exp, "--seeds", "1", "--set", "seed=5", "--trials", "3"}, dir_);
+  EXPECT_EQ(other.code, 2);
+  EXPECT_NE(other.err.find("tiny-seed5.h5 holds another experiment"), std::string::npos)
+      << other.err;
+  EXPECT_NE(other.err.find("budget.trials: 2 → 3"), std::string::npos) << other.err;
+  const Result zero = run({"search", exp, "--seeds", "0"}, dir_);
+  EXPECT_EQ(zero.code, 2);
+  EXPECT_NE(zero.err.find("--seeds: must be >= 1, got 0"), std::string::npos) << zero.err;
 }
 
 TEST_F(CliSearch, BadExperimentFileNamesTheField) {

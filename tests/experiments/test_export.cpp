@@ -173,8 +173,13 @@ TEST(Markdown, ComparisonAndPaperTablesReadBack) {
   ASSERT_EQ(tables.size(), 4u) << text;
   const auto& cmp = tables[0].second;
   ASSERT_EQ(cmp.size(), 5u);
-  EXPECT_EQ(cmp[0], (std::vector<std::string>{"rank", "label", "kind", "trial", "value", "ratio",
-                                              "unseen noise", "unseen ratio"}));
+  EXPECT_EQ(cmp[0],
+            (std::vector<std::string>{"rank", "label", "kind", "trial", "in-sample",
+                                      "in-sample ratio", "re-scored (unseen)", "re-scored ratio"}));
+  // The text says which numbers are in-sample and which are not.
+  EXPECT_NE(text.find("In-sample: on the noise the search selected with"), std::string::npos);
+  EXPECT_NE(text.find("Re-scored: on a fresh noise stream the search never saw, with more samples"),
+            std::string::npos);
   const char* kinds[] = {"searched", "classic", "classic", "searched"};
   const char* trials[] = {"42", "", "", "7"};
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -197,10 +202,10 @@ TEST(Markdown, ComparisonAndPaperTablesReadBack) {
   EXPECT_EQ(cmp[1][7], "0.8788");
   EXPECT_EQ(cmp[2][5], "1.0000");
   EXPECT_EQ(tables[1].first,
-            "### trial 42 (value 2.71828, ratio 0.8653; unseen noise 2.9, ratio 0.8788)");
+            "### trial 42 (in-sample 2.71828, ratio 0.8653; re-scored 2.9, ratio 0.8788)");
   EXPECT_EQ(tables[2].first,
-            "### dpmsolver++(2M) (value 3.14159, ratio 1.0000; unseen noise 3.3, ratio 1.0000)");
-  EXPECT_EQ(tables[3].first.rfind("### trial 7, \"short\" (value 6.02214", 0), 0u);
+            "### dpmsolver++(2M) (in-sample 3.14159, ratio 1.0000; re-scored 3.3, ratio 1.0000)");
+  EXPECT_EQ(tables[3].first.rfind("### trial 7, \"short\" (in-sample 6.02214", 0), 0u);
   expect_paper_table(tables[1].second, entries[0].matrices, "trial 42");
   expect_paper_table(tables[2].second, entries[1].matrices, "dpm++");
   expect_paper_table(tables[3].second, entries[3].matrices, "trial 7");
@@ -218,7 +223,7 @@ TEST(Markdown, ComparisonAndPaperTablesReadBack) {
   const Matrices back = matrices_from_table(block, m.schedule, m.times, "markdown");
   EXPECT_LE((back.signal - m.signal).cwiseAbs().maxCoeff(), 2e-3);
   EXPECT_NE(text.find("stochastic: its noise matrix B"), std::string::npos);
-  EXPECT_NE(text.find("\n\nValue: excess fd. Ratio: value / value of dpmsolver++(2M).\n\n"),
+  EXPECT_NE(text.find("\n\nValue: excess fd. Ratio: value / value of dpmsolver++(2M). In-sample:"),
             std::string::npos);
   EXPECT_EQ(text.find("### ddim"), std::string::npos);
 }
@@ -239,7 +244,9 @@ TEST(Markdown, WithoutBaselineOrValidationTheColumnsStayBlankOrGo) {
     EXPECT_EQ(tables[0].second[0].size(), 6u);  // no unseen-noise columns
     for (size_t i = 1; i < tables[0].second.size(); ++i) EXPECT_EQ(tables[0].second[i][5], "");
     EXPECT_EQ(tables[0].second[3][4], "");  // NaN value: blank
-    EXPECT_EQ(tables[1].first, "### trial 42 (value 2.71828)");
+    EXPECT_EQ(tables[1].first, "### trial 42 (in-sample 2.71828)");
+    EXPECT_NE(text.find("In-sample: on the noise"), std::string::npos);
+    EXPECT_EQ(text.find("Re-scored:"), std::string::npos);  // nothing was re-scored
     EXPECT_EQ(tables[2].first.rfind("### trial 7", 0), 0u);
   }
 }
@@ -262,9 +269,14 @@ TEST(Csv, PythonCsvModuleReadsEveryMatrixRow) {
   fs::remove_all(dir);
   // Header + 5 + 5 + 5 + 3 matrix rows, every line 10 + N_max + 1 = 16 fields.
   ASSERT_EQ(rows.size(), 19u);
-  const std::vector<std::string> header{
-      "rank", "label", "kind", "trial", "value", "ratio", "validation", "validation_ratio",
-      "row",  "time",  "c_1",  "c_2",   "c_3",   "c_4",   "c_5",        "marginal"};
+  const std::vector<std::string> header{"rank",      "label",
+                                        "kind",      "trial",
+                                        "in_sample", "in_sample_ratio",
+                                        "rescored",  "rescored_ratio",
+                                        "row",       "time",
+                                        "c_1",       "c_2",
+                                        "c_3",       "c_4",
+                                        "c_5",       "marginal"};
   EXPECT_EQ(rows[0].get<std::vector<std::string>>(), header);
   size_t line = 1;
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -342,7 +354,10 @@ TEST(Latex, BalancedEnvironmentsColumnCountsAndEscapes) {
     EXPECT_EQ(count, 4) << rule;
   }
   EXPECT_NE(text.find("\\caption{cifar\\_5 step \\& 50\\% \\#1: excess fd; ratio to "
-                      "dpmsolver++(2M)}"),
+                      "dpmsolver++(2M). In-sample: on the noise the search selected with "
+                      "(optimistic for the searched trials). Re-scored: on a fresh noise stream "
+                      "the search never saw, with more samples; the searched trials are ranked "
+                      "by it (the first is the winner).}"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("1 & trial 42 & searched & 42 & 2.71828 & 0.8653 & 2.9 & 0.8788 \\\\"),

@@ -48,8 +48,16 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& options);
 DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path,
                                const DriverOptions& options);
 
-// Re-measures the best `validation.top` COMPLETE trials without a validation value on unseen noise
-// and stores the values; false when a stop was requested first (resume measures the rest).
+// Re-scoring before a winner is named: the `top` best COMPLETE trials by in-sample value (on the
+// search's own noise) are measured again with `rescore` (unseen noise, more samples) and the values
+// stored; trials re-scored already are skipped, so a resume finishes a re-scoring a stop or a kill
+// cut short. A NumericalError stores NaN. False when a stop was requested first.
+bool rescore_best(const StoreContents& contents, int top, TrialStore& store,
+                  const std::function<double(const Matrices&)>& rescore,
+                  const DriverOptions& options);
+
+// rescore_best with the experiment's `validation.top` and ExperimentRun::validate (the unseen
+// `validation.seed` stream at `validation.samples`).
 bool validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& options);
 
 }  // namespace samplersearch

@@ -16,10 +16,11 @@ struct ReportInput {
   std::string title;       // experiment name
   std::string experiment;  // the experiment file as run (shown verbatim)
   std::string metric;      // what the values are, e.g. "excess FD (classifier), 1000 samples"
-  std::vector<TrialRecord> trials;    // the history (any states)
-  std::vector<Baseline> baselines;    // classic samplers' values (drawn as horizontal lines)
-  const TrialRecord* best = nullptr;  // the best COMPLETE trial (its matrices are shown)
-  double best_validation = std::numeric_limits<double>::quiet_NaN();  // its value on unseen noise
+  std::vector<TrialRecord> trials;  // the history (any states)
+  std::vector<Baseline> baselines;  // classic samplers' values (drawn as horizontal lines)
+  // The winner (best re-scored trial), or the best in-sample trial while none was re-scored.
+  const TrialRecord* best = nullptr;
+  double best_validation = std::numeric_limits<double>::quiet_NaN();  // its re-scored value
   const Matrices* classic = nullptr;  // DPM-Solver++(2M)'s matrices, shown beside the best
   std::string classic_label;
   at::Tensor best_grid;     // [n, c, h, w] samples of the best trial in [-1, 1]

@@ -14,6 +14,11 @@
 
 namespace samplersearch {
 
+// Re-scoring uses this many times the search's full sample count unless validation.samples says
+// otherwise: the in-sample best is selected on its own noise, so it needs a larger, fresh sample
+// to be compared fairly (the winner's curse; Thaler 1988, J. Econ. Perspectives 2(1)).
+inline constexpr int64_t kRescoreFactor = 4;
+
 class ExperimentRun {
  public:
   // Builds everything (loads the model and data, trains or loads the cached classifier).
@@ -33,7 +38,8 @@ class ExperimentRun {
 
   // The classic sampler `label` (classic_catalogue) at this experiment's times.
   Matrices classic(const std::string& label) const;
-  // The value of `m` on `count` samples of the unseen validation stream (validation.seed).
+  // The value of `m` on the unseen validation stream (validation.seed): validation.samples
+  // samples, or kRescoreFactor × the full count when that is 0.
   double validate(const Matrices& m);
   // The value of `m` at full fidelity on the search's own noise (seed).
   double measure(const Matrices& m);
