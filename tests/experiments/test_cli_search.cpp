@@ -135,7 +135,7 @@ class CliSearch : public ::testing::Test {
           {"reference", {{"steps", 20}}},
           {"cache", (dir_ / "cache").string()}}},
         {"baselines", {"ddim", "dpmsolver++(2M)", "dpmsolver++(3M)"}},
-        {"validation", {{"top", 2}}},
+        {"validation", {{"top", 2}, {"samples", 1000}}},
         {"optuna", {{"sampler", "random"}}},
         {"concurrency", 2},
         {"threads", 1},
