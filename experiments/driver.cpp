@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -67,6 +68,43 @@ bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContent
   return true;
 }
 
+// Reconciles the study with the store: a trial RUNNING in Optuna was either stored before a
+// crash (Optuna is told what the store has) or cut off (FAIL "interrupted" in both). Also run
+// after a loop, where an `ask` retried on a restarted bridge may have left an orphan RUNNING.
+void reconcile_running(ExperimentRun& run, OptunaBridge& study, TrialStore& store,
+                       const StoreContents& contents, const DriverOptions& o) {
+  std::map<int, const TrialRecord*> stored;
+  for (const TrialRecord& r : contents.trials) stored[r.number] = &r;
+  for (const FrozenTrial& t : study.trials({TrialState::running})) {
+    const auto it = stored.find(t.number);
+    if (it != stored.end()) {
+      const TrialRecord& r = *it->second;
+      if (r.state == TrialState::complete)
+        study.tell(r.number, {*r.value});
+      else {
+        if (r.state == TrialState::fail) study.set_user_attr(r.number, "fail_reason", r.reason);
+        study.tell_state(r.number, r.state);
+      }
+      say(o, "trial " + std::to_string(t.number) + ": told Optuna the stored result");
+      continue;
+    }
+    TrialRecord r;
+    r.number = t.number;
+    r.params = t.params;
+    r.state = TrialState::fail;
+    r.reason = kInterruptedReason;
+    try {
+      r.matrices = run.space().to_matrices(t.params);
+    } catch (const ConfigError&) {
+    }
+    store.write(r);
+    study.set_user_attr(r.number, "fail_reason", r.reason);
+    study.tell_state(r.number, TrialState::fail);
+    say(o, "trial " + std::to_string(t.number) +
+               ": was running when the search or its Optuna bridge died, now FAIL (interrupted)");
+  }
+}
+
 int budget_of(const ExperimentRun& run) {
   return run.experiment().doc.at("budget").at("trials").get<int>();
 }
@@ -83,13 +121,31 @@ DriverResult run_loop(ExperimentRun& run, OptunaBridge& study, TrialStore& store
   }
   result.loop = run_search(study, run.space(), run.objective(), run.pool(), store,
                            loop_options(run, left, o));
-  result.counted = counted_trials(read_store(store.path()));  // interrupted trials do not count
+  StoreContents contents = read_store(store.path());
+  if (!study.trials({TrialState::running}).empty()) {  // none unless a bridge died mid-ask
+    reconcile_running(run, study, store, contents, o);
+    contents = read_store(store.path());
+  }
+  result.counted = counted_trials(contents);  // interrupted trials do not count
   result.interrupted = result.loop.interrupted;
   if (!result.interrupted && result.budget > 0 && result.counted < result.budget)
     say(o, "stopped by budget.timeout after " + std::to_string(result.counted) + " of " +
                std::to_string(result.budget) + " trials; 'samplersearch resume " + store.path() +
                "' continues");
   return result;
+}
+
+// The bridge options of a search: a restarted bridge is reported on stderr (from whichever
+// thread saw it die), so a user sees why a request was retried.
+BridgeOptions bridge_options() {
+  BridgeOptions b;
+  b.on_restart = [](const std::string& why) {
+    std::fprintf(stderr,
+                 "samplersearch: warning: the Optuna bridge failed (%s); restarted it, re-opened "
+                 "the study from its storage and retried the request\n",
+                 why.c_str());
+  };
+  return b;
 }
 
 std::string revision_path(const std::string& store_path) { return store_path + ".experiment.json"; }
@@ -158,13 +214,18 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
   if (std::filesystem::exists(path))
     throw FileError(path, "exists already: continue it with 'samplersearch resume " + path +
                               "' or choose another output");
-  if (const auto parent = std::filesystem::path(path).parent_path(); !parent.empty())
-    std::filesystem::create_directories(parent);
+  if (const auto parent = std::filesystem::path(path).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec)
+      throw FileError(parent.string(),
+                      "output: cannot create the store's directory: " + ec.message());
+  }
   // The store first: a study without a store could be neither started again nor resumed.
   StoreLayout layout{run.experiment().text(), run.experiment().hash(), run.schedule(),
                      run.space().steps(), run.objective().sample_counts};
   auto store = TrialStore::create(path, layout);
-  OptunaBridge study;
+  OptunaBridge study(bridge_options());
   StudyConfig config = run.study_config();
   config.load_if_exists = false;
   try {
@@ -203,47 +264,23 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
     throw ConfigError("optuna.storage",
                       "the study was kept in memory and is gone; nothing to resume "
                       "(use an sqlite or journal storage to make searches resumable)");
-  OptunaBridge study;
+  OptunaBridge study(bridge_options());
   try {
-    study.load_study(config);
+    // A search killed between creating its store and its study left a store with no trials and
+    // no study: the study is created now (loaded if it was made after all).
+    if (contents.trials.empty()) {
+      config.load_if_exists = true;
+      study.create_study(config);
+    } else {
+      study.load_study(config);
+    }
   } catch (const BridgeError& e) {
     throw FileError(config.storage,
                     "cannot load study '" + config.name + "': " + e.python_message());
   }
   auto store = TrialStore::open(store_path);
 
-  // Reconcile: a trial RUNNING in Optuna was either stored before the crash (tell what the store
-  // has) or cut off (FAIL "interrupted", in both the store and the study).
-  std::map<int, const TrialRecord*> stored;
-  for (const TrialRecord& r : contents.trials) stored[r.number] = &r;
-  for (const FrozenTrial& t : study.trials({TrialState::running})) {
-    const auto it = stored.find(t.number);
-    if (it != stored.end()) {
-      const TrialRecord& r = *it->second;
-      if (r.state == TrialState::complete)
-        study.tell(r.number, {*r.value});
-      else {
-        if (r.state == TrialState::fail) study.set_user_attr(r.number, "fail_reason", r.reason);
-        study.tell_state(r.number, r.state);
-      }
-      say(o, "trial " + std::to_string(t.number) + ": told Optuna the stored result");
-      continue;
-    }
-    TrialRecord r;
-    r.number = t.number;
-    r.params = t.params;
-    r.state = TrialState::fail;
-    r.reason = kInterruptedReason;
-    try {
-      r.matrices = run.space().to_matrices(t.params);
-    } catch (const ConfigError&) {
-    }
-    store->write(r);
-    study.set_user_attr(r.number, "fail_reason", r.reason);
-    study.tell_state(r.number, TrialState::fail);
-    say(o,
-        "trial " + std::to_string(t.number) + ": was running at the crash, now FAIL (interrupted)");
-  }
+  reconcile_running(run, study, *store, contents, o);
   contents = read_store(store_path);
   const int counted = counted_trials(contents);
   if (!measure_baselines(run, *store, &contents, o)) {

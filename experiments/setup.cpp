@@ -85,7 +85,13 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
   resources.cache_dir = metric.at("cache").get<std::string>();
   resources.inception_weights = metric.at("inception_weights").get<std::string>();
   resources.statistics_file = metric.at("statistics").get<std::string>();
-  if (!resources.cache_dir.empty()) std::filesystem::create_directories(resources.cache_dir);
+  if (!resources.cache_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(resources.cache_dir, ec);
+    if (ec)
+      throw FileError(resources.cache_dir,
+                      "metric.cache: cannot create the cache directory: " + ec.message());
+  }
   metric_ = in_field("metric.params", [&] {
     return make_metric(metric.at("name").get<std::string>(), metric.at("params"), resources);
   });

@@ -161,6 +161,14 @@ Matrices matrices_from_json(const json& j, const std::string& origin) {
   m.solver = j.value("solver", "");
   m.options = j.value("options", json::object());
   m.validate(origin.empty() ? "matrices" : origin);
+  // Row k ≥ 1 of C gives the sample at t_k its signal coefficient (α(t_k) for a consistent
+  // sampler): a row summing to 0 would produce pure noise there.
+  for (Eigen::Index k = 1; k <= n; ++k)
+    if (m.signal.row(k).sum() == 0.0)
+      throw ConfigError(join(origin, "signal"),
+                        "row " + std::to_string(k) +
+                            " sums to 0 (row k sums to the signal coefficient of the sample at "
+                            "t_k, α(t_k) for a consistent sampler)");
   return m;
 }
 

@@ -45,10 +45,14 @@ std::optional<at::ScalarType> module_dtype(const torch::jit::Module& module) {
 // parameter-free module gets x's own dtype), τ a [batch] tensor of the same dtype and device, the
 // output returned in x's dtype and device. Evaluated without autograd (NoGradGuard rather than
 // InferenceMode, whose tensors cannot be updated in place by the engine afterwards).
+// A failure inside forward during sampling (an allocation that does not fit in memory, an
+// error raised for some inputs, an output of another shape) is a NumericalError naming the
+// module: the trial that ran into it FAILs and the search goes on.
 struct ScriptedNetwork {
   std::shared_ptr<torch::jit::Module> module;
   at::Device device;
   std::optional<at::ScalarType> dtype;
+  std::string path;
 
   at::IValue call(const at::Tensor& x, double tau) const {
     const at::NoGradGuard no_grad;
@@ -58,7 +62,24 @@ struct ScriptedNetwork {
   }
 
   at::Tensor operator()(const at::Tensor& x, double tau) const {
-    return call(x, tau).toTensor().to(x.device(), x.scalar_type());
+    const auto where = [&] {
+      return " at τ = " + std::to_string(tau) + " on a batch of shape " + shape_text(x.sizes());
+    };
+    at::IValue out;
+    try {
+      out = call(x, tau);
+    } catch (const c10::Error& e) {
+      throw NumericalError("model " + path + ": forward(x, τ) failed" + where() + ": " +
+                           last_line(e.what_without_backtrace()));
+    }
+    if (!out.isTensor())
+      throw NumericalError("model " + path + ": forward returned a " + std::string(out.tagKind()) +
+                           ", not a tensor," + where());
+    const at::Tensor y = out.toTensor();
+    if (!y.sizes().equals(x.sizes()))
+      throw NumericalError("model " + path + ": forward returned shape " + shape_text(y.sizes()) +
+                           where() + " (expected the input's shape)");
+    return y.to(x.device(), x.scalar_type());
   }
 };
 
@@ -116,7 +137,7 @@ std::unique_ptr<X0Model> load_torchscript_model(const TorchScriptSpec& spec,
   }
 
   // Probe: a batch of 2 of the declared shape at the middle of the schedule's time range.
-  const ScriptedNetwork network{module, *dev, module_dtype(*module)};
+  const ScriptedNetwork network{module, *dev, module_dtype(*module), path};
   std::vector<int64_t> probe_shape{2};
   probe_shape.insert(probe_shape.end(), spec.sample_shape.begin(), spec.sample_shape.end());
   const double t = 0.5 * (schedule->t_min() + schedule->t_max());

@@ -480,6 +480,7 @@ json OptunaBridge::request_locked(json req, std::chrono::milliseconds timeout) {
       if (attempt >= 1)
         throw BridgeError(f.kind, op, "", f.message + " (also after restarting the bridge)");
       ++restarts_;
+      if (options_.on_restart) options_.on_restart(op + ": " + f.message);
       start();
       reopen_study(f.message);
       req["retry"] = true;  // lets tell/enqueue skip work the dead bridge already stored

@@ -19,6 +19,7 @@
 #include "samplersearch/experiments/driver.hpp"
 #include "samplersearch/experiments/trial_store.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"
+#include "samplersearch/search/optuna_bridge.hpp"
 
 namespace samplersearch {
 namespace {
@@ -226,6 +227,83 @@ TEST_F(CliSearch, KillNineThenResumeEndsExactlyAtTheBudget) {
   const Result again = run({"resume", store(), "--quiet"}, dir_);
   EXPECT_EQ(again.code, 0) << again.err;
   EXPECT_EQ(read_store(store()).trials.size(), c.trials.size());
+}
+
+// A bridge that dies after Optuna created a trial but before answering `ask` (here: a wrapper
+// around the real bridge that exits at its third ask) is restarted and the ask retried, which
+// leaves the first trial RUNNING in the study and in no store row. The search says so on stderr,
+// finishes at exactly the budget, and ends with that orphan FAIL "interrupted" in both the study
+// and the store: nothing RUNNING, numbers 0…n−1.
+TEST_F(CliSearch, BridgeDyingBeforeAnsweringAskLeavesNothingRunning) {
+  const std::string exp = write_experiment(5);
+  const fs::path wrapper = dir_ / "dying_bridge.py";
+  std::ofstream(wrapper) << "import json, os, subprocess, sys\n"
+                            "p = subprocess.Popen([sys.executable, os.environ['REAL_BRIDGE']],\n"
+                            "                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)\n"
+                            "asks = 0\n"
+                            "for line in sys.stdin.buffer:\n"
+                            "    p.stdin.write(line)\n"
+                            "    p.stdin.flush()\n"
+                            "    answer = p.stdout.readline()\n"
+                            "    if json.loads(line).get('op') == 'ask':\n"
+                            "        asks += 1\n"
+                            "        if asks == 3 and not os.path.exists(os.environ['DIED']):\n"
+                            "            open(os.environ['DIED'], 'w').close()\n"
+                            "            p.kill()\n"
+                            "            os._exit(3)\n"
+                            "    sys.stdout.buffer.write(answer)\n"
+                            "    sys.stdout.buffer.flush()\n";
+  setenv("REAL_BRIDGE", default_bridge_script().c_str(), 1);
+  setenv("DIED", (dir_ / "died").c_str(), 1);
+  setenv("SAMPLERSEARCH_OPTUNA_BRIDGE", wrapper.c_str(), 1);
+  const Result r = run({"search", exp, "--json"}, dir_);
+  unsetenv("SAMPLERSEARCH_OPTUNA_BRIDGE");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  ASSERT_TRUE(fs::exists(dir_ / "died")) << "the wrapper never died";
+  EXPECT_NE(r.err.find("samplersearch: warning: the Optuna bridge failed (ask: bridge process"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("exited with status 3); restarted it, re-opened the study from its "
+                       "storage and retried the request"),
+            std::string::npos)
+      << r.err;
+
+  const json states = optuna_states((dir_ / "tiny.optuna.db").string(), "tiny");
+  EXPECT_EQ(states.value("COMPLETE", 0), 5) << states.dump();
+  EXPECT_EQ(states.value("FAIL/interrupted", 0), 1) << states.dump();
+  EXPECT_FALSE(states.contains("RUNNING")) << states.dump();
+  const StoreContents c = read_store(store());
+  EXPECT_EQ(counted_trials(c), 5);
+  ASSERT_EQ(c.trials.size(), 6u);
+  std::set<int> numbers;
+  for (const TrialRecord& t : c.trials) {
+    numbers.insert(t.number);
+    if (t.state == TrialState::fail) EXPECT_EQ(t.reason, kInterruptedReason);
+  }
+  EXPECT_EQ(numbers, (std::set<int>{0, 1, 2, 3, 4, 5}));
+}
+
+// A search that stops between creating its store and its Optuna study (here: the bridge program
+// is missing; a kill -9 in that moment does the same) leaves a store without trials or study;
+// `resume` creates the study and runs the whole budget.
+TEST_F(CliSearch, ResumeOfAStoreWhoseStudyWasNeverCreated) {
+  const std::string exp = write_experiment(3);
+  setenv("SAMPLERSEARCH_OPTUNA_BRIDGE", "/nonexistent/optuna_bridge.py", 1);
+  const Result failed = run({"search", exp, "--quiet"}, dir_);
+  unsetenv("SAMPLERSEARCH_OPTUNA_BRIDGE");
+  EXPECT_EQ(failed.code, 3);
+  EXPECT_NE(failed.err.find("samplersearch: error: /nonexistent/optuna_bridge.py: Optuna bridge "
+                            "program not found (set SAMPLERSEARCH_OPTUNA_BRIDGE)"),
+            std::string::npos)
+      << failed.err;
+  ASSERT_TRUE(fs::exists(store()));
+  EXPECT_TRUE(read_store(store()).trials.empty());
+  EXPECT_FALSE(fs::exists(dir_ / "tiny.optuna.db"));
+
+  const Result resumed = run({"resume", store(), "--quiet"}, dir_);
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(counted_trials(read_store(store())), 3);
+  EXPECT_EQ(optuna_states((dir_ / "tiny.optuna.db").string(), "tiny").value("COMPLETE", 0), 3);
 }
 
 TEST_F(CliSearch, ResumeRefusesAChangedExperimentUnlessForced) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -135,6 +136,84 @@ TEST(Files, BadJsonNamesTheFieldAndTheFile) {
   }
   std::filesystem::remove(path);
   EXPECT_THROW(read_matrices(temp_path("nonexistent.h5")), FileError);
+}
+
+// JSON and HDF5 matrix files broken by NumPy/h5py/json from a good file: each is a FileError that
+// names the path, the dataset or field, and the reason.
+TEST(Files, BrokenJsonAndHdf5FilesNameThePathFieldAndReason) {
+  const Matrices m = sample_matrices();  // N = 7: C 8×7, B 8×8
+  const std::string h5 = temp_path("good.h5"), js = temp_path("good.json");
+  write_matrices(m, h5);
+  write_matrices(m, js);
+  const std::string prefix = temp_path("bad_");
+  const char* python = std::getenv("SAMPLERSEARCH_PYTHON");
+  const std::string script = temp_path("break.py");
+  std::ofstream(script) << R"PY(
+import json, shutil, sys
+import h5py, numpy as np
+good_h5, good_json, p = sys.argv[1:4]
+def edit_h5(name, edit):
+    shutil.copy(good_h5, p + name)
+    with h5py.File(p + name, "a") as f:
+        edit(f)
+def put(f, name, a):
+    del f[name]
+    f[name] = a
+edit_h5("nan.h5", lambda f: f["signal"].__setitem__((2, 0), np.nan))
+edit_h5("inf.h5", lambda f: f["noise"].__setitem__((4, 1), np.inf))
+edit_h5("upper.h5", lambda f: f["signal"].__setitem__((1, 3), 0.5))
+edit_h5("row0.h5", lambda f: f["signal"].__setitem__((3, slice(None)), 0.0))
+edit_h5("shape.h5", lambda f: put(f, "signal", np.zeros((8, 6))))
+edit_h5("no_noise.h5", lambda f: f.__delitem__("noise"))
+with open(good_h5, "rb") as f:
+    open(p + "truncated.h5", "wb").write(f.read()[:1500])
+with h5py.File(p + "foreign.h5", "w") as f:
+    f["mu"] = np.zeros(3)
+    f["sigma"] = np.eye(3)
+j = json.load(open(good_json))
+j["signal"][2][0] = float("nan")
+json.dump(j, open(p + "nan.json", "w"))  # Python writes the non-JSON token NaN
+j = json.load(open(good_json))
+j["signal"][3] = [0.0] * 7
+json.dump(j, open(p + "row0.json", "w"))
+j = json.load(open(good_json))
+j["noise"][2][1] = "0.5"
+json.dump(j, open(p + "string.json", "w"))
+)PY";
+  const std::string cmd = std::string(python && *python ? python : "/usr/bin/python3") + " " +
+                          script + " " + h5 + " " + js + " " + prefix;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto error_of = [&](const std::string& name) -> std::string {
+    const std::string path = prefix + name;
+    try {
+      read_matrices(path);
+    } catch (const FileError& e) {
+      EXPECT_EQ(e.path(), path);
+      std::filesystem::remove(path);
+      return std::string(e.what()).substr(path.size() + 2);
+    }
+    return "no error";
+  };
+  EXPECT_EQ(error_of("nan.h5"), "signal: entry [2][0] is not finite");
+  EXPECT_EQ(error_of("inf.h5"), "noise: entry [4][1] is not finite");
+  EXPECT_EQ(error_of("upper.h5"),
+            "signal: must be strictly lower-triangular: entry [1][3] is not 0");
+  EXPECT_EQ(error_of("row0.h5"),
+            "signal: row 3 sums to 0 (row k sums to the signal coefficient of the sample at t_k, "
+            "α(t_k) for a consistent sampler)");
+  EXPECT_EQ(error_of("shape.h5"), "dataset 'signal' must be 8×7");
+  EXPECT_EQ(error_of("no_noise.h5"), "missing dataset 'noise'");
+  const std::string truncated = error_of("truncated.h5");
+  EXPECT_EQ(truncated.rfind("not a readable HDF5 matrix file: ", 0), 0u) << truncated;
+  EXPECT_EQ(error_of("foreign.h5"), "missing dataset 'timesteps'");
+  const std::string nan_json = error_of("nan.json");
+  EXPECT_EQ(nan_json.rfind("not valid JSON: ", 0), 0u) << nan_json;
+  EXPECT_NE(nan_json.find("NaN"), std::string::npos) << nan_json;
+  EXPECT_EQ(error_of("row0.json"),
+            "signal: row 3 sums to 0 (row k sums to the signal coefficient of the sample at t_k, "
+            "α(t_k) for a consistent sampler)");
+  EXPECT_EQ(error_of("string.json"), "noise[2][1]: must be a number");
+  for (const std::string& f : {h5, js, script}) std::filesystem::remove(f);
 }
 
 }  // namespace

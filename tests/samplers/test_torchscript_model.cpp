@@ -3,6 +3,7 @@
 // modules and files are FileErrors naming the path and what is wrong.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -70,8 +71,27 @@ class Needs48(torch.nn.Module):
     def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.size(0), 48).reshape(x.shape)
 
+class HugeLate(torch.nn.Module):  # asks for 4 TiB of float32 at τ < 100 (late steps only)
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        if bool(tau.min() < 100.0):
+            return torch.empty([1 << 40], dtype=x.dtype)[: x.numel()].view(x.shape)
+        return x
+
+class ShrinkLate(torch.nn.Module):  # drops all but one batch row at τ < 100
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        if bool(tau.min() < 100.0):
+            return x[:1]
+        return x
+
+class RaiseLate(torch.nn.Module):  # raises at τ < 100
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        if bool(tau.min() < 100.0):
+            raise RuntimeError("late steps are not supported")
+        return x
+
 out = sys.argv[1]
-for name, m in [("gauss", GaussEps(0.7)), ("gauss_param", GaussEpsParam(0.7)),
+for name, m in [("huge_late", HugeLate()), ("shrink_late", ShrinkLate()),
+                ("raise_late", RaiseLate()),("gauss", GaussEps(0.7)), ("gauss_param", GaussEpsParam(0.7)),
                 ("tau", TauEcho()), ("flatten", Flatten()), ("one_arg", OneArg()),
                 ("pair", Pair()), ("needs48", Needs48())]:
     torch.jit.save(torch.jit.script(m), os.path.join(out, name + ".pt"))
@@ -90,6 +110,10 @@ class TorchScriptModel : public ::testing::Test {
                             "' '" + (*dir_ / "make_modules.py").string() + "' '" + dir_->string() +
                             "'";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    // The 4 TiB request must fail whatever the kernel's overcommit setting (64 GiB of address
+    // space is far more than LibTorch needs).
+    const rlimit as{64ull << 30, 64ull << 30};
+    ASSERT_EQ(setrlimit(RLIMIT_AS, &as), 0);
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
@@ -214,6 +238,43 @@ TEST_F(TorchScriptModel, BrokenModulesAndFilesNameThePathAndTheProblem) {
   TorchScriptSpec empty = spec("gauss");
   empty.sample_shape.clear();
   EXPECT_THROW(load_torchscript_model(empty, make_schedule("vp-linear")), ConfigError);
+}
+
+// A module that loads (the probe at τ ≈ 500 passes) but fails for some inputs during sampling:
+// out of memory, an output of another shape, an exception. Each is a NumericalError naming the
+// module, τ, the batch shape and the reason (the search turns it into a FAIL trial and goes on).
+TEST_F(TorchScriptModel, FailuresForSomeInputsAreNumericalErrorsNamingTheModule) {
+  const at::Tensor x = at::randn({2, 3, 4, 4}, at::make_generator<at::CPUGeneratorImpl>(2));
+  auto error_at = [&](const std::string& name, double t) -> std::string {
+    const auto model = load_torchscript_model(spec(name), make_schedule("vp-linear"));
+    // Early steps run: ε̂ = x, so x0 = (x − σx)/α.
+    const double a = vp_alpha(0.9), sig = std::sqrt(1 - a * a);
+    EXPECT_LE(max_abs_diff(model->predict_x0(x, 0.9), x.to(at::kDouble) * ((1 - sig) / a)), 1e-5)
+        << name;
+    try {
+      model->predict_x0(x, t);
+    } catch (const NumericalError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  // τ = 999·0.05 = 49.95: eps-parameterized, x0 = (x − σε̂)/α is computed after forward.
+  const std::string where =
+      ": forward(x, τ) failed at τ = 49.950000 on a batch of shape [2, 3, 4, 4]: ";
+  const std::string oom = error_at("huge_late", 0.05);
+  std::cout << "[ measured ] " << oom << "\n";
+  EXPECT_EQ(oom.rfind("model " + path("huge_late") + where, 0), 0u) << oom;
+  EXPECT_NE(oom.find("DefaultCPUAllocator: not enough memory: you tried to allocate "
+                     "4398046511104 bytes"),
+            std::string::npos)
+      << oom;
+  EXPECT_EQ(error_at("shrink_late", 0.05),
+            "model " + path("shrink_late") +
+                ": forward returned shape [1, 3, 4, 4] at τ = 49.950000 on a batch of shape "
+                "[2, 3, 4, 4] (expected the input's shape)");
+  const std::string raised = error_at("raise_late", 0.05);
+  EXPECT_EQ(raised.rfind("model " + path("raise_late") + where, 0), 0u) << raised;
+  EXPECT_NE(raised.find("late steps are not supported"), std::string::npos) << raised;
 }
 
 }  // namespace

@@ -561,6 +561,75 @@ TEST(OptunaBridgeTimeout, HungBridgeIsReportedAsTimeout) {
   EXPECT_EQ(bridge.request({{"op", "hello"}}).at("protocol"), 1);
 }
 
+// Bridges that answer garbage, the wrong id, or crash on every request (scripts standing in for
+// optuna_bridge.py that pass the hello): the request is retried once on a fresh bridge and then
+// reported with the operation, what came back (or how the process ended) and the retry.
+TEST(OptunaBridgeFaults, GarbageWrongIdsAndCrashesAreReportedAfterOneRetry) {
+  char dir[] = "/tmp/samplersearch_faulty_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  auto fake = [&](const std::string& name, const std::string& answer) {
+    const std::string path = std::string(dir) + "/" + name + ".py";
+    std::ofstream(path) << "import json, sys\n"
+                           "for line in sys.stdin:\n"
+                           "    req = json.loads(line)\n"
+                           "    if req['op'] == 'hello':\n"
+                           "        print(json.dumps({'id': req['id'], 'ok': True, 'protocol': 1}),"
+                           " flush=True)\n"
+                           "        continue\n"
+                        << answer;
+    BridgeOptions options;
+    options.script = path;
+    options.timeout = std::chrono::seconds(20);
+    return options;
+  };
+  auto error_of = [](const BridgeOptions& options) -> BridgeError {
+    OptunaBridge bridge(options);
+    try {
+      bridge.request({{"op", "study_info"}});
+    } catch (const BridgeError& e) {
+      EXPECT_EQ(bridge.restarts(), 1);
+      return e;
+    }
+    ADD_FAILURE() << "no BridgeError";
+    return BridgeError(BridgeError::Kind::python, "", "", "");
+  };
+  BridgeError e =
+      error_of(fake("garbage", "    print('<html>502 Bad Gateway</html>', flush=True)\n"));
+  EXPECT_EQ(e.kind(), BridgeError::Kind::protocol);
+  EXPECT_STREQ(e.what(),
+               "optuna bridge: study_info: response to 'study_info' is not JSON: <html>502 Bad "
+               "Gateway</html> (also after restarting the bridge)");
+  e = error_of(fake("wrong_id", "    print(json.dumps({'id': 999, 'ok': True}), flush=True)\n"));
+  EXPECT_EQ(e.kind(), BridgeError::Kind::protocol);
+  EXPECT_NE(std::string(e.what()).find("optuna bridge: study_info: response to 'study_info' (id "),
+            std::string::npos)
+      << e.what();
+  EXPECT_NE(std::string(e.what()).find(") has the wrong id: {\"id\": 999, \"ok\": true} (also "
+                                       "after restarting the bridge)"),
+            std::string::npos)
+      << e.what();
+  e = error_of(fake("crash", "    sys.exit(7)\n"));
+  EXPECT_EQ(e.kind(), BridgeError::Kind::died);
+  EXPECT_NE(std::string(e.what()).find("exited with status 7 (also after restarting the bridge)"),
+            std::string::npos)
+      << e.what();
+  // An answer that is JSON but lacks the fields of the operation.
+  const BridgeOptions fields =
+      fake("no_fields", "    print(json.dumps({'id': req['id'], 'ok': True}), flush=True)\n");
+  OptunaBridge bridge(fields);
+  try {
+    bridge.study_info();
+    ADD_FAILURE() << "no BridgeError";
+  } catch (const BridgeError& error) {
+    EXPECT_EQ(error.kind(), BridgeError::Kind::protocol);
+    EXPECT_EQ(std::string(error.what()).rfind("optuna bridge: study_info: malformed response: ", 0),
+              0u)
+        << error.what();
+    EXPECT_NE(std::string(error.what()).find("study_name"), std::string::npos) << error.what();
+  }
+  fs::remove_all(dir);
+}
+
 // A bridge that cannot start at all says how it ended and what was run.
 TEST(OptunaBridgeStart, MissingInterpreterOrScript) {
   BridgeOptions options;

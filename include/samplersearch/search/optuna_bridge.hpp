@@ -3,6 +3,7 @@
 // spawns the Python program, sends one JSON request per line and reads one response per line,
 // restarting a dead or stuck bridge and re-opening its study from storage.
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -128,6 +129,8 @@ struct BridgeOptions {
   std::string script;                                            // "" = default_bridge_script()
   std::chrono::milliseconds timeout{std::chrono::seconds(120)};  // per request
   std::chrono::milliseconds startup_timeout{std::chrono::seconds(60)};  // spawn + hello
+  // Called (under the bridge's lock) each time a dead or garbled bridge is restarted, with why.
+  std::function<void(const std::string& why)> on_restart;
 };
 
 // Interpreter for the bridge: $SAMPLERSEARCH_PYTHON, else the configured SAMPLERSEARCH_PYTHON.
