@@ -237,6 +237,9 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
       throw ConfigError("optuna.study", "study '" + config.name + "' exists already in " +
                                             config.storage + " but " + path +
                                             " did not; delete the storage or pick another name");
+    if (e.kind() == BridgeError::Kind::python)  // the storage cannot be opened or written
+      throw FileError(config.storage, "cannot create study '" + config.name +
+                                          "': " + e.python_type() + ": " + e.python_message());
     throw;
   }
   DriverResult result;

@@ -291,6 +291,14 @@ void check_across(const json& doc, const std::string& origin) {
   if (num(doc, "validation.seed") == num(doc, "seed"))
     fail("validation.seed", "must differ from seed (the re-measurement is on unseen noise)");
   if (find_path(doc, "devices")->empty()) fail("devices", "needs at least one device");
+  // A malformed storage URL is refused here, before the model and metric are set up.
+  try {
+    optuna_storage_kind(str(doc, "optuna.storage"));
+  } catch (const ConfigError& e) {
+    std::string reason = e.what();
+    reason.erase(0, e.field().size() + 2);  // "storage: "
+    fail("optuna.storage", reason);
+  }
   if (str(doc, "model.kind") == "torchscript") {
     if (str(doc, "model.path").empty())
       fail("model.path", "is required for model.kind torchscript");

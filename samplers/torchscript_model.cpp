@@ -71,6 +71,9 @@ struct ScriptedNetwork {
     } catch (const c10::Error& e) {
       throw NumericalError("model " + path + ": forward(x, τ) failed" + where() + ": " +
                            last_line(e.what_without_backtrace()));
+    } catch (const std::exception& e) {  // the TorchScript interpreter rethrows with its traceback
+      throw NumericalError("model " + path + ": forward(x, τ) failed" + where() + ": " +
+                           last_line(e.what()));
     }
     if (!out.isTensor())
       throw NumericalError("model " + path + ": forward returned a " + std::string(out.tagKind()) +

@@ -94,6 +94,9 @@ TEST(Experiment, ErrorsNameTheFieldAndTheReason) {
       {R"({"space": {"name": "gdr", "warm_starts": ["ddim"]}})",
        "space.warm_starts: only the matrix space takes classic warm starts"},
       {R"({"devices": []})", "devices: needs at least one device"},
+      {R"({"optuna": {"storage": "foo://bar"}})",
+       "exp.json: optuna.storage: unknown storage URL 'foo://bar' (valid: \"\" for in-memory, "
+       "sqlite:///PATH, postgresql://..., journal:///PATH)"},
   };
   for (const Case& c : cases) {
     const std::string message = error_of(c.text);
