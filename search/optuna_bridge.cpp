@@ -85,7 +85,7 @@ FrozenTrial frozen_from_json(const json& j) {
 
 // Runs `read` on an ok response; a missing or mistyped field is a protocol error of `op`.
 template <class Read>
-auto parsed(const char* op, Read&& read) {
+auto parsed(const std::string& op, Read&& read) {
   try {
     return read();
   } catch (const ChannelFailure& f) {
@@ -96,18 +96,6 @@ auto parsed(const char* op, Read&& read) {
   } catch (const ConfigError& e) {  // an unknown trial state
     throw BridgeError(BridgeError::Kind::protocol, op, "", e.what());
   }
-}
-
-FrozenTrial parse_frozen(const json& j, const char* op) {
-  return parsed(op, [&] { return frozen_from_json(j); });
-}
-
-std::vector<FrozenTrial> parse_frozen_list(const json& response, const char* op) {
-  return parsed(op, [&] {
-    std::vector<FrozenTrial> out;
-    for (const json& t : response.at("trials")) out.push_back(frozen_from_json(t));
-    return out;
-  });
 }
 
 StudyInfo study_info_from_json(const json& resp) {
@@ -141,6 +129,38 @@ std::string error_field(const json& resp, const char* key) {
 }
 
 }  // namespace
+
+json parse_bridge_response(std::string_view line, long id, const std::string& op) {
+  const std::string head(line.substr(0, 200));
+  json resp;
+  try {
+    resp = json::parse(line);
+  } catch (const json::parse_error&) {
+    throw BridgeError(BridgeError::Kind::protocol, op, "",
+                      "response to '" + op + "' is not JSON: " + head);
+  }
+  if (!resp.is_object() || !resp.contains("id") || resp["id"] != id)
+    throw BridgeError(
+        BridgeError::Kind::protocol, op, "",
+        "response to '" + op + "' (id " + std::to_string(id) + ") has the wrong id: " + head);
+  return resp;
+}
+
+FrozenTrial frozen_trial_from_response(const json& resp, const std::string& op) {
+  return parsed(op, [&] { return frozen_from_json(resp); });
+}
+
+std::vector<FrozenTrial> frozen_trials_from_response(const json& resp, const std::string& op) {
+  return parsed(op, [&] {
+    std::vector<FrozenTrial> out;
+    for (const json& t : resp.at("trials")) out.push_back(frozen_from_json(t));
+    return out;
+  });
+}
+
+StudyInfo study_info_from_response(const json& resp, const std::string& op) {
+  return parsed(op, [&] { return study_info_from_json(resp); });
+}
 
 BridgeError::BridgeError(Kind kind, const std::string& op, const std::string& python_type,
                          const std::string& message)
@@ -404,18 +424,11 @@ json OptunaBridge::exchange(const json& req_without_id, std::chrono::millisecond
     if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
       const std::string text = buffer_.substr(0, nl);
       buffer_.erase(0, nl + 1);
-      json resp;
       try {
-        resp = json::parse(text);
-      } catch (const json::parse_error&) {
-        throw ChannelFailure{BridgeError::Kind::protocol,
-                             "response to '" + op + "' is not JSON: " + text.substr(0, 200)};
+        return parse_bridge_response(text, id, op);
+      } catch (const BridgeError& e) {
+        throw ChannelFailure{e.kind(), e.python_message()};
       }
-      if (!resp.is_object() || !resp.contains("id") || resp["id"] != id)
-        throw ChannelFailure{BridgeError::Kind::protocol,
-                             "response to '" + op + "' (id " + std::to_string(id) +
-                                 ") has the wrong id: " + text.substr(0, 200)};
-      return resp;
     }
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -515,7 +528,7 @@ StudyInfo OptunaBridge::open_study(const StudyConfig& config, bool create) {
   }
   std::lock_guard lock(mutex_);
   const json resp = request_locked(req, options_.timeout);
-  const StudyInfo info = parsed("open study", [&] { return study_info_from_json(resp); });
+  const StudyInfo info = study_info_from_response(resp, "open study");
   req["study_name"] = info.name;  // a reload needs the name Optuna picked
   study_request_ = req;
   study_in_memory_ = optuna_storage_kind(config.storage) == "memory";
@@ -524,7 +537,7 @@ StudyInfo OptunaBridge::open_study(const StudyConfig& config, bool create) {
 
 StudyInfo OptunaBridge::study_info() {
   const json resp = request({{"op", "study_info"}});
-  return parsed("study_info", [&] { return study_info_from_json(resp); });
+  return study_info_from_response(resp, "study_info");
 }
 
 StudyInfo OptunaBridge::create_study(const StudyConfig& config) { return open_study(config, true); }
@@ -544,7 +557,8 @@ AskedTrial OptunaBridge::ask(const std::vector<Distribution>& distributions) {
 FrozenTrial OptunaBridge::tell(int number, const std::vector<double>& values) {
   json vs = json::array();
   for (double v : values) vs.push_back(number_to_json(v));
-  return parse_frozen(request({{"op", "tell"}, {"number", number}, {"values", vs}}), "tell");
+  return frozen_trial_from_response(request({{"op", "tell"}, {"number", number}, {"values", vs}}),
+                                    "tell");
 }
 
 FrozenTrial OptunaBridge::tell_state(int number, TrialState state) {
@@ -552,7 +566,7 @@ FrozenTrial OptunaBridge::tell_state(int number, TrialState state) {
     throw ConfigError("trial state", "tell_state takes PRUNED or FAIL, not " +
                                          std::string(to_string(state)) +
                                          " (tell values to COMPLETE a trial)");
-  return parse_frozen(
+  return frozen_trial_from_response(
       request({{"op", "tell"}, {"number", number}, {"state", std::string(to_string(state))}}),
       "tell");
 }
@@ -576,11 +590,11 @@ std::vector<FrozenTrial> OptunaBridge::trials(const std::vector<TrialState>& sta
     for (TrialState s : states) names.push_back(std::string(to_string(s)));
     req["states"] = names;
   }
-  return parse_frozen_list(request(std::move(req)), "trials");
+  return frozen_trials_from_response(request(std::move(req)), "trials");
 }
 
 std::vector<FrozenTrial> OptunaBridge::best_trials() {
-  return parse_frozen_list(request({{"op", "best_trials"}}), "best_trials");
+  return frozen_trials_from_response(request({{"op", "best_trials"}}), "best_trials");
 }
 
 void OptunaBridge::set_user_attr(int number, const std::string& key, const json& value) {

@@ -133,6 +133,18 @@ struct BridgeOptions {
   std::function<void(const std::string& why)> on_restart;
 };
 
+// One response line of the bridge protocol (search/README.md): the JSON object whose "id" is
+// `id`; BridgeError (Kind::protocol) naming `op` if it is not JSON, not an object or has another
+// id.
+nlohmann::json parse_bridge_response(std::string_view line, long id, const std::string& op);
+// The trial of an ok response to tell; BridgeError (protocol) naming `op` on a missing field.
+FrozenTrial frozen_trial_from_response(const nlohmann::json& resp, const std::string& op);
+// The "trials" list of an ok response to trials/best_trials; BridgeError (protocol) as above.
+std::vector<FrozenTrial> frozen_trials_from_response(const nlohmann::json& resp,
+                                                     const std::string& op);
+// The study of an ok response to create_study/load_study/study_info; BridgeError as above.
+StudyInfo study_info_from_response(const nlohmann::json& resp, const std::string& op);
+
 // Interpreter for the bridge: $SAMPLERSEARCH_PYTHON, else the configured SAMPLERSEARCH_PYTHON.
 std::string default_bridge_python();
 // search/optuna_bridge.py: $SAMPLERSEARCH_OPTUNA_BRIDGE, else the path CMake compiled in.

@@ -1,0 +1,9 @@
+// JSON matrix files (SPEC §4): read_matrices on arbitrary bytes named .json.
+#include "fuzz_support.hpp"
+#include "samplersearch/samplers/matrix_io.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string path = samplersearch::fuzz::scratch_file(data, size, ".json");
+  samplersearch::fuzz::expect_typed_errors([&] { samplersearch::read_matrices(path); });
+  return 0;
+}

@@ -1,0 +1,10 @@
+// NaturalDiffusion .npz matrix files (samplers/naturaldiffusion.hpp): read_matrices on arbitrary
+// bytes named .npz, with the schedule inferred from node_coeff.
+#include "fuzz_support.hpp"
+#include "samplersearch/samplers/matrix_io.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string path = samplersearch::fuzz::scratch_file(data, size, ".npz");
+  samplersearch::fuzz::expect_typed_errors([&] { samplersearch::read_matrices(path); });
+  return 0;
+}
