@@ -99,6 +99,9 @@ std::string read_string_attr(H5::H5File& f, const std::string& name, const std::
   return value;
 }
 
+// The largest dataset a matrix file holds: B of 4095 steps, 4096×4096 values.
+constexpr hsize_t kMaxDatasetValues = hsize_t{1} << 24;
+
 std::vector<double> read_dataset(H5::H5File& f, const std::string& name, const std::string& path,
                                  std::vector<hsize_t>& dims) {
   if (!f.nameExists(name)) throw FileError(path, "missing dataset '" + name + "'");
@@ -106,8 +109,16 @@ std::vector<double> read_dataset(H5::H5File& f, const std::string& name, const s
   H5::DataSpace space = ds.getSpace();
   dims.assign(static_cast<size_t>(space.getSimpleExtentNdims()), 0);
   space.getSimpleExtentDims(dims.data());
+  // A corrupt or hostile file can claim any extent; refuse one larger than a matrix file can be
+  // before allocating (found by tests/fuzz/fuzz_matrices_hdf5).
   hsize_t total = 1;
-  for (hsize_t d : dims) total *= d;
+  for (hsize_t d : dims) {
+    if (d != 0 && total > kMaxDatasetValues / d)
+      throw FileError(path, "dataset '" + name + "' claims more than " +
+                                std::to_string(kMaxDatasetValues) +
+                                " values (at most 4095 steps); the file is damaged");
+    total *= d;
+  }
   std::vector<double> data(total);
   ds.read(data.data(), H5::PredType::NATIVE_DOUBLE);
   return data;

@@ -214,6 +214,23 @@ json.dump(j, open(p + "string.json", "w"))
             "α(t_k) for a consistent sampler)");
   EXPECT_EQ(error_of("string.json"), "noise[2][1]: must be a number");
   for (const std::string& f : {h5, js, script}) std::filesystem::remove(f);
+
+// Found by tests/fuzz/fuzz_matrices_hdf5: an HDF5 file whose 'timesteps' claims 1.4e14 values
+// made read_matrices allocate them (out of memory instead of a FileError).
+TEST(Files, FuzzRegressionHugeDatasetExtentIsAFileError) {
+  const char* source = std::getenv("SAMPLERSEARCH_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  const std::string path =
+      std::string(source) + "/tests/fuzz/regressions/fuzz_matrices_hdf5/huge_dataset_extent.h5";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  try {
+    read_matrices(path);
+    FAIL();
+  } catch (const FileError& e) {
+    EXPECT_EQ(std::string(e.what()), path +
+                                         ": dataset 'timesteps' claims more than 16777216 values "
+                                         "(at most 4095 steps); the file is damaged");
+  }
 }
 
 }  // namespace

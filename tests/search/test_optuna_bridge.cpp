@@ -646,5 +646,49 @@ TEST(OptunaBridgeStart, MissingInterpreterOrScript) {
   EXPECT_THROW(OptunaBridge{options}, FileError);
 }
 
+// The pure parse step of every response line (also the fuzz target fuzz_bridge_response).
+TEST(OptunaBridgeProtocol, ResponseLinesAreCheckedAndDecoded) {
+  auto protocol_error = [](auto&& call) -> std::string {
+    try {
+      call();
+    } catch (const BridgeError& e) {
+      EXPECT_EQ(e.kind(), BridgeError::Kind::protocol);
+      return e.what();
+    }
+    return "(no error)";
+  };
+  EXPECT_EQ(protocol_error([] { parse_bridge_response("{\"id\": 3", 3, "ask"); }),
+            "optuna bridge: ask: response to 'ask' is not JSON: {\"id\": 3");
+  EXPECT_EQ(
+      protocol_error([] { parse_bridge_response("{\"id\": 4, \"ok\": true}", 3, "ask"); }),
+      "optuna bridge: ask: response to 'ask' (id 3) has the wrong id: {\"id\": 4, \"ok\": true}");
+  EXPECT_EQ(protocol_error([] { parse_bridge_response("[3]", 3, "ask"); }),
+            "optuna bridge: ask: response to 'ask' (id 3) has the wrong id: [3]");
+
+  const json tell = parse_bridge_response(
+      R"({"id": 9, "ok": true, "number": 2, "state": "PRUNED", "values": ["-Infinity"],)"
+      R"( "intermediate_values": [[0, 1.5], [3, "NaN"]]})",
+      9, "tell");
+  const FrozenTrial t = frozen_trial_from_response(tell, "tell");
+  EXPECT_EQ(t.number, 2);
+  EXPECT_EQ(t.state, TrialState::pruned);
+  ASSERT_EQ(t.values.size(), 1u);
+  EXPECT_EQ(t.values[0], -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(t.intermediate_values.at(0), 1.5);
+  EXPECT_TRUE(std::isnan(t.intermediate_values.at(3)));
+
+  EXPECT_EQ(protocol_error([] {
+              frozen_trials_from_response(json{{"trials", {{{"number", 1}, {"state", "DONE"}}}}},
+                                          "trials");
+            }),
+            "optuna bridge: trials: trial state: unknown state 'DONE' (valid: RUNNING, COMPLETE, "
+            "PRUNED, FAIL, WAITING)");
+  EXPECT_EQ(protocol_error([] {
+              study_info_from_response(json{{"study_name", 5}}, "study_info");
+            }),
+            "optuna bridge: study_info: malformed response: [json.exception.type_error.302] type "
+            "must be string, but is number");
+}
+
 }  // namespace
 }  // namespace samplersearch
