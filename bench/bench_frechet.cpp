@@ -64,8 +64,11 @@ std::string run(const std::string& command) {
 
 }  // namespace
 
-int main(int /*argc*/, char** argv) {
+int main(int argc, char** argv) {
   samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  // Default: 2 threads (scripts/bench's table); --threads-sweep also times 1 thread.
+  const bool sweep = argc > 1 && std::string(argv[1]) == "--threads-sweep";
+  const std::vector<int> thread_counts = sweep ? std::vector<int>{1, 2} : std::vector<int>{2};
   const char* python_env = std::getenv("SAMPLERSEARCH_PYTHON");
   const std::string python = python_env != nullptr ? python_env : SAMPLERSEARCH_DEFAULT_PYTHON;
   const fs::path dir =
@@ -98,7 +101,7 @@ int main(int /*argc*/, char** argv) {
         "  RunningStats (float32 features, batches of 500, 2 threads): %.0f and %.0f "
         "samples/s\n",
         static_cast<double>(c.n1) / stats_seconds1, static_cast<double>(c.n2) / stats_seconds2);
-    for (const int threads : {1, 2}) {
+    for (const int threads : thread_counts) {
       // OpenBLAS (OpenMP build) follows the process's OpenMP thread count, which
       // at::set_num_threads sets; the SciPy side gets the same count through OMP_NUM_THREADS.
       at::set_num_threads(threads);
@@ -123,6 +126,22 @@ int main(int /*argc*/, char** argv) {
           static_cast<long long>(terms.rank2), scipy_seconds,
           scipy.at("retried").get<bool>() ? " (offset retry)" : "", scipy_seconds / ours,
           terms.value(), scipy_fd, std::abs(terms.value() - scipy_fd) / std::abs(scipy_fd));
+      if (threads != 2) continue;
+      const double rel = std::abs(terms.value() - scipy_fd) / std::abs(scipy_fd);
+      const bool full_rank = c.n1 > kDim;
+      samplersearch::bench::emit_row(
+          full_rank ? "Frechet distance, full rank" : "Frechet distance, near-singular",
+          samplersearch::bench::format("d=2048, n=%lld vs %lld, 2 threads", (long long)c.n1,
+                                       (long long)c.n2),
+          samplersearch::bench::format("%.3f s", ours),
+          samplersearch::bench::format("SciPy sqrtm (pytorch-fid) %.3f s", scipy_seconds),
+          scipy_seconds / ours, "SciPy s / ours s", full_rank ? ">=" : "", 10.0,
+          full_rank ? nlohmann::json::array({nlohmann::json::array({"rel. diff", rel, "<=", 1e-6})})
+                    : nlohmann::json::array(),
+          full_rank ? ""
+                    : samplersearch::bench::format("rel. diff %.2e (SciPy's sqrtm of a "
+                                                   "singular product)",
+                                                   rel));
     }
   }
   std::error_code ignored;

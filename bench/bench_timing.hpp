@@ -1,7 +1,10 @@
 #pragma once
-// Timing shared by the benchmarks.
+// Timing and the table row shared by the benchmarks.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 namespace samplersearch::bench {
@@ -19,6 +22,29 @@ double median_seconds(F fn, int runs) {
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+}
+
+// One row of scripts/bench's table, printed as "ROW {json}" (fields: bench/bench_table.py).
+// goal_op is ">=", "<=" or "" (no goal); checks are [label, value, op, bound] conditions.
+inline void emit_row(const std::string& name, const std::string& sizes, const std::string& ours,
+                     const std::string& baseline, double ratio, const std::string& ratio_of,
+                     const std::string& goal_op, double goal,
+                     const nlohmann::json& checks = nlohmann::json::array(),
+                     const std::string& note = "") {
+  nlohmann::json row = {{"name", name},         {"sizes", sizes}, {"ours", ours},
+                        {"baseline", baseline}, {"ratio", ratio}, {"ratio_of", ratio_of},
+                        {"checks", checks},     {"note", note}};
+  row["goal"] = goal_op.empty() ? nlohmann::json(nullptr) : nlohmann::json::array({goal_op, goal});
+  std::printf("ROW %s\n", row.dump().c_str());
+  std::fflush(stdout);
+}
+
+// printf into a std::string.
+template <class... A>
+std::string format(const char* fmt, A... args) {
+  char buffer[512];
+  std::snprintf(buffer, sizeof buffer, fmt, args...);
+  return buffer;
 }
 
 }  // namespace samplersearch::bench

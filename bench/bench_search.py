@@ -1,0 +1,26 @@
+"""Python side of bench_search: Optuna's own ask + tell, in process, as the bridge runs them.
+
+Usage: bench_search.py TRIALS DIMS
+Creates an in-memory study with CMA-ES (seed 0), asks TRIALS trials over DIMS floats in [-2, 2]
+with fixed distributions, tells each the sum of squares, and prints the seconds per trial.
+"""
+import sys
+import time
+
+import optuna
+
+
+def main():
+    trials, dims = int(sys.argv[1]), int(sys.argv[2])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.CmaEsSampler(seed=0))
+    dist = {f"p{i}": optuna.distributions.FloatDistribution(-2, 2) for i in range(dims)}
+    start = time.perf_counter()
+    for _ in range(trials):
+        trial = study.ask(dist)
+        study.tell(trial, sum(v * v for v in trial.params.values()))
+    print((time.perf_counter() - start) / trials)
+
+
+if __name__ == "__main__":
+    main()
