@@ -102,10 +102,10 @@ int main(int /*argc*/, char** argv) {
   overhead_rows("cheap model", "8-Gaussian mixture, D=64, 2000 samples, float32, 2 threads", cheap,
                 schedule, {5, 10, 50, 200}, 2000, -1, 3);
 
-  // The exact denoiser on 10,000 Fashion-MNIST images, 250 samples.
+  // The exact denoiser on 10,000 Fashion-MNIST images, 200 samples.
   const EmpiricalDenoiser denoiser(fashion_mnist_images("train", 10000), schedule);
-  overhead_rows("exact denoiser", "10k Fashion-MNIST images, 250 samples, float32, 2 threads",
-                denoiser, schedule, {5, 10, 50}, 250, 10, 1);
+  overhead_rows("exact denoiser", "10k Fashion-MNIST images, 200 samples, float32, 2 threads",
+                denoiser, schedule, {5, 10, 50}, 200, 10, 1);
 
   // Peak memory at N = 200: unrolled DDIM's C is dense (every y_j feeds every later row), the
   // matrix space's C keeps 3 columns below the diagonal.

@@ -66,9 +66,10 @@ std::string run(const std::string& command) {
 
 int main(int argc, char** argv) {
   samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
-  // Default: 2 threads (scripts/bench's table); --threads-sweep also times 1 thread.
-  const bool sweep = argc > 1 && std::string(argv[1]) == "--threads-sweep";
-  const std::vector<int> thread_counts = sweep ? std::vector<int>{1, 2} : std::vector<int>{2};
+  // Default (scripts/bench's table): the full-rank pair on 2 threads; --all also times 1 thread
+  // and the near-singular pair.
+  const bool all = argc > 1 && std::string(argv[1]) == "--all";
+  const std::vector<int> thread_counts = all ? std::vector<int>{1, 2} : std::vector<int>{2};
   const char* python_env = std::getenv("SAMPLERSEARCH_PYTHON");
   const std::string python = python_env != nullptr ? python_env : SAMPLERSEARCH_DEFAULT_PYTHON;
   const fs::path dir =
@@ -87,6 +88,7 @@ int main(int argc, char** argv) {
                          Case{"near-singular (n 500 vs 3000)", 500, 3000}};
   uint64_t seed = 1;
   for (const Case& c : cases) {
+    if (!all && c.n1 <= kDim) continue;
     at::set_num_threads(2);
     double stats_seconds1 = 0;
     double stats_seconds2 = 0;

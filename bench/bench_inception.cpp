@@ -27,9 +27,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kThreads = 2;
-constexpr int64_t kImages = 16;  // one batch of 32×32 RGB images (CIFAR-10's size)
+constexpr int64_t kImages = 8;  // one batch of 32×32 RGB images (CIFAR-10's size)
 constexpr int64_t kSide = 32;
-constexpr int kRuns = 3;
+constexpr int kRuns = 2;
 
 using samplersearch::bench::median_seconds;
 

@@ -82,8 +82,11 @@ double bridge_seconds_per_trial(int trials, int dims) {
   config.sampler_params = {{"seed", 0}};
   bridge.create_study(config);
   std::vector<Distribution> d;
-  for (int i = 0; i < dims; ++i)
-    d.push_back(Distribution::floating("p" + std::to_string(i), -2, 2));
+  for (int i = 0; i < dims; ++i) {
+    std::string name = "p";  // (not "p" + …: GCC 12's -Wrestrict false positive)
+    name += std::to_string(i);
+    d.push_back(Distribution::floating(name, -2, 2));
+  }
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < trials; ++i) {
     const AskedTrial t = bridge.ask(d);

@@ -96,7 +96,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hand", action="store_true")
     parser.add_argument("--samplersearch")
-    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--data", type=int, default=2000)
     args = parser.parse_args()
     if args.hand:
