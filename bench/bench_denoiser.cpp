@@ -151,7 +151,7 @@ bool run_size(int64_t n, const std::vector<double>& ts, bool f64, int runs,
                           static_cast<long long>(n), static_cast<long long>(kBatch), times.c_str()),
                 b::format("%.3f s", ours), b::format("NumPy %.3f s", np), np / ours,
                 "NumPy s / ours s", ">=", 1.0, json::array(),
-                b::format("max |ours - NumPy| %.1e", diff));
+                b::format("largest abs. difference %.1e", diff));
   };
   row("float32", sum_ours32, sum_np32, diff32);
   if (f64) row("float64", sum_ours64, sum_np64, diff64);

@@ -106,7 +106,7 @@ int main(int /*argc*/, char** argv) {
   std::filesystem::create_directories(dir);
 
   // 1. Workers. Each worker draws and scores whole 250-sample chunks of a trial.
-  const int trials = 10;
+  const int trials = 6;
   const json budget = {{"budget", {{"trials", trials}}}, {"threads", 1}};
   json one = budget, two = budget;
   one["devices"] = {"cpu"};
@@ -143,7 +143,7 @@ int main(int /*argc*/, char** argv) {
               b::format("a trial: %.2f s (2 workers)", per_trial));
 
   // 3. Multi-fidelity.
-  const int mf_trials = 30;
+  const int mf_trials = 20;
   const Outcome full = run({{"budget", {{"trials", mf_trials}}}}, dir, "full");
   const Outcome multi =
       run({{"budget", {{"trials", mf_trials}}},
