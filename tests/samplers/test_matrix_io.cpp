@@ -214,6 +214,7 @@ json.dump(j, open(p + "string.json", "w"))
             "α(t_k) for a consistent sampler)");
   EXPECT_EQ(error_of("string.json"), "noise[2][1]: must be a number");
   for (const std::string& f : {h5, js, script}) std::filesystem::remove(f);
+}
 
 // Found by tests/fuzz/fuzz_matrices_hdf5: an HDF5 file whose 'timesteps' claims 1.4e14 values
 // made read_matrices allocate them (out of memory instead of a FileError).
