@@ -195,14 +195,21 @@ def main():
         if target == "bridge":
             # SIGKILL the bridge alone after a trial finished: the search must restart it, say
             # so, and finish more trials; then the whole group is killed for the next round.
-            killed_bridge, trials_after = False, 0
+            killed_bridge, restarted, trials_after = False, False, 0
             t0 = time.monotonic()
             alive = True
             while alive and trials_after < 2 and time.monotonic() - t0 < 300:
                 n_before = len(run.lines)
                 alive = run.poll_lines(0.05)
                 if killed_bridge:
-                    trials_after += sum(ev.get("event") == "trial" for ev in run.lines[n_before:])
+                    # Trials in flight when the bridge died may still report; count only those
+                    # after the search said it restarted the bridge.
+                    if not restarted:
+                        with open(run.err_path) as f:
+                            restarted = "restarted it" in f.read()
+                    else:
+                        trials_after += sum(ev.get("event") == "trial"
+                                            for ev in run.lines[n_before:])
                 elif run.phase == "trials":
                     time.sleep(rng.uniform(0, 0.3))
                     b = bridge_pid(run.p.pid)
