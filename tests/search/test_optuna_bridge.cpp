@@ -259,6 +259,27 @@ TEST_F(OptunaBridgeTest, RegistriesMatchTheBridge) {
   EXPECT_EQ(optuna_storage_kind("journal:///a.log"), "journal");
 }
 
+// A well-formed storage URL whose database cannot be reached (a SQLite file in a directory that
+// does not exist) comes back as the database driver's error; the bridge stays usable.
+TEST_F(OptunaBridgeTest, UnreachableStorageComesBackWithTheDriversMessage) {
+  StudyConfig c;
+  c.sampler = "random";
+  c.storage = "sqlite:////nonexistent_samplersearch_dir/study.db";
+  try {
+    bridge_->create_study(c);
+    ADD_FAILURE() << "no BridgeError";
+  } catch (const BridgeError& e) {
+    EXPECT_EQ(e.kind(), BridgeError::Kind::python);
+    EXPECT_EQ(e.python_type(), "OperationalError");
+    EXPECT_EQ(
+        e.python_message().rfind("(sqlite3.OperationalError) unable to open database file", 0), 0u)
+        << e.python_message();
+  }
+  c.storage = "";
+  bridge_->create_study(c);
+  EXPECT_EQ(bridge_->study_info().n_trials, 0);
+}
+
 // Same seed, same draws: the seed reaches the sampler.
 TEST_F(OptunaBridgeTest, SeedMakesRandomSamplerRepeatable) {
   std::vector<json> first;
