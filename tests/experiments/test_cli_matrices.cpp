@@ -74,6 +74,32 @@ TEST(CliMatrices, BadNamesAndCombinationsExitTwoListingValidValues) {
   EXPECT_NE(r.out.find("--frobnicate: is not a flag of 'matrices'"), std::string::npos) << r.out;
 }
 
+// Flags out of their range exit 2 naming the flag and the bound; an output path that cannot be
+// created exits 3 naming the path.
+TEST(CliMatrices, OutOfRangeFlagsAndUnwritableOutputs) {
+  CliRun r = cli("matrices --solver ddim --steps 0 --schedule vp-linear");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("samplersearch: error: --steps: must be at least 1"), std::string::npos)
+      << r.out;
+  r = cli("matrices --solver ddim --steps 5 --schedule vp-linear --eta -3");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.out.find("samplersearch: error: --eta: must be >= 0"), std::string::npos) << r.out;
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ss_cli_out_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string json = (dir / "m.json").string();
+  std::ofstream(json)
+      << cli("matrices --solver ddim --steps 3 --schedule vp-linear --format json").out;
+  const std::string unwritable = (dir / "no_such_dir" / "m.h5").string();
+  r = cli("convert " + json + " " + unwritable);
+  EXPECT_EQ(r.status, 3) << r.out;
+  EXPECT_NE(r.out.find("samplersearch: error: " + unwritable + ": HDF5 write failed"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(std::filesystem::exists(unwritable));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(CliConvert, TableToJsonToHdf5AndBack) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("ss_cli_" + std::to_string(::getpid()));
