@@ -64,17 +64,21 @@ bool equal_ignoring_case(std::string_view a, std::string_view b) {
          });
 }
 
-std::string_view tier_name(KernelTier tier) {
-  switch (tier) {
-    case KernelTier::avx512:
-      return "AVX-512";
-    case KernelTier::avx2:
-      return "AVX2";
-    case KernelTier::baseline:
-      break;
-  }
-  return "no AVX2";
-}
+// Each kernel tier's name in messages and the OpenBLAS core run at it ("": keep the detected one),
+// indexed by the tier's value.
+struct TierInfo {
+  std::string_view name;
+  std::string_view core;
+};
+constexpr std::array<TierInfo, 3> kTiers{{
+    {"no AVX2", ""},          // KernelTier::baseline
+    {"AVX2", "Haswell"},      // KernelTier::avx2
+    {"AVX-512", "SkylakeX"},  // KernelTier::avx512
+}};
+
+const TierInfo& tier_info(KernelTier tier) { return kTiers.at(static_cast<size_t>(tier)); }
+
+std::string_view tier_name(KernelTier tier) { return tier_info(tier).name; }
 
 std::optional<std::string> lookup(const EnvMap& env, const std::string& name) {
   const auto it = env.find(name);
@@ -166,17 +170,7 @@ KernelTier best_kernel_tier(const CpuFeatures& cpu) {
   return KernelTier::baseline;
 }
 
-std::string_view core_for_tier(KernelTier tier) {
-  switch (tier) {
-    case KernelTier::avx512:
-      return "SkylakeX";
-    case KernelTier::avx2:
-      return "Haswell";
-    case KernelTier::baseline:
-      break;
-  }
-  return "";
-}
+std::string_view core_for_tier(KernelTier tier) { return tier_info(tier).core; }
 
 bool GemmCheck::passed() const {
   return !crashed && float_error <= kFloatGemmTolerance && double_error <= kDoubleGemmTolerance;
