@@ -117,6 +117,10 @@ const std::vector<ExperimentField>& fields() {
       {"optuna.storage", K::string, "",
        "Optuna storage URL (\"\": sqlite:///<output>.db beside the output file)"},
       {"optuna.study", K::string, "", "study name (\"\": the experiment's name)"},
+      {"optuna.heartbeat", K::integer, 30,
+       "shared postgresql study: seconds between trial heartbeats; a trial silent for twice that "
+       "is settled by another process (0: none)",
+       nullptr, 0, 3600},
       {"devices", K::string_list, json::array({"cpu"}),
        "device pool: cpu, cpu:N, cuda:0, cuda:1, …"},
       {"concurrency", K::integer, 1, "trials in flight", nullptr, 1, 1024},

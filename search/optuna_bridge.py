@@ -179,7 +179,15 @@ def _open_storage(url, heartbeat=None):
                                        "pool_pre_ping": True}
         if heartbeat:
             kwargs["heartbeat_interval"] = int(heartbeat)
-        return optuna.storages.RDBStorage(url, **kwargs), "rdb"
+        # Several processes opening a new database at once race to create Optuna's tables (one
+        # gets a unique-violation from PostgreSQL's catalog): the loser tries again.
+        for attempt in range(5):
+            try:
+                return optuna.storages.RDBStorage(url, **kwargs), "rdb"
+            except Exception as exc:  # noqa: BLE001 - re-raised after the last attempt
+                if attempt == 4 or "OperationalError" in type(exc).__name__ + repr(exc):
+                    raise
+                time.sleep(0.5 + attempt)
     raise ValueError(
         f"unknown storage URL '{url}' (valid: {', '.join(STORAGE_SCHEMES)})")
 
@@ -447,6 +455,18 @@ def op_fail_trial(state, req):
         ok = False
     _forget(state, trial_id)
     return {"failed": bool(ok)}
+
+
+def op_claim(state, req):
+    """Study user attr `key` = owner unless someone holds it; answers who holds it now."""
+    study = _study(state)
+    key = "claim:" + str(_require(req, "key"))
+    with _budget_lock(state):
+        holder = study.user_attrs.get(key)
+        if holder is None:
+            holder = str(_require(req, "owner"))
+            study.set_user_attr(key, holder)
+    return {"owner": holder}
 
 
 def _forget(state, trial_id):

@@ -343,7 +343,8 @@ int run_search(Args& args) {
   progress.log("objective: " + run.metric_description());
   install_stop_handlers();
   const DriverResult result = start_experiment(run, driver_options(progress, mode));
-  return finish_run(result, run.output(), run, mode, progress);
+  return finish_run(result, result.store.empty() ? run.output() : result.store, run, mode,
+                    progress);
 }
 
 std::string resume_help() {
