@@ -13,6 +13,8 @@ temporary directory on loopback), then:
 2. the database stops in the middle of a search: the process exits with an error naming the
    storage within a bounded time (no hang), and after the database is back `resume SHARD`
    finishes the budget exactly.
+3. without a database server: two processes on a journal file (Optuna's JournalFileStorage) end
+   with exactly the budget, one shard each.
 
 Usage: shared_study.py --cli build/samplersearch [--trials 9] [--keep]
 Prints one JSON summary line; exit status 0 when every check holds.
@@ -52,7 +54,7 @@ def experiment(d, name, url, trials):
                    "reference": {"steps": 20}, "cache": os.path.join(d, "cache")},
         "baselines": ["ddim", "dpmsolver++(2M)"],
         "validation": {"top": 1, "samples": 200},
-        "optuna": {"sampler": "random", "storage": url, "heartbeat": 1},
+        "optuna": {"sampler": "random", "storage": url, "heartbeat": 2},
         "concurrency": 1,
         "threads": 1,
         "budget": {"trials": trials},
@@ -113,7 +115,11 @@ def study_trials(url, name):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    s = optuna.load_study(study_name=name, storage=url)
+    storage = url
+    if url.startswith("journal://"):
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.JournalFileStorage(url[len("journal://"):]))
+    s = optuna.load_study(study_name=name, storage=storage)
     return s.get_trials(deepcopy=False)
 
 
@@ -163,7 +169,7 @@ def check_study(check, url, name, shard_dir, budget):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cli", required=True)
-    ap.add_argument("--trials", type=int, default=9)
+    ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     cli = os.path.abspath(a.cli)
@@ -214,7 +220,10 @@ def main():
         if status.returncode == 0:
             s = json.loads(status.stdout)
             check(s["counted"] == a.trials, f"status counts the budget (got {s['counted']})")
-            check(len(s.get("hosts", {})) == 3, "status shows the three shards")
+            per_shard = {os.path.basename(x["path"])[:-3]: len(x["trials"]) for x in dump(files)}
+            hosts = {h: row["trials"] for h, row in s.get("hosts", {}).items()}
+            check(hosts == {h: n for h, n in per_shard.items() if n},
+                  f"status shows each shard's trials: {hosts} vs {per_shard}")
             check(len(s["baselines"]) == 2, "each baseline once over the shards")
         summary["kill"] = {
             "victim_trials_before_kill": victim_trials,
@@ -229,7 +238,7 @@ def main():
         # 2. the database stops mid-search: a clear error, then a resume finishes the budget.
         exp2 = os.path.join(d, "dbstop.json")
         with open(exp2, "w") as f:
-            json.dump(experiment(d, "dbstop", pg.url, 6), f)
+            json.dump(experiment(d, "dbstop", pg.url, 4), f)
         p = Proc(cli, ["search", exp2], d)
         end = time.time() + 90
         while time.time() < end and p.p.poll() is None and not p.trials():
@@ -249,10 +258,20 @@ def main():
         again = Proc(cli, ["resume", os.path.join(shard_dir2, shard[0])], d)
         code2 = again.wait(120)
         check(code2 == 0, f"resume after the database is back ends with 0: {again.stderr()[-600:]}")
-        check_study(check, pg.url, "dbstop", shard_dir2, 6)
+        check_study(check, pg.url, "dbstop", shard_dir2, 4)
         summary["database_stop"] = {"exit_code": code, "seconds_to_exit": round(took, 1),
                                     "error": [l for l in err.splitlines()
                                               if "error" in l][-1:]}
+    # 3. no database server: a journal file, two processes, the budget exact.
+    exp3 = os.path.join(d, "journal.json")
+    url3 = "journal://" + os.path.join(d, "journal.log")
+    with open(exp3, "w") as f:
+        json.dump(experiment(d, "journal", url3, 3), f)
+    two = [Proc(cli, ["search", exp3], d) for _ in range(2)]
+    codes3 = [p.wait(120) for p in two]
+    check(codes3 == [0, 0], f"journal: both end with 0 (got {codes3}) {two[0].stderr()[-300:]}")
+    _, files3 = check_study(check, url3, "journal", os.path.join(d, "journal"), 3)
+    check(len(files3) == 2, f"journal: two shards (got {len(files3)})")
     summary["seconds"] = round(time.time() - t0, 1)
     summary["failures"] = failures
     print(json.dumps(summary))
