@@ -333,17 +333,17 @@ def cli_args(case):
         a += ["--discretization", g["discretization"]]
     if g.get("t_start") is not None:
         a += ["--t-start", repr(g["t_start"]), "--t-end", repr(g["t_end"])]
-    o = case["options"]
-    for key, flag in (("order", "--order"), ("method", "--method"), ("variant", "--variant"),
-                      ("predict", "--predict"), ("eta", "--eta")):
-        if key in o:
-            a += [flag, str(o[key])]
-    if "lower_order_final" in o:
-        a += ["--lower-order-final", "true" if o["lower_order_final"] else "false"]
-    for key in ("gamma", "delta", "rho"):
-        if key in o:
-            v = o[key]
-            a += ["--" + key, ",".join(repr(float(x)) for x in v) if isinstance(v, list) else repr(float(v))]
+    # every option key k is the flag --k with '_' as '-' (the CLI derives its flags that way)
+    for key, v in case["options"].items():
+        if isinstance(v, bool):
+            text = "true" if v else "false"
+        elif isinstance(v, list):
+            text = ",".join(repr(float(x)) for x in v)
+        elif isinstance(v, float):
+            text = repr(v)
+        else:
+            text = str(v)
+        a += ["--" + key.replace("_", "-"), text]
     return a
 
 
