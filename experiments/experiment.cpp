@@ -61,7 +61,7 @@ const std::vector<ExperimentField>& fields() {
        "torchscript: one sample's shape, e.g. [3, 32, 32]", nullptr, 1, 65536},
       {"model.data", K::string, "",
        "torchscript: HDF5 file of data samples `images` [n,c,h,w] in "
-       "[-1,1] for data-side statistics (or use metric.statistics)"},
+       "[-1,1] for data-side statistics (or use metric.statistics), or fashion-mnist-test"},
       {"schedule.name", K::string, "vp-linear", "the noise schedule α(t), σ(t)", schedule_names},
       {"schedule.params", K::object, json::object(), "overrides of the schedule's parameters"},
       {"times.discretization", K::string, "time-quadratic", "how t_0 … t_N are placed",
@@ -363,6 +363,7 @@ void apply_assignments(json& doc, const std::vector<std::string>& assignments,
 Experiment make_experiment(json doc, const std::string& origin) {
   if (!doc.is_object()) throw ConfigError(origin, "an experiment file is a JSON object");
   reject_unknown(doc, "", origin);
+  apply_model_metadata(doc);
   // metric.params' default belongs to the default metric (excess); other metrics start empty.
   if (const json* name = find_path(doc, "metric.name");
       name && *name != "excess" && !find_path(doc, "metric.params"))

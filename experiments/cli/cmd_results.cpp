@@ -1,5 +1,5 @@
-// samplersearch status / export / report / sample: reading an experiment's store, and sampling
-// with any matrix file.
+// samplersearch status / export / report / evaluate: reading an experiment's store, and scoring
+// matrix files.
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -270,14 +270,9 @@ int run_report(Args& args) {
   return kOk;
 }
 
-std::string sample_help() {
-  return "samplersearch sample --matrix FILE [--experiment EXP.json] [--samples N] [--seed S] "
-         "--out FILE\n"
-         "Draws N samples (default 64) with a matrix file (.json/.h5, e.g. from export) on the\n"
-         "experiment's model (default: the embedded Fashion-MNIST exact denoiser). --out X.png\n"
-         "writes a grid; --out X.h5 writes uint8 `images` [N, H, W, C] (the input of `features`).\n"
-         "  --seed S      noise stream (default 0)\n";
-}
+}  // namespace samplersearch::cli
+
+namespace samplersearch::cli {
 
 namespace {
 
@@ -303,37 +298,6 @@ json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
 }
 
 }  // namespace
-
-int run_sample(Args& args) {
-  const Matrices m = read_matrices(args.require("matrix"));
-  const auto experiment_file = args.get("experiment");
-  const int count = args.get_int("samples").value_or(64);
-  const int seed = args.get_int("seed").value_or(0);
-  const std::string out = args.require("out");
-  args.finish();
-  if (count < 1) throw ConfigError("--samples", "must be >= 1");
-  json doc = experiment_for(m, experiment_file);
-  set_field(doc, "validation.seed", seed);
-  set_field(doc, "seed", seed + 1);
-  set_field(doc, "metric.name", "fd");
-  set_field(doc, "metric.params", json{{"features", "pixels"}});
-  ExperimentRun run(make_experiment(doc, experiment_file.value_or("sample")));
-  const at::Tensor samples = run.samples(m, count);
-  const std::string ext = std::filesystem::path(out).extension().string();
-  if (ext == ".png") {
-    write_png_grid(samples, static_cast<int>(std::ceil(std::sqrt(count))), out);
-  } else if (ext == ".h5" || ext == ".hdf5") {
-    write_image_file(out, quantize_samples(samples));
-  } else {
-    throw ConfigError("--out", "must end in .png or .h5, got '" + out + "'");
-  }
-  std::printf("%d samples → %s\n", count, out.c_str());
-  return kOk;
-}
-
-}  // namespace samplersearch::cli
-
-namespace samplersearch::cli {
 
 std::string evaluate_help() {
   return "samplersearch evaluate --matrix FILE[,FILE…] [--classic LABEL,…] [--experiment "
