@@ -91,7 +91,10 @@ class Proc:
         return [e for e in self.lines if e.get("event") == "trial"]
 
     def kill(self):
-        os.killpg(self.p.pid, signal.SIGKILL)
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:  # already ended and reaped
+            pass
         self.p.wait()
 
     def wait(self, timeout):
@@ -189,21 +192,22 @@ def main():
         exp = os.path.join(d, "shared.json")
         with open(exp, "w") as f:
             json.dump(experiment(d, "shared", pg.url, a.trials), f)
-        procs = []
-        for _ in range(3):
-            procs.append(Proc(cli, ["search", exp], d))
-            time.sleep(0.3)
-        victim = procs[1]
+        # The victim starts first and is killed right after its first trial, while it holds
+        # its second one RUNNING; starting it alone keeps the other two from spending the
+        # whole budget before it has finished anything on a slow machine.
+        victim = Proc(cli, ["search", exp], d)
         end = time.time() + 90
         while time.time() < end and victim.p.poll() is None and not victim.trials():
-            for p in procs:
-                p.poll_lines(0.05)
-        check(victim.p.poll() is None and victim.trials(), "the victim finished a trial first")
+            victim.poll_lines(0.05)
+        procs = [Proc(cli, ["search", exp], d) for _ in range(2)]
+        check(victim.p.poll() is None and victim.trials(),
+              f"the victim finished a trial first (exit {victim.p.poll()}): "
+              f"{victim.stderr()[-600:]}")
         victim.kill()
         victim_trials = len(victim.trials())
-        codes = [p.wait(120) for p in (procs[0], procs[2])]
+        codes = [p.wait(120) for p in procs]
         check(codes == [0, 0], f"the two others end with 0 (got {codes}): "
-                               f"{procs[0].stderr()[-400:]} {procs[2].stderr()[-400:]}")
+                               f"{procs[0].stderr()[-400:]} {procs[1].stderr()[-400:]}")
         shard_dir = os.path.join(d, "shared")
         victim_shard = [f for f in os.listdir(shard_dir) if f.endswith(f"-{victim.p.pid}.h5")]
         check(len(victim_shard) == 1, "the victim's shard is <host>-<pid>.h5")
