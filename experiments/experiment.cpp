@@ -2,6 +2,7 @@
 #include "samplersearch/experiments/experiment.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -306,8 +307,18 @@ void check_across(const json& doc, const std::string& origin) {
   if (str(doc, "model.kind") == "torchscript") {
     if (str(doc, "model.path").empty())
       fail("model.path", "is required for model.kind torchscript");
-    if (find_path(doc, "model.shape")->empty())
-      fail("model.shape", "is required for model.kind torchscript (e.g. [3, 32, 32])");
+    if (find_path(doc, "model.shape")->empty()) {
+      // An exported file's metadata fills model.shape before validation
+      // (docs/bring-your-own-model.md); without it the field has to be given.
+      std::error_code ec;
+      const std::string file = str(doc, "model.path");
+      if (!std::filesystem::is_regular_file(file, ec))
+        fail("model.path", "'" + file + "' is not a file (relative paths are read from the "
+                           "working directory, " + std::filesystem::current_path(ec).string() +
+                           ")");
+      fail("model.shape", "is required for model.kind torchscript (e.g. [3, 32, 32]) when '" +
+                              file + "' has no samplersearch.json metadata");
+    }
     if (str(doc, "model.data").empty() && str(doc, "metric.statistics").empty())
       fail("model.data",
            "torchscript models need data samples (model.data) or data statistics "
