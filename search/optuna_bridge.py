@@ -69,15 +69,21 @@ PRUNERS = {
     "hyperband": optuna.pruners.HyperbandPruner,
 }
 
-STORAGE_SCHEMES = ["memory", "sqlite:///PATH", "postgresql://...", "journal:///PATH"]
-
-_STATES = {
-    "RUNNING": TrialState.RUNNING,
-    "COMPLETE": TrialState.COMPLETE,
-    "PRUNED": TrialState.PRUNED,
-    "FAIL": TrialState.FAIL,
-    "WAITING": TrialState.WAITING,
+# Storage kinds by URL scheme (a "+driver" suffix is allowed: postgresql+psycopg2://...); the
+# C++ side's optuna_storage_registry() holds the same names (test_optuna_bridge ties them).
+STORAGES = {
+    "memory": "memory",
+    "sqlite": "sqlite:///PATH",
+    "postgresql": "postgresql://...",
+    "journal": "journal:///PATH",
 }
+STORAGE_SCHEMES = list(STORAGES.values())
+
+# Optuna's trial states by name; the C++ TrialState table holds the same names.
+_STATES = {s.name: s for s in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED,
+                                TrialState.FAIL, TrialState.WAITING)}
+# The states a tell may finish a trial with (TrialState.is_finished()).
+_FINISHED = [name for name, s in _STATES.items() if s.is_finished()]
 
 
 class BridgeState:
@@ -131,8 +137,8 @@ def _open_storage(url):
         from optuna.storages import JournalFileStorage, JournalStorage
 
         return JournalStorage(JournalFileStorage(path)), "journal"
-    scheme = url.split(":", 1)[0]
-    if scheme.startswith("sqlite") or scheme.startswith("postgresql") or scheme.startswith("mysql"):
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if ":" in url and scheme in STORAGES and scheme not in ("memory", "journal"):
         return optuna.storages.RDBStorage(url), "rdb"
     raise ValueError(
         f"unknown storage URL '{url}' (valid: {', '.join(STORAGE_SCHEMES)})")
@@ -261,6 +267,12 @@ def op_hello(state, req):
             "samplers": list(SAMPLERS), "pruners": list(PRUNERS), "storages": STORAGE_SCHEMES}
 
 
+def op_describe(state, req):
+    """The bridge's name tables, for the test that ties them to the C++ registries."""
+    return {"samplers": list(SAMPLERS), "pruners": list(PRUNERS), "storages": list(STORAGES),
+            "states": list(_STATES), "finished_states": _FINISHED}
+
+
 def op_create_study(state, req):
     return _open_study(state, req, create=True)
 
@@ -292,8 +304,8 @@ def op_tell(state, req):
     study = _study(state)
     number = _require(req, "number")
     state_name = req.get("state", "COMPLETE")
-    if state_name not in ("COMPLETE", "PRUNED", "FAIL"):
-        raise ValueError(f"cannot tell state '{state_name}' (valid: COMPLETE, PRUNED, FAIL)")
+    if state_name not in _FINISHED:
+        raise ValueError(f"cannot tell state '{state_name}' (valid: {', '.join(_FINISHED)})")
     values = None
     if "values" in req and req["values"] is not None:
         values = [_number_in(v, "values") for v in req["values"]]

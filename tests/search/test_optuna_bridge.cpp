@@ -259,6 +259,38 @@ TEST_F(OptunaBridgeTest, RegistriesMatchTheBridge) {
   EXPECT_EQ(optuna_storage_kind("journal:///a.log"), "journal");
 }
 
+// The bridge's own name tables (its `describe` op) are the C++ tables: samplers, pruners and
+// storage kinds by name and order, Optuna's trial states with their codes' order, and the
+// finished ones (those a tell accepts) are exactly TrialState::is_finished().
+TEST_F(OptunaBridgeTest, DescribeListsTheCppTables) {
+  const json d = bridge_->request({{"op", "describe"}});
+  EXPECT_EQ(d.at("samplers").get<std::vector<std::string>>(),
+            registry_names(optuna_sampler_registry()));
+  EXPECT_EQ(d.at("pruners").get<std::vector<std::string>>(),
+            registry_names(optuna_pruner_registry()));
+  EXPECT_EQ(d.at("storages").get<std::vector<std::string>>(),
+            registry_names(optuna_storage_registry()));
+  std::vector<std::string> states, finished;
+  for (const TrialStateEntry& e : trial_state_table()) {
+    states.emplace_back(e.name);
+    if (is_finished(e.state)) finished.emplace_back(e.name);
+    EXPECT_EQ(trial_state_from_string(e.name), e.state);
+  }
+  EXPECT_EQ(d.at("states").get<std::vector<std::string>>(), states);
+  EXPECT_EQ(d.at("finished_states").get<std::vector<std::string>>(), finished);
+  EXPECT_EQ(finished, (std::vector<std::string>{"COMPLETE", "PRUNED", "FAIL"}));
+  // A scheme neither side lists is refused by both (the bridge used to accept mysql://).
+  EXPECT_THROW(optuna_storage_kind("mysql://u@h/db"), ConfigError);
+  try {
+    bridge_->request({{"op", "create_study"}, {"storage", "mysql://u@h/db"}});
+    ADD_FAILURE() << "the bridge accepted mysql://";
+  } catch (const BridgeError& e) {
+    EXPECT_EQ(e.python_type(), "ValueError");
+    EXPECT_NE(e.python_message().find("unknown storage URL 'mysql://u@h/db'"), std::string::npos)
+        << e.python_message();
+  }
+}
+
 // A well-formed storage URL whose database cannot be reached (a SQLite file in a directory that
 // does not exist) comes back as the database driver's error; the bridge stays usable.
 TEST_F(OptunaBridgeTest, UnreachableStorageComesBackWithTheDriversMessage) {
