@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <set>
@@ -19,6 +20,7 @@
 
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/search/optuna_bridge.hpp"
+#include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch {
 namespace {
@@ -679,6 +681,26 @@ TEST(OptunaBridgeFaults, GarbageWrongIdsAndCrashesAreReportedAfterOneRetry) {
               0u)
         << error.what();
     EXPECT_NE(std::string(error.what()).find("study_name"), std::string::npos) << error.what();
+  }
+  // The shared-study ops decode their answers the same way: a missing field is a protocol error
+  // naming the op, not a JSON exception.
+  const std::vector<std::pair<std::string, std::function<void()>>> shared_ops = {
+      {"ask", [&] { ask_within_budget(bridge, {Distribution::floating("x", 0, 1)}, 3); }},
+      {"counted", [&] { counted_in_study(bridge); }},
+      {"stale_trials", [&] { stale_trials(bridge); }},
+      {"fail_trial", [&] { fail_trial(bridge, 1, "interrupted"); }},
+      {"claim", [&] { claim(bridge, "baseline:ddim", "host-1"); }},
+  };
+  for (const auto& [op, call] : shared_ops) {
+    try {
+      call();
+      ADD_FAILURE() << op << ": no BridgeError";
+    } catch (const BridgeError& error) {
+      EXPECT_EQ(error.kind(), BridgeError::Kind::protocol) << op;
+      EXPECT_EQ(
+          std::string(error.what()).rfind("optuna bridge: " + op + ": malformed response: ", 0), 0u)
+          << error.what();
+    }
   }
   fs::remove_all(dir);
 }
