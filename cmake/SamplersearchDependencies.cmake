@@ -10,6 +10,8 @@ find_package(Threads REQUIRED)
 # libzip through pkg-config: Debian's libzip CMake package also requires the zipcmp/zipmerge tools.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
+# nettle (Debian nettle-dev) for SHA-256: a maintained, audited implementation of FIPS 180-4.
+pkg_check_modules(NETTLE REQUIRED IMPORTED_TARGET nettle)
 if(SAMPLERSEARCH_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

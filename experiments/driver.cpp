@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/files.hpp"
 #include "samplersearch/experiments/results.hpp"
 #include "samplersearch/experiments/shards.hpp"
 #include "samplersearch/search/shared_study.hpp"
@@ -46,9 +47,7 @@ bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContent
   for (const json& label_json : run.experiment().doc.at("baselines")) {
     if (stop_requested()) return false;
     const auto label = label_json.get<std::string>();
-    if (existing && std::any_of(existing->baselines.begin(), existing->baselines.end(),
-                                [&](const Baseline& b) { return b.label == label; }))
-      continue;
+    if (existing && find_baseline(*existing, label)) continue;
     if (shared && !owner.empty()) {
       if (const std::string holder = claim(*shared, "baseline:" + label, owner); holder != owner) {
         say(o, "baseline " + label + ": measured by " + holder);
@@ -93,13 +92,7 @@ void reconcile_running(ExperimentRun& run, OptunaBridge& study, TrialStore& stor
     if (!owner.empty() && t.user_attrs.value("shard", std::string()) != owner) continue;
     const auto it = stored.find(t.number);
     if (it != stored.end()) {
-      const TrialRecord& r = *it->second;
-      if (r.state == TrialState::complete)
-        study.tell(r.number, {*r.value});
-      else {
-        if (r.state == TrialState::fail) study.set_user_attr(r.number, "fail_reason", r.reason);
-        study.tell_state(r.number, r.state);
-      }
+      tell_record(study, *it->second);
       say(o, "trial " + std::to_string(t.number) + ": told Optuna the stored result");
       continue;
     }
@@ -113,8 +106,7 @@ void reconcile_running(ExperimentRun& run, OptunaBridge& study, TrialStore& stor
     } catch (const ConfigError&) {
     }
     store.write(r);
-    study.set_user_attr(r.number, "fail_reason", r.reason);
-    study.tell_state(r.number, TrialState::fail);
+    tell_record(study, r);
     say(o, "trial " + std::to_string(t.number) +
                ": was running when the search or its Optuna bridge died, now FAIL (interrupted)");
   }
@@ -206,13 +198,11 @@ std::string current_experiment(const std::string& store_path, const StoreContent
 }
 
 void save_experiment_revision(const std::string& store_path, const Experiment& experiment) {
-  const std::string path = revision_path(store_path), tmp = path + ".tmp";
-  {
+  write_file_atomically(revision_path(store_path), [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << experiment.text();
     if (!out.flush()) throw FileError(tmp, "cannot be written");
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 std::string immutable_change(const json& before, const json& after) {

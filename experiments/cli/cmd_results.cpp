@@ -66,12 +66,6 @@ std::string fmt(double v) {
   return buf;
 }
 
-const Baseline* find_baseline(const StoreContents& c, const std::string& label) {
-  for (const Baseline& b : c.baselines)
-    if (b.label == label) return &b;
-  return nullptr;
-}
-
 }  // namespace
 
 std::string status_help() {
@@ -137,11 +131,12 @@ int run_status(Args& args) {
     for (const std::string& d : row.second) devices += (devices.empty() ? "" : ", ") + d;
     std::printf("shard       %s: %d trials on %s\n", host.c_str(), row.first, devices.c_str());
   }
-  const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
+  const Baseline* dpm = find_baseline(contents, kRatioBaseline);
   if (s.best) {
     std::printf("in-sample   best %s at trial %d%s", fmt(*s.best->value).c_str(), s.best->number,
                 s.best->warm_start.empty() ? "" : (" (" + s.best->warm_start + ")").c_str());
-    if (dpm && dpm->value > 0) std::printf(", %.3f× dpmsolver++(2M)", *s.best->value / dpm->value);
+    if (dpm && dpm->value > 0)
+      std::printf(", %.3f× %s", *s.best->value / dpm->value, kRatioBaseline);
     std::printf(" (on the search's own noise)\n");
   } else {
     std::printf("in-sample   - (no COMPLETE trial yet)\n");
@@ -151,7 +146,7 @@ int run_status(Args& args) {
                 s.winner->warm_start.empty() ? "" : (" (" + s.winner->warm_start + ")").c_str(),
                 fmt(s.winner_rescored).c_str());
     if (dpm && dpm->validation > 0)
-      std::printf(", %.3f× dpmsolver++(2M)", s.winner_rescored / dpm->validation);
+      std::printf(", %.3f× %s", s.winner_rescored / dpm->validation, kRatioBaseline);
     std::printf(" (unseen noise; best of %d re-scored; in-sample %s)\n", s.rescored,
                 fmt(*s.winner->value).c_str());
   } else if (s.best) {
@@ -199,7 +194,7 @@ int run_export(Args& args) {
   context.experiment_name = experiment.at("name").get<std::string>();
   context.metric = experiment.at("metric").at("name").get<std::string>() + " " +
                    experiment.at("metric").at("params").dump();
-  context.baseline = find_baseline(contents, "dpmsolver++(2M)") ? "dpmsolver++(2M)" : "";
+  context.baseline = find_baseline(contents, kRatioBaseline) ? kRatioBaseline : "";
   if (format.text) {
     if (!out) {
       format.write_text(entries, context, std::cout);
@@ -251,11 +246,11 @@ int run_report(Args& args) {
     if (r.number == shown->number) input.best = &r;
   if (const auto it = contents.validations.find(shown->number); it != contents.validations.end())
     input.best_validation = it->second;
-  const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
+  const Baseline* dpm = find_baseline(contents, kRatioBaseline);
   Matrices dpm_matrices;
-  if (!dpm) dpm_matrices = run.classic("dpmsolver++(2M)");
+  if (!dpm) dpm_matrices = run.classic(kRatioBaseline);
   input.classic = dpm ? &dpm->matrices : &dpm_matrices;
-  input.classic_label = "dpmsolver++(2M)";
+  input.classic_label = kRatioBaseline;
   // The best classic sampler: lowest unseen-noise value (search value when not measured).
   const Baseline* best_classic = nullptr;
   auto key = [](const Baseline& b) { return std::isnan(b.validation) ? b.value : b.validation; };
@@ -264,7 +259,7 @@ int run_report(Args& args) {
   input.best_grid = run.samples(*input.best->matrices, count);
   const Matrices& classic_for_grid = best_classic ? best_classic->matrices : *input.classic;
   input.classic_grid = run.samples(classic_for_grid, count);
-  input.classic_grid_label = best_classic ? best_classic->label : "dpmsolver++(2M)";
+  input.classic_grid_label = best_classic ? best_classic->label : kRatioBaseline;
   const std::string index = write_report(input, dir);
   std::printf("%s\n", index.c_str());
   return kOk;

@@ -128,7 +128,7 @@ void print_results(const StoreContents& contents, const std::string& store_path,
     std::printf("%s\n", out.dump().c_str());
     return;
   }
-  ExportContext context{run.experiment().name(), run.metric_description(), "dpmsolver++(2M)", 3};
+  ExportContext context{run.experiment().name(), run.metric_description(), kRatioBaseline, 3};
   std::printf("\n");
   export_format("markdown").write_text(entries, context, std::cout);
   std::cout.flush();
@@ -314,7 +314,7 @@ int run_search(Args& args) {
     std::vector<Experiment> runs;  // all validated before the first search starts
     for (int k = 0; k < *seeds; ++k) runs.push_back(seed_experiment(experiment, first + k));
     install_stop_handlers();
-    const std::string baseline = "dpmsolver++(2M)";
+    const std::string baseline = kRatioBaseline;
     std::vector<SeedOutcome> outcomes;
     for (const Experiment& e : runs) {
       if (!run_one_seed(e, mode)) {

@@ -13,19 +13,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char* state_name(TrialState s) {
-  switch (s) {
-    case TrialState::complete:
-      return "COMPLETE";
-    case TrialState::pruned:
-      return "PRUNED";
-    case TrialState::fail:
-      return "FAIL";
-    default:
-      return "RUNNING";
-  }
-}
-
 std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
@@ -118,7 +105,7 @@ void Progress::trial_finished(const TrialRecord& r) {
   if (mode_ == OutputMode::quiet) return;
   if (mode_ == OutputMode::json) {
     nlohmann::json j = {
-        {"event", "trial"},     {"number", r.number}, {"state", state_name(r.state)},
+        {"event", "trial"},     {"number", r.number}, {"state", std::string(to_string(r.state))},
         {"seconds", r.seconds}, {"device", r.device}, {"warm_start", r.warm_start}};
     j["value"] = r.value ? nlohmann::json(*r.value) : nlohmann::json();
     if (!r.reason.empty()) j["reason"] = r.reason;
@@ -130,8 +117,9 @@ void Progress::trial_finished(const TrialRecord& r) {
   }
   char buf[512];
   std::snprintf(buf, sizeof buf, "trial %4d %-8s %-16s value %-12s %5.1f s%s%s", r.number,
-                state_name(r.state), r.warm_start.c_str(), r.value ? number(*r.value).c_str() : "-",
-                r.seconds, r.reason.empty() ? "" : "  ", r.reason.c_str());
+                std::string(to_string(r.state)).c_str(), r.warm_start.c_str(),
+                r.value ? number(*r.value).c_str() : "-", r.seconds, r.reason.empty() ? "" : "  ",
+                r.reason.c_str());
   log(std::string(buf) + "   | " + status_line());
 }
 
