@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "samplersearch/common/format.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/experiments/driver.hpp"
 #include "samplersearch/experiments/export.hpp"
@@ -22,28 +23,15 @@ namespace {
 
 using nlohmann::json;
 
-std::string store_argument(Args& args, const char* command) {
+std::string store_argument(const Args& args, const char* command) {
   if (args.positional().size() != 1)
     throw ConfigError(
         command, std::string("takes one store file (samplersearch ") + command + " STORE.h5 …)");
   return args.positional()[0];
 }
 
-// The stored experiment, made runnable from where the store is now.
-Experiment stored_experiment(const StoreContents& contents, const std::string& store_path) {
-  json doc = parse_experiment(current_experiment(store_path, contents),
-                              store_path + " (stored experiment)")
-                 .doc;
-  doc["output"] = store_path;
-  return make_experiment(doc, store_path);
-}
-
-std::string fmt(double v) {
-  if (std::isnan(v)) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
+// Values in the status text: "-" for one not measured.
+constexpr NumberFormat kMissingAsDash{.nan = "-"};
 
 const Baseline* find_baseline(const StoreContents& c, const std::string& label) {
   for (const Baseline& b : c.baselines)
@@ -53,19 +41,18 @@ const Baseline* find_baseline(const StoreContents& c, const std::string& label) 
 
 }  // namespace
 
-std::string status_help() {
-  return "samplersearch status STORE.h5 [--json]\n"
-         "Progress of an experiment (also while it runs): trials by state, the budget, the best "
-         "in-sample\n"
-         "value so far (on the search's own noise), the winner once the best trials were "
-         "re-scored on\n"
-         "unseen noise, its matrix (the papers' table), and the classic baselines.\n";
+void declare_status(CLI::App& app) {
+  app.description(
+      "Progress of an experiment (also while it runs): trials by state, the budget, the best\n"
+      "in-sample value so far (on the search's own noise), the winner once the best trials were\n"
+      "re-scored on unseen noise, its matrix (the papers' table), and the classic baselines.\n");
+  add_positionals(app, "STORE.h5", "the experiment's trial store");
+  add_switch(app, "--json", "one JSON object instead of text");
 }
 
-int run_status(Args& args) {
+int run_status(const Args& args) {
   const std::string path = store_argument(args, "status");
   const bool as_json = args.flag("json");
-  args.finish();
   const StoreContents contents = read_store(path);
   const json experiment = json::parse(current_experiment(path, contents));
   const StoreSummary s = summarize(contents);
@@ -109,7 +96,8 @@ int run_status(Args& args) {
   std::printf("\n");
   const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
   if (s.best) {
-    std::printf("in-sample   best %s at trial %d%s", fmt(*s.best->value).c_str(), s.best->number,
+    std::printf("in-sample   best %s at trial %d%s",
+                format_number(*s.best->value, kMissingAsDash).c_str(), s.best->number,
                 s.best->warm_start.empty() ? "" : (" (" + s.best->warm_start + ")").c_str());
     if (dpm && dpm->value > 0) std::printf(", %.3f× dpmsolver++(2M)", *s.best->value / dpm->value);
     std::printf(" (on the search's own noise)\n");
@@ -119,19 +107,20 @@ int run_status(Args& args) {
   if (s.winner) {
     std::printf("winner      trial %d%s: re-scored %s", s.winner->number,
                 s.winner->warm_start.empty() ? "" : (" (" + s.winner->warm_start + ")").c_str(),
-                fmt(s.winner_rescored).c_str());
+                format_number(s.winner_rescored, kMissingAsDash).c_str());
     if (dpm && dpm->validation > 0)
       std::printf(", %.3f× dpmsolver++(2M)", s.winner_rescored / dpm->validation);
     std::printf(" (unseen noise; best of %d re-scored; in-sample %s)\n", s.rescored,
-                fmt(*s.winner->value).c_str());
+                format_number(*s.winner->value, kMissingAsDash).c_str());
   } else if (s.best) {
     std::printf("winner      - (named after the search, when the best trials are re-scored)\n");
   }
   if (!contents.baselines.empty()) {
     std::printf("\nbaselines   %-18s %12s %14s\n", "", "in-sample", "re-scored");
     for (const Baseline& b : contents.baselines)
-      std::printf("            %-18s %12s %14s\n", b.label.c_str(), fmt(b.value).c_str(),
-                  fmt(b.validation).c_str());
+      std::printf("            %-18s %12s %14s\n", b.label.c_str(),
+                  format_number(b.value, kMissingAsDash).c_str(),
+                  format_number(b.validation, kMissingAsDash).c_str());
   }
   if (const TrialRecord* shown = s.winner ? s.winner : s.best; shown && shown->matrices)
     std::printf("\n%s matrix (rows = target times, divided by the newest entry):\n%s",
@@ -140,27 +129,27 @@ int run_status(Args& args) {
   return kOk;
 }
 
-std::string export_help() {
+void declare_export(CLI::App& app) {
   std::string formats;
   for (const ExportFormatEntry& f : export_format_registry())
-    formats += "  " + std::string(f.name) +
-               std::string(10 - std::min<size_t>(9, f.name.size()), ' ') + std::string(f.summary) +
-               "\n";
-  return "samplersearch export STORE.h5 --format FORMAT [--top K] [--out PATH]\n"
-         "The best K trials (default 1) beside every classic sampler measured as a baseline.\n"
-         "Text formats print to stdout (or --out FILE); file formats write one matrix file per\n"
-         "sampler into --out DIR (default <store>-export/), which `samplersearch sample --matrix`\n"
-         "and read_matrices load back unchanged.\nformats:\n" +
-         formats;
+    formats += "\n  " + std::string(f.name) + ": " + std::string(f.summary);
+  app.description(
+      "The best K trials (default 1) beside every classic sampler measured as a baseline.\n"
+      "Text formats print to stdout (or --out FILE); file formats write one matrix file per\n"
+      "sampler into --out DIR (default <store>-export/), which `samplersearch sample --matrix`\n"
+      "and read_matrices load back unchanged.\n");
+  add_positionals(app, "STORE.h5", "the experiment's trial store");
+  add_text(app, "--format", "FORMAT", "one of:" + formats);
+  add_integer(app, "--top", "K", "the best K trials (default 1)");
+  add_text(app, "--out", "PATH", "the file (text formats) or directory (file formats)");
 }
 
-int run_export(Args& args) {
+int run_export(const Args& args) {
   const std::string path = store_argument(args, "export");
   const ExportFormatEntry& format = export_format(args.require("format"));
   const int top = args.get_int("top").value_or(1);
   if (top < 0) throw ConfigError("--top", "must be >= 0");
   const auto out = args.get("out");
-  args.finish();
   const StoreContents contents = read_store(path);
   const std::vector<ExportEntry> entries = ranked_entries(contents, top);
   const json experiment = json::parse(current_experiment(path, contents));
@@ -187,23 +176,23 @@ int run_export(Args& args) {
   return kOk;
 }
 
-std::string report_help() {
-  return "samplersearch report STORE.h5 [--out DIR] [--samples N]\n"
-         "Writes DIR/index.html (default <store>-report/): the optimization history, the best "
-         "matrix\n"
-         "as a heat map beside DPM-Solver++(2M)'s, and sample grids (PNG) of the best trial and "
-         "the\n"
-         "best classic sampler drawn from the same (unseen) noise. Viewing it needs no network.\n"
-         "  --samples N   images per grid (default 64)\n";
+void declare_report(CLI::App& app) {
+  app.description(
+      "Writes DIR/index.html (default <store>-report/): the optimization history, the best\n"
+      "matrix as a heat map beside DPM-Solver++(2M)'s, and sample grids (PNG) of the best trial\n"
+      "and the best classic sampler drawn from the same (unseen) noise. Viewing it needs no\n"
+      "network.\n");
+  add_positionals(app, "STORE.h5", "the experiment's trial store");
+  add_text(app, "--out", "DIR", "the report's directory (default <store>-report/)");
+  add_integer(app, "--samples", "N", "images per grid (default 64)");
 }
 
-int run_report(Args& args) {
+int run_report(const Args& args) {
   const std::string path = store_argument(args, "report");
   const std::string dir = args.get("out").value_or(
       std::filesystem::path(path).replace_extension("").string() + "-report");
   const int count = args.get_int("samples").value_or(64);
   if (count < 1) throw ConfigError("--samples", "must be >= 1");
-  args.finish();
   const StoreContents contents = read_store(path);
   const StoreSummary s = summarize(contents);
   if (!s.best) throw ConfigError("report", path + " has no COMPLETE trial yet");
@@ -238,13 +227,16 @@ int run_report(Args& args) {
   return kOk;
 }
 
-std::string sample_help() {
-  return "samplersearch sample --matrix FILE [--experiment EXP.json] [--samples N] [--seed S] "
-         "--out FILE\n"
-         "Draws N samples (default 64) with a matrix file (.json/.h5, e.g. from export) on the\n"
-         "experiment's model (default: the embedded Fashion-MNIST exact denoiser). --out X.png\n"
-         "writes a grid; --out X.h5 writes uint8 `images` [N, H, W, C] (the input of `features`).\n"
-         "  --seed S      noise stream (default 0)\n";
+void declare_sample(CLI::App& app) {
+  app.description(
+      "Draws N samples (default 64) with a matrix file (.json/.h5, e.g. from export) on the\n"
+      "experiment's model (default: the embedded Fashion-MNIST exact denoiser). --out X.png\n"
+      "writes a grid; --out X.h5 writes uint8 `images` [N, H, W, C] (the input of `features`).\n");
+  add_text(app, "--matrix", "FILE", "the matrix file (.json, .h5)");
+  add_text(app, "--experiment", "EXP.json", "the experiment whose model samples");
+  add_integer(app, "--samples", "N", "how many (default 64)");
+  add_integer(app, "--seed", "S", "noise stream (default 0)");
+  add_text(app, "--out", "FILE", "X.png (a grid) or X.h5 (uint8 images)");
 }
 
 namespace {
@@ -272,13 +264,12 @@ json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
 
 }  // namespace
 
-int run_sample(Args& args) {
+int run_sample(const Args& args) {
   const Matrices m = read_matrices(args.require("matrix"));
   const auto experiment_file = args.get("experiment");
   const int count = args.get_int("samples").value_or(64);
   const int seed = args.get_int("seed").value_or(0);
   const std::string out = args.require("out");
-  args.finish();
   if (count < 1) throw ConfigError("--samples", "must be >= 1");
   json doc = experiment_for(m, experiment_file);
   set_field(doc, "validation.seed", seed);
@@ -303,19 +294,21 @@ int run_sample(Args& args) {
 
 namespace samplersearch::cli {
 
-std::string evaluate_help() {
-  return "samplersearch evaluate --matrix FILE[,FILE…] [--classic LABEL,…] [--experiment "
-         "EXP.json]\n"
-         "                       [--samples N] [--seed S] [--set FIELD=VALUE]…\n"
-         "Scores matrix files (and classic samplers at the same times) with the experiment's "
-         "metric\n"
-         "(default: the embedded default's bias-free excess FD in classifier features) on "
-         "`--samples`\n"
-         "samples of the noise stream `--seed` (defaults: the experiment's full count, 1000).\n"
-         "The first matrix file fixes the schedule, steps and times.\n";
+void declare_evaluate(CLI::App& app) {
+  app.description(
+      "Scores matrix files (and classic samplers at the same times) with the experiment's metric\n"
+      "(default: the embedded default's bias-free excess FD in classifier features) on\n"
+      "`--samples` samples of the noise stream `--seed` (defaults: the experiment's full count,\n"
+      "1000). The first matrix file fixes the schedule, steps and times.\n");
+  add_text(app, "--matrix", "FILE[,FILE…]", "the matrix files to score");
+  add_text(app, "--classic", "LABEL,…", "classic samplers to score at the same times");
+  add_text(app, "--experiment", "EXP.json", "the experiment (default: the embedded one)");
+  add_integer(app, "--samples", "N", "samples (default: the experiment's full count)");
+  add_integer(app, "--seed", "S", "noise stream (default 1000)");
+  add_repeated(app, "--set", "FIELD=VALUE", "any experiment field; repeatable");
 }
 
-int run_evaluate(Args& args) {
+int run_evaluate(const Args& args) {
   const auto given = args.get_strings("matrix");
   if (!given) throw ConfigError("--matrix", "is required (see 'evaluate --help')");
   const std::vector<std::string> files = *given;
@@ -325,7 +318,6 @@ int run_evaluate(Args& args) {
   const auto samples = args.get_int("samples");
   const int seed = args.get_int("seed").value_or(1000);
   const auto sets = args.get_all("set");
-  args.finish();
   std::vector<Matrices> matrices;
   for (const std::string& f : files) {
     matrices.push_back(read_matrices(f));

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "samplersearch/common/format.hpp"
+
 namespace samplersearch::cli {
 namespace {
 
@@ -24,12 +26,6 @@ const char* state_name(TrialState s) {
     default:
       return "RUNNING";
   }
-}
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
 }
 
 }  // namespace
@@ -91,8 +87,8 @@ std::string Progress::status_line() const {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   std::string line = "trials " + std::to_string(done_before_ + finished_);
   if (budget_ > 0) line += "/" + std::to_string(done_before_ + budget_);
-  line +=
-      "  best " + (best_ ? number(*best_) + " (trial " + std::to_string(*best_trial_) + ")" : "-");
+  line += "  best " +
+          (best_ ? format_number(*best_) + " (trial " + std::to_string(*best_trial_) + ")" : "-");
   double eta = NAN;
   if (budget_ > 0 && finished_ > 0) {
     const double per_trial =
@@ -130,8 +126,9 @@ void Progress::trial_finished(const TrialRecord& r) {
   }
   char buf[512];
   std::snprintf(buf, sizeof buf, "trial %4d %-8s %-16s value %-12s %5.1f s%s%s", r.number,
-                state_name(r.state), r.warm_start.c_str(), r.value ? number(*r.value).c_str() : "-",
-                r.seconds, r.reason.empty() ? "" : "  ", r.reason.c_str());
+                state_name(r.state), r.warm_start.c_str(),
+                r.value ? format_number(*r.value).c_str() : "-", r.seconds,
+                r.reason.empty() ? "" : "  ", r.reason.c_str());
   log(std::string(buf) + "   | " + status_line());
 }
 

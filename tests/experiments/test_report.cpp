@@ -77,8 +77,8 @@ size_t count(const std::string& text, const std::string& what) {
   return n;
 }
 
-// Decodes a PNG by hand (signature, chunk CRCs, IHDR, concatenated IDAT, filter byte 0 on every
-// row) and, as a second decoder, with PIL; prints the header, chunk names and samples as JSON.
+// Decodes a PNG by hand (signature, chunk CRCs, IHDR, concatenated IDAT, the five row filters) and,
+// as a second decoder, with PIL; prints the header, chunk names and samples as JSON.
 constexpr const char* kDecoder = R"PY(
 import json, struct, sys, zlib
 data = open(sys.argv[1], "rb").read()
@@ -101,8 +101,34 @@ channels = {0: 1, 2: 3}[ctype]
 raw = zlib.decompress(idat)
 stride = w * channels
 assert len(raw) == h * (stride + 1), "IDAT size"
-filters = sorted(set(raw[y * (stride + 1)] for y in range(h)))
-pixels = b"".join(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)] for y in range(h))
+# Undo each row's filter (PNG specification, 2nd ed., section 9.2: None, Sub, Up, Average, Paeth).
+bpp, prev, rows, filters = channels, bytearray(stride), [], set()
+for y in range(h):
+    f = raw[y * (stride + 1)]
+    filters.add(f)
+    line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for i in range(stride):
+        a = line[i - bpp] if i >= bpp else 0
+        b = prev[i]
+        c = prev[i - bpp] if i >= bpp else 0
+        if f == 0:
+            p = 0
+        elif f == 1:
+            p = a
+        elif f == 2:
+            p = b
+        elif f == 3:
+            p = (a + b) // 2
+        elif f == 4:
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            p = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+        else:
+            raise AssertionError("filter type %d" % f)
+        line[i] = (line[i] + p) & 0xff
+    rows.append(bytes(line))
+    prev = line
+filters = sorted(filters)
+pixels = b"".join(rows)
 out = dict(width=w, height=h, depth=depth, colour_type=ctype, compression=comp, filter=filt,
            interlace=inter, chunks=chunks, filters=filters, pixels=list(pixels))
 try:
