@@ -62,11 +62,16 @@ class HelpFormatter : public CLI::Formatter {
  public:
   explicit HelpFormatter(std::string usage) : usage_(std::move(usage)) { column_width(30); }
   std::string make_help(const CLI::App* app, std::string, CLI::AppFormatMode mode) const override {
-    std::string out = "usage: " + usage_ + "\n";
-    if (!app->get_description().empty()) out += app->get_description() + "\n";
+    std::string out = "usage: " + usage_ + "\n" + app->get_description();
     out += make_positionals(app) + make_groups(app, mode);
     if (!app->get_footer().empty()) out += "\n" + make_footer(app);
     return out;
+  }
+  // A description ending in a line break (a registry listing) gets no empty line after it.
+  std::string make_option_desc(const CLI::Option* opt) const override {
+    std::string text = opt->get_description();
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
   }
 
  private:

@@ -27,14 +27,14 @@ void declare_solver_flags(CLI::App& app) {
   add_text(app, "--predict", "x0|eps", "unipc's data or noise prediction (default x0)");
   add_number(app, "--eta", "X", "ddim (default 0)");
   for (const char* name : {"--gamma", "--delta", "--rho"})
-    add_numbers(app, name, "X[,X…]",
+    add_numbers(app, name, "X[,X...]",
                 "generalized: one value or one per step, comma-separated\n"
                 "(defaults gamma 0, delta 1, rho 0 = DDIM)");
   add_integer(app, "--steps", "N", "model calls (NFE)");
   add_text(app, "--schedule", "NAME", "one of:\n" + registry_help(schedule_registry()));
   add_text(app, "--discretization", "NAME",
            "one of (default time-uniform):\n" + registry_help(discretization_registry()));
-  add_numbers(app, "--timesteps", "t0,t1,…", "explicit times instead of a discretization");
+  add_numbers(app, "--timesteps", "t0,t1,...", "explicit times instead of a discretization");
   add_number(app, "--t-start", "T", "the range's start (default: the schedule's)");
   add_number(app, "--t-end", "E", "the range's end (default: the schedule's)");
 }

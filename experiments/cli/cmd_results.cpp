@@ -196,7 +196,7 @@ int run_report(const Args& args) {
   const StoreContents contents = read_store(path);
   const StoreSummary s = summarize(contents);
   if (!s.best) throw ConfigError("report", path + " has no COMPLETE trial yet");
-  ExperimentRun run(stored_experiment(contents, path));
+  ExperimentRun run(stored_experiment(path, contents));
   ReportInput input;
   input.title = run.experiment().name();
   input.experiment = current_experiment(path, contents);
@@ -300,8 +300,8 @@ void declare_evaluate(CLI::App& app) {
       "(default: the embedded default's bias-free excess FD in classifier features) on\n"
       "`--samples` samples of the noise stream `--seed` (defaults: the experiment's full count,\n"
       "1000). The first matrix file fixes the schedule, steps and times.\n");
-  add_text(app, "--matrix", "FILE[,FILE…]", "the matrix files to score");
-  add_text(app, "--classic", "LABEL,…", "classic samplers to score at the same times");
+  add_text(app, "--matrix", "FILE[,FILE...]", "the matrix files to score");
+  add_text(app, "--classic", "LABEL,...", "classic samplers to score at the same times");
   add_text(app, "--experiment", "EXP.json", "the experiment (default: the embedded one)");
   add_integer(app, "--samples", "N", "samples (default: the experiment's full count)");
   add_integer(app, "--seed", "S", "noise stream (default 1000)");

@@ -33,12 +33,12 @@ class ResumePolicy : public ::testing::Test {
                                   "the test");
     store_ = (dir_ / "moved.h5").string();
     const json& s = experiment_.doc.at("schedule");
-    TrialStore::create(store_, StoreLayout{experiment_.text(), experiment_.hash(),
-                                           make_schedule(s.at("name").get<std::string>(),
-                                                         s.at("params")),
-                                           experiment_.doc.at("steps").get<int>(),
-                                           {experiment_.doc.at("metric").at("samples").back()
-                                                .get<int64_t>()}});
+    TrialStore::create(
+        store_, StoreLayout{experiment_.text(),
+                            experiment_.hash(),
+                            make_schedule(s.at("name").get<std::string>(), s.at("params")),
+                            experiment_.doc.at("steps").get<int>(),
+                            {experiment_.doc.at("metric").at("samples").back().get<int64_t>()}});
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
@@ -89,8 +89,8 @@ TEST_F(ResumePolicy, AChangeIsRefusedWithItsDifferenceUnlessForced) {
 TEST_F(ResumePolicy, FieldsThatDefineTheStoredTrialsNeverChange) {
   const int steps = experiment_.doc.at("steps").get<int>();
   EXPECT_EQ(refusal({"steps=" + std::to_string(steps + 1)}, true),
-            "experiment: differs from the one stored in " + store_ + ":\n  steps: " +
-                std::to_string(steps) + " → " + std::to_string(steps + 1) +
+            "experiment: differs from the one stored in " + store_ +
+                ":\n  steps: " + std::to_string(steps) + " → " + std::to_string(steps + 1) +
                 "\nsteps cannot change on resume (the stored trials were made with it); start a "
                 "new experiment instead");
   EXPECT_NE(refusal({"seed=77"}, true).find("\nseed cannot change on resume"), std::string::npos);

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -183,8 +184,12 @@ TEST(PngGrid, GreyGridDecodesToTheExpectedSamplesAndWhiteGaps) {
   EXPECT_EQ(d["depth"], 8);
   EXPECT_EQ(d["colour_type"], 0);
   EXPECT_EQ(d["interlace"], 0);
-  EXPECT_EQ(d["chunks"], json({"IHDR", "IDAT", "IEND"}));
-  EXPECT_EQ(d["filters"], json({0}));
+  // libpng adds an sRGB chunk and picks a row filter per row; the decoder undoes any of the five.
+  ASSERT_GE(d["chunks"].size(), 3u);
+  EXPECT_EQ(d["chunks"].front(), "IHDR");
+  EXPECT_EQ(d["chunks"].back(), "IEND");
+  EXPECT_NE(std::find(d["chunks"].begin(), d["chunks"].end(), "IDAT"), d["chunks"].end());
+  for (const json& f : d["filters"]) EXPECT_LE(f.get<int>(), 4);
   if (!d["pil_mode"].is_null()) {
     EXPECT_EQ(d["pil_mode"], "L");
     EXPECT_TRUE(d["pil_equal"].get<bool>());
