@@ -126,6 +126,7 @@ CLI::Option* add_repeated(CLI::App& app, const std::string& flag, const std::str
 CLI::Option* add_positionals(CLI::App& app, const std::string& name, const std::string& help) {
   return app.add_option(name, help)
       ->expected(0, CLI::detail::expected_max_vector_size)
+      ->allow_extra_args()  // CLI11 feeds a positional past its minimum only with this
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
