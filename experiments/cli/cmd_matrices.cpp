@@ -13,23 +13,31 @@
 namespace samplersearch::cli {
 namespace {
 
-// The flags that choose a sampler and its plan (matrices, marginals and each --batch line).
+// The flags that choose a sampler and its plan (matrices, marginals and each --batch line). The
+// solver options are solver_option_table()'s rows, each declared by its kind.
 void declare_solver_flags(CLI::App& app) {
   add_text(app, "--solver", "NAME", "one of:\n" + registry_help(solver_registry()));
-  add_integer(app, "--order", "K",
-              "dpmsolver(++) 1–3 (default 2), deis 0–3 (tAB degree,\n"
-              "default 3), unipc 1–3 (default 2)");
-  add_text(app, "--method", "singlestep|multistep", "dpmsolver(++) (default multistep)");
-  add_boolean(app, "--lower-order-final",
-              "dpmsolver(++) multistep, unipc (default true;\n"
-              "DPM-Solver applies it below 10 steps, as its code does)");
-  add_text(app, "--variant", "bh1|bh2", "unipc's B(h) (default bh1)");
-  add_text(app, "--predict", "x0|eps", "unipc's data or noise prediction (default x0)");
-  add_number(app, "--eta", "X", "ddim (default 0)");
-  for (const char* name : {"--gamma", "--delta", "--rho"})
-    add_numbers(app, name, "X[,X...]",
-                "generalized: one value or one per step, comma-separated\n"
-                "(defaults gamma 0, delta 1, rho 0 = DDIM)");
+  for (const SolverOptionSpec& spec : solver_option_table()) {
+    const std::string flag(spec.flag), values = solver_option_values(spec),
+                                       help = solver_option_help(spec);
+    switch (spec.kind) {
+      case OptionKind::integer:
+        add_integer(app, flag, values, help);
+        break;
+      case OptionKind::real:
+        add_number(app, flag, values, help);
+        break;
+      case OptionKind::boolean:
+        add_boolean(app, flag, help);
+        break;
+      case OptionKind::real_list:
+        add_numbers(app, flag, values, help);
+        break;
+      case OptionKind::choice:  // the value is checked against the solver's row (complete_plan)
+        add_text(app, flag, values, help);
+        break;
+    }
+  }
   add_integer(app, "--steps", "N", "model calls (NFE)");
   add_text(app, "--schedule", "NAME", "one of:\n" + registry_help(schedule_registry()));
   add_text(app, "--discretization", "NAME",
@@ -58,16 +66,9 @@ std::pair<std::string, SolverPlan> plan_from_args(const Args& args) {
   else
     plan.grid = TimeGrid(disc.value_or("time-uniform"), GridSpec{t_start, t_end});
   if (disc) registry_find(discretization_registry(), *disc, "--discretization");
-  SolverOptions& o = plan.options;
-  o.order = args.get_int("order");
-  o.method = args.get("method");
-  o.lower_order_final = args.get_bool("lower-order-final");
-  o.variant = args.get("variant");
-  o.predict = args.get("predict");
-  o.eta = args.get_double("eta");
-  o.gamma = args.get_doubles("gamma").value_or(std::vector<double>{});
-  o.delta = args.get_doubles("delta").value_or(std::vector<double>{});
-  o.rho = args.get_doubles("rho").value_or(std::vector<double>{});
+  for (const SolverOptionSpec& spec : solver_option_table())
+    if (const auto text = args.get(std::string(spec.flag.substr(2))))
+      set_option_text(plan.options, spec, *text);
   return {solver, plan};
 }
 

@@ -51,7 +51,9 @@ const std::map<std::string, std::vector<std::string>> kDocumentedFlags = {
     {"export", {"--format", "--top", "--out"}},
     {"report", {"--out", "--samples"}},
     {"evaluate", {"--matrix", "--classic", "--experiment", "--samples", "--seed", "--set"}},
-    {"sample", {"--matrix", "--experiment", "--samples", "--seed", "--out"}},
+    {"sample",
+     {"--model", "--experiment", "--solver", "--matrix", "--steps", "--samples", "--seed",
+      "--chunk", "--out"}},
     {"features", {"--inception", "--images", "--out", "--batch-size", "--device", "--threads"}},
     {"fd", {}},
 };
