@@ -5,6 +5,8 @@ find_package(TBB REQUIRED)
 find_package(Eigen3 REQUIRED NO_MODULE)
 find_package(nlohmann_json REQUIRED)
 find_package(ZLIB REQUIRED)
+find_package(PNG REQUIRED)
+find_package(CLI11 REQUIRED CONFIG)
 find_package(LAPACK REQUIRED)
 find_package(Threads REQUIRED)
 # libzip through pkg-config: Debian's libzip CMake package also requires the zipcmp/zipmerge tools.

@@ -236,6 +236,61 @@ std::string immutable_change(const json& before, const json& after) {
   return "";
 }
 
+Experiment stored_experiment(const std::string& store_path, const StoreContents& contents) {
+  json doc = parse_experiment(current_experiment(store_path, contents),
+                              store_path + " (stored experiment)")
+                 .doc;
+  doc["output"] = store_path;
+  return make_experiment(std::move(doc), store_path);
+}
+
+std::string experiment_changes(const Experiment& before, const Experiment& after) {
+  std::string out;
+  for (const std::string& line : experiment_diff(before.doc, after.doc)) out += "  " + line + "\n";
+  return out;
+}
+
+ResumeDecision decide_resume(const std::string& store_path, const StoreContents& contents,
+                             const std::optional<std::string>& experiment_file,
+                             const std::vector<std::string>& assignments, bool force) {
+  const Experiment stored = parse_experiment(current_experiment(store_path, contents),
+                                             store_path + " (stored experiment)");
+  json doc = experiment_file ? load_experiment(*experiment_file).doc : stored.doc;
+  apply_assignments(doc, assignments, "--set");
+  const Experiment candidate =
+      make_experiment(std::move(doc), experiment_file ? *experiment_file : store_path);
+  ResumeDecision decision{candidate, ""};
+  if (candidate.hash() != stored.hash()) {
+    decision.changes = experiment_changes(stored, candidate);
+    if (const std::string fixed = immutable_change(stored.doc, candidate.doc); !fixed.empty())
+      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" +
+                                          decision.changes + fixed +
+                                          " cannot change on resume (the stored trials were "
+                                          "made with it); start a new experiment instead");
+    if (!force)
+      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" +
+                                          decision.changes +
+                                          "resume with --force to continue with the changed one");
+    save_experiment_revision(store_path, candidate);
+  }
+  // The study lives beside the store actually given, wherever the experiment was started from.
+  json located = candidate.doc;
+  located["output"] = store_path;
+  decision.experiment = make_experiment(std::move(located), store_path);
+  return decision;
+}
+
+void require_same_experiment(const std::string& store_path, const StoreContents& contents,
+                             const Experiment& experiment, const std::string& field) {
+  const Experiment stored = parse_experiment(current_experiment(store_path, contents),
+                                             store_path + " (stored experiment)");
+  if (stored.hash() != experiment.hash())
+    throw ConfigError(field, store_path + " holds another experiment:\n" +
+                                 experiment_changes(stored, experiment) +
+                                 "move it away or continue it with 'samplersearch resume " +
+                                 store_path + "'");
+}
+
 int counted_trials(const StoreContents& contents) {
   return static_cast<int>(
       std::count_if(contents.trials.begin(), contents.trials.end(), [](const TrialRecord& r) {
