@@ -368,6 +368,22 @@ def _counted(study):
     return n
 
 
+def _fail_untagged(study):
+    """FAIL 'interrupted' every RUNNING trial without the shard attr. Called under the budget lock,
+    inside which a process asks a trial and tags it: an untagged RUNNING trial there was asked by
+    a process that died (or lost its database) before tagging it, and it has no heartbeat either,
+    so Optuna's stale-trial rule would never free its budget slot."""
+    storage = study._storage
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if OWNER_ATTR in t.user_attrs:
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except RuntimeError:  # finished meanwhile
+            pass
+
+
 @contextlib.contextmanager
 def _budget_lock(state):
     """Serializes count-then-ask across every process on the study: a PostgreSQL advisory lock
@@ -413,6 +429,8 @@ def op_ask(state, req):
     else:
         # Shared study: the budget is counted over every process, and a slot is taken atomically.
         with _budget_lock(state):
+            if state.owner is not None:
+                _fail_untagged(study)
             if _counted(study) >= int(budget):
                 return {"number": None, "exhausted": True}
             trial = study.ask(fixed_distributions=dists)
