@@ -1,6 +1,6 @@
 // Every classic sampler, run once on tensors and once as matrices through the engine, gives the
 // same samples (float64, named tolerance); identities between samplers and the marginal
-// property of seed 000 §4 hold; bad options are rejected with tested messages.
+// property of Zheng & Zheng 2025, §4 hold; bad options are rejected with tested messages.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -17,7 +17,7 @@
 namespace samplersearch {
 namespace {
 
-constexpr double kDirectVsMatrices = 1e-6;  // max |direct − engine| in float64 (issue 2)
+constexpr double kDirectVsMatrices = 1e-6;  // max |direct − engine| in float64
 constexpr double kIdentity = 1e-12;         // matrices of algebraically equal samplers
 
 // One sampler configuration: name, options and the grid it runs on.
@@ -221,7 +221,7 @@ TEST(Identities, DdimEtaOneIsDdpmAncestral) {
             kIdentity);
 }
 
-// Seed 000 §4.5: flow-matching Euler from pure noise (t_0 = 1) has row sums exactly 1 − t_k and
+// Zheng & Zheng 2025, §4.5: flow-matching Euler from pure noise (t_0 = 1) has row sums exactly 1 − t_k and
 // noise exactly t_k.
 TEST(Marginals, FlowEulerIsExact) {
   auto flow = make_schedule("flow");
@@ -235,7 +235,7 @@ TEST(Marginals, FlowEulerIsExact) {
   }
 }
 
-// Seed 000 Figures 8–13: row sums ≈ α(t_k), noise norms ≈ σ(t_k), closer as N grows.
+// Zheng & Zheng 2025, Figures 8–13: row sums ≈ α(t_k), noise norms ≈ σ(t_k), closer as N grows.
 // Prints the table the figures plot (worst deviations per sampler and N).
 TEST(Marginals, RowSumsApproachAlphaAndNoiseNormsApproachSigma) {
   std::printf("%-14s %5s %16s %16s\n", "sampler", "N", "max|ΣC−α|", "max|‖B‖−σ|");

@@ -1,5 +1,5 @@
 #pragma once
-// The Natural Inference engine (SPEC §4): samples from (C, B, times) and an x0-model.
+// The Natural Inference engine (docs/equations.md §4): samples from (C, B, times) and an x0-model.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
