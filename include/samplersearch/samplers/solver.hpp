@@ -46,8 +46,6 @@ class TimeGrid {
   explicit TimeGrid(std::vector<double> explicit_times);
   // n+1 times t_0 … t_n.
   std::vector<double> times(const Schedule& schedule, int n, std::string_view solver) const;
-  // JSON description (discretization name and range, or the explicit list).
-  nlohmann::json describe() const;
   // The discretization's name ("" for an explicit list) and its range.
   const std::string& discretization() const { return name_; }
   const GridSpec& spec() const { return grid_; }
