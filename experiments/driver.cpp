@@ -11,6 +11,8 @@
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/experiments/results.hpp"
+#include "samplersearch/experiments/shards.hpp"
+#include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch {
 namespace {
@@ -36,14 +38,23 @@ LoopOptions loop_options(const ExperimentRun& run, int trials, const DriverOptio
 // the unseen validation noise. A sampler that cannot run at this NFE (e.g. an order above N) is
 // skipped with a message; a numerical failure is stored as NaN.
 // Returns false when a stop was requested (the rest are measured on resume).
+// On a shared study (`shared` with this shard's name `owner`) each baseline is measured by the
+// first process that claims it and stored in that one's shard.
 bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContents* existing,
-                       const DriverOptions& o) {
+                       const DriverOptions& o, OptunaBridge* shared = nullptr,
+                       const std::string& owner = "") {
   for (const json& label_json : run.experiment().doc.at("baselines")) {
     if (stop_requested()) return false;
     const auto label = label_json.get<std::string>();
     if (existing && std::any_of(existing->baselines.begin(), existing->baselines.end(),
                                 [&](const Baseline& b) { return b.label == label; }))
       continue;
+    if (shared && !owner.empty()) {
+      if (const std::string holder = claim(*shared, "baseline:" + label, owner); holder != owner) {
+        say(o, "baseline " + label + ": measured by " + holder);
+        continue;
+      }
+    }
     Baseline b;
     b.label = label;
     try {
@@ -71,11 +82,15 @@ bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContent
 // Reconciles the study with the store: a trial RUNNING in Optuna was either stored before a
 // crash (Optuna is told what the store has) or cut off (FAIL "interrupted" in both). Also run
 // after a loop, where an `ask` retried on a restarted bridge may have left an orphan RUNNING.
+// On a shared study only the trials of this shard (`owner`) are reconciled; other processes' are
+// theirs (or settle_stale_trials' once their heartbeat stops).
 void reconcile_running(ExperimentRun& run, OptunaBridge& study, TrialStore& store,
-                       const StoreContents& contents, const DriverOptions& o) {
+                       const StoreContents& contents, const DriverOptions& o,
+                       const std::string& owner = "") {
   std::map<int, const TrialRecord*> stored;
   for (const TrialRecord& r : contents.trials) stored[r.number] = &r;
   for (const FrozenTrial& t : study.trials({TrialState::running})) {
+    if (!owner.empty() && t.user_attrs.value("shard", std::string()) != owner) continue;
     const auto it = stored.find(t.number);
     if (it != stored.end()) {
       const TrialRecord& r = *it->second;
@@ -109,24 +124,54 @@ int budget_of(const ExperimentRun& run) {
   return run.experiment().doc.at("budget").at("trials").get<int>();
 }
 
+// A shared study (`owner` = this shard): the budget is counted over every process, stale trials
+// of dead processes are settled first, and the warm starts are enqueued by one process only.
 DriverResult run_loop(ExperimentRun& run, OptunaBridge& study, TrialStore& store, int counted,
-                      const DriverOptions& o) {
+                      const DriverOptions& o, const std::string& owner = "") {
   DriverResult result;
+  result.store = store.path();
   result.budget = budget_of(run);
+  if (!owner.empty()) {
+    for (const std::string& line : settle_stale_trials(
+             study, std::filesystem::path(store.path()).parent_path().string(), owner))
+      say(o, line);
+    counted = counted_in_study(study);
+  }
   const int left = result.budget > 0 ? std::max(0, result.budget - counted) : 0;
   result.counted = counted;
   if (result.budget > 0 && left == 0) {
     say(o, "the budget of " + std::to_string(result.budget) + " trials is used up");
     return result;
   }
-  result.loop = run_search(study, run.space(), run.objective(), run.pool(), store,
-                           loop_options(run, left, o));
+  LoopOptions options = loop_options(run, left, o);
+  if (!owner.empty()) {
+    options.n_trials = 0;
+    options.shared_budget = result.budget;
+    options.enqueue_warm_starts = claim(study, "warm_starts", owner) == owner;
+  }
+  try {
+    result.loop = run_search(study, run.space(), run.objective(), run.pool(), store, options);
+  } catch (const BridgeError& e) {
+    // The database stopped answering (or refused a connection): say so, and how to go on.
+    const std::string& type = e.python_type();
+    if (e.kind() != BridgeError::Kind::python ||
+        (type.find("OperationalError") == std::string::npos &&
+         type.find("InterfaceError") == std::string::npos &&
+         type.find("DatabaseError") == std::string::npos))
+      throw;
+    throw FileError(run.study_config().storage,
+                    "the Optuna storage failed during the search (" + type + ": " +
+                        e.python_message() + "); every finished trial is in " + store.path() +
+                        "; 'samplersearch resume " + store.path() +
+                        "' continues once the storage answers again");
+  }
   StoreContents contents = read_store(store.path());
   if (!study.trials({TrialState::running}).empty()) {  // none unless a bridge died mid-ask
-    reconcile_running(run, study, store, contents, o);
+    reconcile_running(run, study, store, contents, o, owner);
     contents = read_store(store.path());
   }
-  result.counted = counted_trials(contents);  // interrupted trials do not count
+  // Interrupted trials do not count; a shared study counts every process's.
+  result.counted = owner.empty() ? counted_trials(contents) : counted_in_study(study);
   result.interrupted = result.loop.interrupted;
   if (!result.interrupted && result.budget > 0 && result.counted < result.budget)
     say(o, "stopped by budget.timeout after " + std::to_string(result.counted) + " of " +
@@ -210,7 +255,15 @@ int counted_trials(const StoreContents& contents) {
 }
 
 DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
-  const std::string path = run.output();
+  StudyConfig config = run.study_config();
+  check_storage_placement(config.storage);
+  // A shared study: this process's own store, <output without .h5>/<host>-<pid>.h5.
+  const bool shared = is_shared_storage(config.storage);
+  if (shared) config.owner = shard_name();
+  const std::string path =
+      shared
+          ? (std::filesystem::path(shard_directory(run.output())) / (config.owner + ".h5")).string()
+          : run.output();
   if (std::filesystem::exists(path))
     throw FileError(path, "exists already: continue it with 'samplersearch resume " + path +
                               "' or choose another output");
@@ -226,8 +279,7 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
                      run.space().steps(), run.objective().sample_counts};
   auto store = TrialStore::create(path, layout);
   OptunaBridge study(bridge_options());
-  StudyConfig config = run.study_config();
-  config.load_if_exists = false;
+  config.load_if_exists = shared;  // the processes of a shared study join it
   try {
     study.create_study(config);
   } catch (const BridgeError& e) {
@@ -243,12 +295,13 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
     throw;
   }
   DriverResult result;
+  result.store = path;
   result.budget = budget_of(run);
-  if (!measure_baselines(run, *store, nullptr, o)) {
+  if (!measure_baselines(run, *store, nullptr, o, &study, config.owner)) {
     result.interrupted = true;
     return result;
   }
-  result = run_loop(run, study, *store, 0, o);
+  result = run_loop(run, study, *store, 0, o, config.owner);
   if (!result.interrupted) result.interrupted = !validate_best(run, *store, o);
   return result;
 }
@@ -263,6 +316,8 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
                           "-step trials at other sample counts; steps and metric.samples "
                           "cannot change on resume");
   StudyConfig config = run.study_config();
+  check_storage_placement(config.storage);
+  if (is_shared_storage(config.storage)) config.owner = shard_of(store_path);
   if (config.storage.empty())
     throw ConfigError("optuna.storage",
                       "the study was kept in memory and is gone; nothing to resume "
@@ -283,11 +338,12 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
   }
   auto store = TrialStore::open(store_path);
 
-  reconcile_running(run, study, *store, contents, o);
+  reconcile_running(run, study, *store, contents, o, config.owner);
   contents = read_store(store_path);
-  const int counted = counted_trials(contents);
-  if (!measure_baselines(run, *store, &contents, o)) {
+  const int counted = config.owner.empty() ? counted_trials(contents) : counted_in_study(study);
+  if (!measure_baselines(run, *store, &contents, o, &study, config.owner)) {
     DriverResult stopped;
+    stopped.store = store_path;
     stopped.budget = budget_of(run);
     stopped.counted = counted;
     stopped.interrupted = true;
@@ -295,7 +351,7 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
   }
   say(o, "resuming: " + std::to_string(counted) + " of " + std::to_string(budget_of(run)) +
              " trials done");
-  DriverResult result = run_loop(run, study, *store, counted, o);
+  DriverResult result = run_loop(run, study, *store, counted, o, config.owner);
   if (!result.interrupted) result.interrupted = !validate_best(run, *store, o);
   return result;
 }

@@ -2,6 +2,7 @@
 #include "samplersearch/experiments/experiment.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -61,7 +62,7 @@ const std::vector<ExperimentField>& fields() {
        "torchscript: one sample's shape, e.g. [3, 32, 32]", nullptr, 1, 65536},
       {"model.data", K::string, "",
        "torchscript: HDF5 file of data samples `images` [n,c,h,w] in "
-       "[-1,1] for data-side statistics (or use metric.statistics)"},
+       "[-1,1] for data-side statistics (or use metric.statistics), or fashion-mnist-test"},
       {"schedule.name", K::string, "vp-linear", "the noise schedule α(t), σ(t)", schedule_names},
       {"schedule.params", K::object, json::object(), "overrides of the schedule's parameters"},
       {"times.discretization", K::string, "time-quadratic", "how t_0 … t_N are placed",
@@ -117,6 +118,10 @@ const std::vector<ExperimentField>& fields() {
       {"optuna.storage", K::string, "",
        "Optuna storage URL (\"\": sqlite:///<output>.db beside the output file)"},
       {"optuna.study", K::string, "", "study name (\"\": the experiment's name)"},
+      {"optuna.heartbeat", K::integer, 30,
+       "shared postgresql study: seconds between trial heartbeats; a trial silent for twice that "
+       "is settled by another process (0: none)",
+       nullptr, 0, 3600},
       {"devices", K::string_list, json::array({"cpu"}),
        "device pool: cpu, cpu:N, cuda:0, cuda:1, …"},
       {"concurrency", K::integer, 1, "trials in flight", nullptr, 1, 1024},
@@ -302,8 +307,18 @@ void check_across(const json& doc, const std::string& origin) {
   if (str(doc, "model.kind") == "torchscript") {
     if (str(doc, "model.path").empty())
       fail("model.path", "is required for model.kind torchscript");
-    if (find_path(doc, "model.shape")->empty())
-      fail("model.shape", "is required for model.kind torchscript (e.g. [3, 32, 32])");
+    if (find_path(doc, "model.shape")->empty()) {
+      // An exported file's metadata fills model.shape before validation
+      // (docs/bring-your-own-model.md); without it the field has to be given.
+      std::error_code ec;
+      const std::string file = str(doc, "model.path");
+      if (!std::filesystem::is_regular_file(file, ec))
+        fail("model.path", "'" + file + "' is not a file (relative paths are read from the "
+                           "working directory, " + std::filesystem::current_path(ec).string() +
+                           ")");
+      fail("model.shape", "is required for model.kind torchscript (e.g. [3, 32, 32]) when '" +
+                              file + "' has no samplersearch.json metadata");
+    }
     if (str(doc, "model.data").empty() && str(doc, "metric.statistics").empty())
       fail("model.data",
            "torchscript models need data samples (model.data) or data statistics "
@@ -359,6 +374,7 @@ void apply_assignments(json& doc, const std::vector<std::string>& assignments,
 Experiment make_experiment(json doc, const std::string& origin) {
   if (!doc.is_object()) throw ConfigError(origin, "an experiment file is a JSON object");
   reject_unknown(doc, "", origin);
+  apply_model_metadata(doc);
   // metric.params' default belongs to the default metric (excess); other metrics start empty.
   if (const json* name = find_path(doc, "metric.name");
       name && *name != "excess" && !find_path(doc, "metric.params"))

@@ -3,11 +3,16 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/metrics/inception.hpp"
 #include "samplersearch/samplers/datasets.hpp"
 #include "samplersearch/samplers/exact_models.hpp"
+#include "samplersearch/samplers/model_metadata.hpp"
 #include "samplersearch/samplers/torchscript_model.hpp"
 
 namespace samplersearch {
@@ -33,7 +38,8 @@ MetricResources fashion_mnist_resources(const json& /*model*/) {
           fashion_mnist_labels("test", -1),
           "",
           "",
-          ""};
+          "",
+          {}};
 }
 
 template <class Entry>
@@ -56,11 +62,17 @@ std::unique_ptr<X0Model> make_torchscript(const json& model,
 }
 
 // model.data: uint8 images [n, h, w, c] (the `features` command's format) → float [n, c, h, w] in
-// [−1, 1].
+// [−1, 1]; or "fashion-mnist-test": the embedded Fashion-MNIST test split is the data side (the
+// classifier is still trained on the training split, as for the exact denoiser).
 MetricResources torchscript_resources(const json& model) {
   MetricResources r;
   const std::string path = model.at("data").get<std::string>();
   if (path.empty()) return r;
+  if (path == kFashionMnistTestData) {
+    r = fashion_mnist_resources(model);
+    r.reference_data = r.test_data;
+    return r;
+  }
   const std::vector<int64_t> shape = image_file_shape(path);
   r.data = read_image_file(path, 0, shape[0])
                .permute({0, 3, 1, 2})
@@ -81,7 +93,58 @@ constexpr ModelEntry kModels[] = {
      make_torchscript, torchscript_resources},
 };
 
+// The node at a dotted path of doc ("model.shape"), nullptr when absent.
+const json* find_dotted(const json& doc, const std::string& path) {
+  const json* node = &doc;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? path.npos : dot - start);
+    if (!node->is_object() || !node->contains(key)) return nullptr;
+    node = &node->at(key);
+    if (dot == std::string::npos) return node;
+    start = dot + 1;
+  }
+}
+
 }  // namespace
+
+void apply_model_metadata(json& doc) {
+  const json* kind = find_dotted(doc, "model.kind");
+  const json* path = find_dotted(doc, "model.path");
+  if (kind == nullptr || *kind != "torchscript" || path == nullptr || !path->is_string()) return;
+  const std::string file = path->get<std::string>();
+  std::error_code ec;
+  if (file.empty() || !std::filesystem::is_regular_file(file, ec)) return;  // loading says why
+  const std::optional<ModelMetadata> m = read_model_metadata(file);
+  if (!m) return;
+  const auto differs = [&](const std::string& field, const json& given, const json& declared) {
+    throw ConfigError(field, given.dump() + " given, but " + file + " was exported with " +
+                                 declared.dump() + " (leave the field out to use the file's)");
+  };
+  const std::pair<const char*, json> declared[] = {
+      {"model.parameterization", m->parameterization},
+      {"model.time_input", m->time_input},
+      {"model.shape", m->sample_shape},
+      {"schedule.name", m->schedule},
+  };
+  for (const auto& [field, value] : declared) {
+    if (const json* given = find_dotted(doc, field)) {
+      if (*given != value) differs(field, *given, value);
+    } else {
+      std::string pointer = "/" + std::string(field);
+      std::replace(pointer.begin(), pointer.end(), '.', '/');
+      doc[json::json_pointer(pointer)] = value;
+    }
+  }
+  json params = m->schedule_params;
+  if (const json* given = find_dotted(doc, "schedule.params"); given && given->is_object())
+    for (const auto& [key, value] : given->items())
+      if (!params.contains(key) || params.at(key) != value)
+        differs("schedule.params." + key, value,
+                params.contains(key) ? params.at(key) : json("no such parameter"));
+  doc["schedule"]["params"] = params;
+}
 
 std::span<const ModelEntry> model_registry() { return kModels; }
 

@@ -12,6 +12,7 @@
 #include "samplersearch/samplers/discretization.hpp"
 #include "samplersearch/samplers/engine.hpp"
 #include "samplersearch/samplers/solver.hpp"
+#include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch {
 namespace {
@@ -197,6 +198,7 @@ StudyConfig ExperimentRun::study_config() const {
     db.replace_extension(".optuna.db");
     c.storage = "sqlite:///" + db.string();
   }
+  if (is_shared_storage(c.storage)) c.heartbeat = o.at("heartbeat").get<int>();
   return c;
 }
 

@@ -110,14 +110,19 @@ double finite_value(double value, const std::string& metric) {
   return value;
 }
 
+// The samples of the data side: reference_data when given, data otherwise.
+const at::Tensor& side_data(const MetricResources& resources) {
+  return resources.reference_data.defined() ? resources.reference_data : resources.data;
+}
+
 // "data[N, C, H, W]#fingerprint:features-key": what cached data-side quantities were made from.
 std::string data_source(const MetricResources& resources, const FeatureSpace& space, int64_t rows) {
   std::string shape;
-  for (const int64_t s : resources.data.sizes()) {
+  for (const int64_t s : side_data(resources).sizes()) {
     if (!shape.empty()) shape += ',';
     shape += std::to_string(s);
   }
-  return "data[" + shape + "]#" + hex64(tensor_fingerprint(resources.data)) +
+  return "data[" + shape + "]#" + hex64(tensor_fingerprint(side_data(resources))) +
          ":rows=" + std::to_string(rows) + ":" + space.key;
 }
 
@@ -133,8 +138,8 @@ std::shared_ptr<const Statistics> data_statistics(const MetricResources& resourc
                                                   const FeatureSpace& space) {
   if (!resources.statistics_file.empty())
     return std::make_shared<const Statistics>(read_statistics(resources.statistics_file));
-  const std::string source = data_source(resources, space, resources.data.size(0));
-  auto features = [&] { return batched_features(*space.extractor, resources.data); };
+  const std::string source = data_source(resources, space, side_data(resources).size(0));
+  auto features = [&] { return batched_features(*space.extractor, side_data(resources)); };
   if (resources.cache_dir.empty())
     return std::make_shared<const Statistics>(compute_statistics(features(), source));
   return std::make_shared<const Statistics>(
@@ -274,14 +279,14 @@ void write_kid_data(const std::string& path, const std::string& source, const Ki
 // cached in <cache_dir>/kid_<hash>.h5 when a cache folder is given.
 std::shared_ptr<const KidData> kid_data(const MetricResources& resources, const FeatureSpace& space,
                                         int64_t data_size) {
-  const int64_t n = resources.data.size(0);
+  const int64_t n = side_data(resources).size(0);
   const int64_t m = data_size < 0 ? n : std::min(n, data_size);
   const std::string source = data_source(resources, space, m);
   auto data = std::make_shared<KidData>();
   const std::string path = resources.cache_dir.empty() ? "" : cache_path(resources, "kid_", source);
   if (!path.empty() && read_kid_data(path, source, *data)) return data;
   const at::Tensor rows = at::div(at::arange(m, at::kLong) * n, m, /*rounding_mode=*/"floor");
-  data->features = batched_features(*space.extractor, resources.data.index_select(0, rows));
+  data->features = batched_features(*space.extractor, side_data(resources).index_select(0, rows));
   data->offdiagonal_sum = kernel_sum_offdiagonal(data->features);
   if (!path.empty()) {
     std::error_code ec;

@@ -53,7 +53,7 @@ typename Ctx::Value ddpm(Ctx& ctx, const SolverPlan& plan) {
 template <class Ctx>
 typename Ctx::Value ddim(Ctx& ctx, const SolverPlan& plan) {
   const Schedule& s = *plan.schedule;
-  const double eta = plan.options.eta.value_or(0.0);
+  const double eta = plan.settings.eta;
   const std::vector<double> ts = plan.grid.times(s, plan.steps, "ddim");
   auto x = initial_noise(ctx, s, ts[0]);
   for (int i = 0; i < plan.steps; ++i) {
@@ -109,6 +109,76 @@ typename Ctx::Value heun(Ctx& ctx, const SolverPlan& plan) {
   return x;
 }
 
+// The probability-flow ODE of the forward SDE dx = f(t)x dt + g(t)dw (Song et al. 2021, eq. 13),
+// f = d log α/dt, g² = dσ²/dt − 2fσ² = −σ²·dλ/dt, with the score −(x − α y)/σ²:
+// dx/dt = f·x − ½g²·score = a(t)·x + b(t)·y, a = f − ½λ', b = ½λ'·α (VP: f = −½β, g² = β).
+struct LinearDrift {
+  double a, b;
+};
+inline LinearDrift flow_ode_drift(const Schedule& s, double t) {
+  const double dl = s.d_lambda(t);
+  return {s.d_log_alpha(t) - 0.5 * dl, 0.5 * dl * s.alpha(t)};
+}
+
+// Euler in t on the probability-flow ODE (Song et al. 2021, eq. 13):
+// x_s = x_t + (s − t)·(a_t·x_t + b_t·y_t). Not k-diffusion's Euler in σ/α (which is DDIM on VP).
+template <class Ctx>
+typename Ctx::Value flow_euler(Ctx& ctx, const SolverPlan& plan) {
+  const Schedule& s = *plan.schedule;
+  const std::vector<double> ts = plan.grid.times(s, plan.steps, "pf-euler");
+  auto x = initial_noise(ctx, s, ts[0]);
+  for (int i = 0; i < plan.steps; ++i) {
+    const double t = ts[static_cast<size_t>(i)], u = ts[static_cast<size_t>(i) + 1];
+    const LinearDrift d = flow_ode_drift(s, t);
+    x = (1.0 + (u - t) * d.a) * x + ((u - t) * d.b) * ctx.denoise(x, t);
+  }
+  return x;
+}
+
+// Heun in t on the probability-flow ODE (Song et al. 2021, eq. 13; the trapezoid of Karras et al.
+// 2022 Alg. 1 taken in t): D1 = a_t x_t + b_t y(x_t), x̃ = x_t + (s − t)D1,
+// x_s = x_t + (s − t)(D1 + a_s x̃ + b_s y(x̃))/2. N calls use ⌈N/2⌉ intervals; for odd N the last
+// interval is one Euler step (as heun).
+template <class Ctx>
+typename Ctx::Value flow_heun(Ctx& ctx, const SolverPlan& plan) {
+  const Schedule& s = *plan.schedule;
+  const int intervals = (plan.steps + 1) / 2;
+  const std::vector<double> ts = plan.grid.times(s, intervals, "pf-heun");
+  auto x = initial_noise(ctx, s, ts[0]);
+  for (int i = 0; i < intervals; ++i) {
+    const double t = ts[static_cast<size_t>(i)], u = ts[static_cast<size_t>(i) + 1];
+    const LinearDrift dt = flow_ode_drift(s, t);
+    const auto d1 = dt.a * x + dt.b * ctx.denoise(x, t);
+    const auto x2 = x + (u - t) * d1;
+    if (plan.steps % 2 == 1 && i == intervals - 1) {
+      x = x2;
+    } else {
+      const LinearDrift du = flow_ode_drift(s, u);
+      x = x + (0.5 * (u - t)) * (d1 + du.a * x2 + du.b * ctx.denoise(x2, u));
+    }
+  }
+  return x;
+}
+
+// Euler–Maruyama on the reverse-time SDE dx = [f·x − g²·score]dt + g dw̄ (Song et al. 2021,
+// eq. 6), score = −(x − α y)/σ², with fresh noise every step: for Δ = t − s > 0,
+// x_s = x_t − Δ·(f_t − λ'_t)·x_t − Δ·λ'_t·α_t·y_t + √(Δ·g_t²)·ε, g² = −σ²λ'.
+template <class Ctx>
+typename Ctx::Value euler_maruyama(Ctx& ctx, const SolverPlan& plan) {
+  const Schedule& s = *plan.schedule;
+  const std::vector<double> ts = plan.grid.times(s, plan.steps, "euler-maruyama");
+  auto x = initial_noise(ctx, s, ts[0]);
+  for (int i = 0; i < plan.steps; ++i) {
+    const double t = ts[static_cast<size_t>(i)], u = ts[static_cast<size_t>(i) + 1];
+    const double step = t - u, f = s.d_log_alpha(t), dl = s.d_lambda(t);
+    const double g2 = -s.sigma(t) * s.sigma(t) * dl;
+    const auto y = ctx.denoise(x, t);
+    x = (1.0 - step * (f - dl)) * x - (step * dl * s.alpha(t)) * y +
+        std::sqrt(step * g2) * ctx.noise();
+  }
+  return x;
+}
+
 // Gauss–Legendre nodes and weights on [−1, 1] (Newton on P_n), for DEIS's integrals.
 std::pair<std::vector<double>, std::vector<double>> gauss_legendre(int n);
 
@@ -119,7 +189,7 @@ std::pair<std::vector<double>, std::vector<double>> gauss_legendre(int n);
 template <class Ctx>
 typename Ctx::Value deis(Ctx& ctx, const SolverPlan& plan) {
   const Schedule& s = *plan.schedule;
-  const int order = plan.options.order.value_or(3);
+  const int order = plan.settings.order;
   const std::vector<double> ts = plan.grid.times(s, plan.steps, "deis");
   const auto [nodes, weights] = gauss_legendre(64);
   auto rho = [&](double t) { return s.sigma(t) / s.alpha(t); };

@@ -51,6 +51,10 @@ class VpSchedule : public Schedule {
   double prior_std(double /*t*/) const override { return 1.0; }
   // log α(t).
   virtual double log_alpha(double t) const = 0;
+  // VP: λ = 2 log α − log(1 − α²), so dλ/dt = 2·(d log α/dt)/σ².
+  double d_lambda(double t) const override {
+    return 2.0 * d_log_alpha(t) / -std::expm1(2.0 * log_alpha(t));
+  }
 
  protected:
   // log α at log-SNR λ: α² = sigmoid(λ).
@@ -71,6 +75,10 @@ class VpLinear final : public VpSchedule {
   std::string_view name() const override { return "vp-linear"; }
   double log_alpha(double t) const override {
     return -0.25 * (beta_max_ - beta_min_) * t * t - 0.5 * beta_min_ * t;
+  }
+  // −½β(t), β(t) = β_min + t(β_max − β_min).
+  double d_log_alpha(double t) const override {
+    return -0.5 * (beta_min_ + t * (beta_max_ - beta_min_));
   }
   // Root of ¼β_d t² + ½β_min t = ½·softplus(−λ), in the cancellation-free form.
   double t_of_lambda(double lambda) const override {
@@ -99,6 +107,10 @@ class VpCosine final : public VpSchedule {
   double log_alpha(double t) const override {
     return std::log(std::cos((t + s_) / (1.0 + s_) * std::numbers::pi / 2.0)) - log_alpha0_;
   }
+  double d_log_alpha(double t) const override {
+    const double k = std::numbers::pi / (2.0 * (1.0 + s_));
+    return -k * std::tan((t + s_) * k);
+  }
   double t_of_lambda(double lambda) const override {
     const double la = log_alpha_of_lambda(lambda) + log_alpha0_;
     return 2.0 * (1.0 + s_) / std::numbers::pi * std::acos(std::exp(la)) - s_;
@@ -116,6 +128,7 @@ class UnitAlphaSchedule : public Schedule {
  public:
   double alpha(double /*t*/) const override { return 1.0; }
   double lambda(double t) const override { return -2.0 * std::log(sigma(t)); }
+  double d_log_alpha(double /*t*/) const override { return 0.0; }
 };
 
 // Variance exploding: σ = σ_min·(σ_max/σ_min)^t.
@@ -133,6 +146,7 @@ class Ve final : public UnitAlphaSchedule {
   double sigma(double t) const override {
     return sigma_min_ * std::pow(sigma_max_ / sigma_min_, t);
   }
+  double d_lambda(double /*t*/) const override { return -2.0 * std::log(sigma_max_ / sigma_min_); }
   double t_of_lambda(double lambda) const override {
     return (-0.5 * lambda - std::log(sigma_min_)) / std::log(sigma_max_ / sigma_min_);
   }
@@ -153,6 +167,7 @@ class Edm final : public UnitAlphaSchedule {
   explicit Edm(const json& p) : t_min_(p.at("t_min")), t_max_(p.at("t_max")) {}
   std::string_view name() const override { return "edm"; }
   double sigma(double t) const override { return t; }
+  double d_lambda(double t) const override { return -2.0 / t; }
   double t_of_lambda(double lambda) const override { return std::exp(-0.5 * lambda); }
   double t_min() const override { return t_min_; }
   double t_max() const override { return t_max_; }
@@ -170,6 +185,8 @@ class Flow final : public Schedule {
   double alpha(double t) const override { return 1.0 - t; }
   double sigma(double t) const override { return t; }
   double lambda(double t) const override { return 2.0 * (std::log1p(-t) - std::log(t)); }
+  double d_log_alpha(double t) const override { return -1.0 / (1.0 - t); }
+  double d_lambda(double t) const override { return -2.0 / (1.0 - t) - 2.0 / t; }
   double t_of_lambda(double lambda) const override { return 1.0 / (1.0 + std::exp(0.5 * lambda)); }
   double t_min() const override { return t_min_; }
   double t_max() const override { return t_max_; }
@@ -275,6 +292,14 @@ double Schedule::lambda(double t) const {
   const double s = sigma(t);
   return 2.0 * (std::log(a) - std::log(s));
 }
+
+double Schedule::d_log_alpha(double /*t*/) const {
+  throw ConfigError("--schedule", std::string(name()) +
+                                      " has discrete time: a sampler stepping the SDE or ODE in t "
+                                      "needs a continuous schedule");
+}
+
+double Schedule::d_lambda(double t) const { return d_log_alpha(t); }
 
 std::span<const ScheduleEntry> schedule_registry() { return kSchedules; }
 

@@ -164,6 +164,13 @@ std::unique_ptr<X0Model> load_torchscript_model(const TorchScriptSpec& spec,
   if (!out.toTensor().sizes().equals(probe_shape))
     throw FileError(path, "forward returned shape " + shape_text(out.toTensor().sizes()) + " on " +
                               what + " (expected the input's shape)");
+  if (out.toTensor().scalar_type() != probe.scalar_type())
+    throw FileError(path, std::string("forward returned dtype ") +
+                              c10::toString(out.toTensor().scalar_type()) + " on " + what +
+                              " of dtype " + c10::toString(probe.scalar_type()) +
+                              " (expected the input's dtype)");
+  if (!at::isfinite(out.toTensor()).all().item<bool>())
+    throw FileError(path, "forward returned NaN or Inf on " + what);
 
   return std::make_unique<NetworkModel>(network, spec.parameterization, spec.time_input,
                                         std::move(schedule), spec.sample_shape);

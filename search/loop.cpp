@@ -7,6 +7,7 @@
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch {
 namespace {
@@ -23,6 +24,9 @@ extern "C" void on_stop_signal(int signal) {
 }
 
 using Clock = std::chrono::steady_clock;
+
+// Thrown by a worker's ask when a shared study's budget is used up by all its processes.
+struct BudgetUsedUp {};
 
 }  // namespace
 
@@ -68,9 +72,10 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
   LoopResult result;
   int started = 0, finished = 0;
   std::atomic<bool> cancel{false};
-  std::exception_ptr abort_error;  // an error that is not the trial's fault: stops the loop
+  std::atomic<bool> used_up{false};  // a shared study's budget is taken by all its processes
+  std::exception_ptr abort_error;    // an error that is not the trial's fault: stops the loop
   auto budget_left = [&] {
-    if (g_stop.load() || abort_error) return false;
+    if (g_stop.load() || abort_error || used_up.load()) return false;
     if (options.timeout.count() > 0 && Clock::now() - start >= options.timeout) return false;
     return options.n_trials <= 0 || started < options.n_trials;
   };
@@ -112,7 +117,13 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
         ++started;
       }
       try {
-        const AskedTrial asked = study.ask(dists);  // the bridge serializes its own requests
+        // The bridge serializes its own requests.
+        const AskedTrial asked = [&] {
+          if (options.shared_budget <= 0) return study.ask(dists);
+          std::optional<AskedTrial> a = ask_within_budget(study, dists, options.shared_budget);
+          if (!a) throw BudgetUsedUp{};
+          return *a;
+        }();
         TrialRecord r;
         r.number = asked.number;
         r.params = asked.params;
@@ -159,6 +170,8 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
         r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         r.device = pool.describe();
         finish(r);
+      } catch (const BudgetUsedUp&) {
+        used_up.store(true);
       } catch (...) {
         // Not the trial's fault (bridge, store, device or configuration): stop asking, cancel the
         // others, and rethrow once every thread has ended.

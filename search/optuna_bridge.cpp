@@ -488,6 +488,8 @@ StudyInfo OptunaBridge::open_study(const StudyConfig& config, bool create) {
               {"pruner", {{"name", config.pruner}, {"params", config.pruner_params}}},
               {"storage", config.storage.empty() ? json(nullptr) : json(config.storage)}};
   if (!config.name.empty()) req["study_name"] = config.name;
+  if (config.heartbeat > 0) req["heartbeat"] = config.heartbeat;
+  if (!config.owner.empty()) req["owner"] = config.owner;
   if (create) {
     req["directions"] = config.directions;
     req["load_if_exists"] = config.load_if_exists;

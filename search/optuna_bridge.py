@@ -7,10 +7,15 @@ stdout: Python's sys.stdout is pointed at stderr before Optuna is imported, and 
 WARNING level to stderr.
 """
 
+import contextlib
 import datetime
+import fcntl
+import hashlib
 import math
 import os
+import socket
 import sys
+import threading
 import time
 import warnings
 
@@ -80,11 +85,43 @@ _STATES = {
 }
 
 
+# The user attr that says which trial store (shard) a trial belongs to, and the fail_reason of a
+# trial cut off (it does not count toward the budget and is asked again).
+OWNER_ATTR = "shard"
+HOST_ATTR = "host"
+INTERRUPTED = "interrupted"
+
+
 class BridgeState:
     def __init__(self):
         self.study = None
         self.storage_kind = None
         self.sampler_name = None
+        self.storage_url = None
+        self.owner = None  # this process's shard name (create/load "owner"), None when unshared
+        self.owned = set()  # trial ids asked here and not yet told: their heartbeats are ours
+        self.owned_lock = threading.Lock()
+        self.heartbeat = None  # seconds between heartbeats (RDB storages with "heartbeat" > 0)
+        self.heartbeat_thread = None
+
+
+def _heartbeat_loop(state):
+    """Records a heartbeat for every trial this bridge asked and has not told, every interval
+    (Optuna's RDBStorage.record_heartbeat; study.optimize does the same for its own trials)."""
+    while True:
+        time.sleep(state.heartbeat)
+        study = state.study
+        if study is None:
+            continue
+        with state.owned_lock:
+            ids = list(state.owned)
+        for trial_id in ids:
+            try:
+                study._storage.record_heartbeat(trial_id)
+            except Exception as exc:  # noqa: BLE001 - a lost database is reported by the ops
+                print(f"optuna bridge: heartbeat of trial id {trial_id} failed: {exc} "
+                      f"({exc.__cause__ or exc.__context__})",
+                      file=sys.stderr)
 
 
 def _number_out(x):
@@ -118,8 +155,10 @@ def _require(req, field):
     return req[field]
 
 
-def _open_storage(url):
-    """(storage object or URL for optuna, kind) for a storage URL; None/''/'memory' is in-memory."""
+def _open_storage(url, heartbeat=None):
+    """(storage object or URL for optuna, kind) for a storage URL; None/''/'memory' is in-memory.
+    heartbeat: seconds between trial heartbeats (RDB storages only; Optuna 3.1's journal storage
+    has none)."""
     if url is None or url in ("", "memory", ":memory:"):
         return None, "memory"
     if not isinstance(url, str):
@@ -133,7 +172,22 @@ def _open_storage(url):
         return JournalStorage(JournalFileStorage(path)), "journal"
     scheme = url.split(":", 1)[0]
     if scheme.startswith("sqlite") or scheme.startswith("postgresql") or scheme.startswith("mysql"):
-        return optuna.storages.RDBStorage(url), "rdb"
+        kwargs = {}
+        if scheme.startswith("postgresql"):
+            # A database that stops answering is an error after 10 s, never a hang.
+            kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10},
+                                       "pool_pre_ping": True}
+        if heartbeat:
+            kwargs["heartbeat_interval"] = int(heartbeat)
+        # Several processes opening a new database at once race to create Optuna's tables (one
+        # gets a unique-violation from PostgreSQL's catalog): the loser tries again.
+        for attempt in range(5):
+            try:
+                return optuna.storages.RDBStorage(url, **kwargs), "rdb"
+            except Exception as exc:  # noqa: BLE001 - re-raised after the last attempt
+                if attempt == 4 or "OperationalError" in type(exc).__name__ + repr(exc):
+                    raise
+                time.sleep(0.5 + attempt)
     raise ValueError(
         f"unknown storage URL '{url}' (valid: {', '.join(STORAGE_SCHEMES)})")
 
@@ -170,7 +224,8 @@ def _study_info(state):
 
 
 def _open_study(state, req, create):
-    storage, kind = _open_storage(req.get("storage"))
+    heartbeat = req.get("heartbeat")
+    storage, kind = _open_storage(req.get("storage"), heartbeat)
     sampler, sampler_name, _ = _make_sampler(req.get("sampler"), 0)
     pruner = _make_pruner(req.get("pruner"))
     if create:
@@ -198,6 +253,19 @@ def _open_study(state, req, create):
     if n_trials > 0 and effective_seed is not None:
         study.sampler, _, effective_seed = _make_sampler(req.get("sampler"), n_trials)
     state.study, state.storage_kind, state.sampler_name = study, kind, sampler_name
+    state.storage_url = req.get("storage")
+    state.owner = req.get("owner")
+    with state.owned_lock:
+        # A restarted bridge keeps the heartbeats of its shard's trials that are still running.
+        state.owned = {t._trial_id for t in study.get_trials(deepcopy=False,
+                                                             states=(TrialState.RUNNING,))
+                       if state.owner is not None and t.user_attrs.get(OWNER_ATTR) == state.owner}
+    if kind == "rdb" and heartbeat:
+        state.heartbeat = float(heartbeat)
+        if state.heartbeat_thread is None:
+            state.heartbeat_thread = threading.Thread(target=_heartbeat_loop, args=(state,),
+                                                      daemon=True)
+            state.heartbeat_thread.start()
     info = _study_info(state)
     info["effective_seed"] = effective_seed
     return info
@@ -276,6 +344,49 @@ def op_study_info(state, req):
     return info
 
 
+def _counted(study):
+    """Trials holding a budget slot: running ones and finished ones except FAIL 'interrupted'."""
+    n = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.WAITING:
+            continue
+        if t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") == INTERRUPTED:
+            continue
+        n += 1
+    return n
+
+
+@contextlib.contextmanager
+def _budget_lock(state):
+    """Serializes count-then-ask across every process on the study: a PostgreSQL advisory lock
+    (held in a transaction of its own) or an exclusive flock on a file beside a file storage."""
+    url = state.storage_url or ""
+    if url.startswith("postgresql"):
+        import sqlalchemy
+
+        digest = hashlib.sha256(("samplersearch:" + state.study.study_name).encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        backend = getattr(state.study._storage, "_backend", state.study._storage)
+        with backend.engine.begin() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            yield
+        return
+    path = None
+    if url.startswith("journal://"):
+        path = url[len("journal://"):]
+    elif url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+    if not path:
+        yield  # in-memory: one process
+        return
+    with open(path + ".budget.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def op_ask(state, req):
     study = _study(state)
     dists = {}
@@ -284,8 +395,83 @@ def op_ask(state, req):
         if name in dists:
             raise ValueError(f"distribution '{name}' given twice")
         dists[name] = _distribution(d)
-    trial = study.ask(fixed_distributions=dists)
+    budget = req.get("budget")
+    if budget is None:
+        trial = study.ask(fixed_distributions=dists)
+    else:
+        # Shared study: the budget is counted over every process, and a slot is taken atomically.
+        with _budget_lock(state):
+            if _counted(study) >= int(budget):
+                return {"number": None, "exhausted": True}
+            trial = study.ask(fixed_distributions=dists)
+            if state.owner is not None:
+                study._storage.set_trial_user_attr(trial._trial_id, OWNER_ATTR, state.owner)
+                study._storage.set_trial_user_attr(trial._trial_id, HOST_ATTR,
+                                                   socket.gethostname())
+    if state.heartbeat:
+        study._storage.record_heartbeat(trial._trial_id)
+        with state.owned_lock:
+            state.owned.add(trial._trial_id)
     return {"number": trial.number, "params": trial.params}
+
+
+def op_counted(state, req):
+    study = _study(state)
+    return {"counted": _counted(study)}
+
+
+def op_stale_trials(state, req):
+    """RUNNING trials whose heartbeat is older than the grace period (Optuna's fail_stale_trials
+    criterion), with the shard that asked them; they are not changed here."""
+    study = _study(state)
+    storage = study._storage
+    if not state.heartbeat or not hasattr(storage, "_get_stale_trial_ids"):
+        return {"trials": []}
+    out = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        t = storage.get_trial(trial_id)
+        with state.owned_lock:
+            if trial_id in state.owned:
+                continue
+        out.append({"number": t.number, "shard": t.user_attrs.get(OWNER_ATTR),
+                    "params": t.params})
+    return {"trials": out}
+
+
+def op_fail_trial(state, req):
+    """FAIL a trial that is still RUNNING, with user attr fail_reason; false if it had finished
+    (another process got there first)."""
+    study = _study(state)
+    number = _require(req, "number")
+    trial_id = _trial_id(study, number)
+    storage = study._storage
+    if storage.get_trial(trial_id).state != TrialState.RUNNING:
+        return {"failed": False}
+    try:
+        storage.set_trial_user_attr(trial_id, req.get("key", "fail_reason"),
+                                    req.get("reason", INTERRUPTED))
+        ok = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except RuntimeError:  # finished meanwhile
+        ok = False
+    _forget(state, trial_id)
+    return {"failed": bool(ok)}
+
+
+def op_claim(state, req):
+    """Study user attr `key` = owner unless someone holds it; answers who holds it now."""
+    study = _study(state)
+    key = "claim:" + str(_require(req, "key"))
+    with _budget_lock(state):
+        holder = study.user_attrs.get(key)
+        if holder is None:
+            holder = str(_require(req, "owner"))
+            study.set_user_attr(key, holder)
+    return {"owner": holder}
+
+
+def _forget(state, trial_id):
+    with state.owned_lock:
+        state.owned.discard(trial_id)
 
 
 def op_tell(state, req):
@@ -302,6 +488,7 @@ def op_tell(state, req):
     # A retried tell (the bridge died after storing it) must not fail on the finished trial.
     frozen = study.tell(number, values, _STATES[state_name],
                         skip_if_finished=bool(req.get("retry", False)))
+    _forget(state, frozen._trial_id)
     out = _frozen(frozen)
     exhausted = _grid_exhausted(study)
     if exhausted is not None:

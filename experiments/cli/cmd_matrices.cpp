@@ -15,17 +15,7 @@ namespace {
 
 std::string solver_flags_help() {
   return "  --solver NAME            one of:\n" + registry_help(solver_registry()) +
-         "  --order K                dpmsolver(++) 1–3 (default 2), deis 0–3 (tAB degree, default "
-         "3),\n"
-         "                           unipc 1–3 (default 2)\n"
-         "  --method singlestep|multistep   dpmsolver(++) (default multistep)\n"
-         "  --lower-order-final true|false  dpmsolver(++) multistep, unipc (default true;\n"
-         "                           DPM-Solver applies it below 10 steps, as its code does)\n"
-         "  --variant bh1|bh2        unipc's B(h) (default bh1)\n"
-         "  --predict x0|eps         unipc's data or noise prediction (default x0)\n"
-         "  --eta X                  ddim (default 0)\n"
-         "  --gamma G --delta D --rho R   generalized: one value or one per step, comma-separated\n"
-         "                           (defaults 0, 1, 0 = DDIM)\n"
+         solver_options_help() +
          "  --steps N                model calls (NFE)\n"
          "  --schedule NAME          one of:\n" +
          registry_help(schedule_registry()) +
@@ -54,16 +44,9 @@ std::pair<std::string, SolverPlan> plan_from_args(Args& args) {
   else
     plan.grid = TimeGrid(disc.value_or("time-uniform"), GridSpec{t_start, t_end});
   if (disc) registry_find(discretization_registry(), *disc, "--discretization");
-  SolverOptions& o = plan.options;
-  o.order = args.get_int("order");
-  o.method = args.get("method");
-  o.lower_order_final = args.get_bool("lower-order-final");
-  o.variant = args.get("variant");
-  o.predict = args.get("predict");
-  o.eta = args.get_double("eta");
-  o.gamma = args.get_doubles("gamma").value_or(std::vector<double>{});
-  o.delta = args.get_doubles("delta").value_or(std::vector<double>{});
-  o.rho = args.get_doubles("rho").value_or(std::vector<double>{});
+  for (const SolverOptionSpec& spec : solver_option_table())
+    if (const auto text = args.get(std::string(spec.flag.substr(2))))
+      set_option_text(plan.options, spec, *text);
   return {solver, plan};
 }
 

@@ -1,5 +1,5 @@
-// samplersearch status / export / report / sample: reading an experiment's store, and sampling
-// with any matrix file.
+// samplersearch status / export / report / evaluate: reading an experiment's store, and scoring
+// matrix files.
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "commands.hpp"
 #include "samplersearch/common/registry.hpp"
@@ -14,6 +16,7 @@
 #include "samplersearch/experiments/export.hpp"
 #include "samplersearch/experiments/report.hpp"
 #include "samplersearch/experiments/results.hpp"
+#include "samplersearch/experiments/shards.hpp"
 #include "samplersearch/metrics/inception.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"
 
@@ -22,11 +25,29 @@ namespace {
 
 using nlohmann::json;
 
-std::string store_argument(Args& args, const char* command) {
-  if (args.positional().size() != 1)
-    throw ConfigError(
-        command, std::string("takes one store file (samplersearch ") + command + " STORE.h5 …)");
-  return args.positional()[0];
+// The stores named on the command line: one file, several shards, or a directory of shards.
+struct StoreArgs {
+  std::string path;                // the first argument (names outputs)
+  std::vector<std::string> files;  // every store file, a directory expanded
+};
+
+StoreArgs store_arguments(Args& args, const char* command) {
+  if (args.positional().empty())
+    throw ConfigError(command, std::string("takes a store file, several shards or their directory "
+                                           "(samplersearch ") +
+                                   command + " STORE.h5 …)");
+  return {args.positional()[0], store_files(args.positional())};
+}
+
+// Trials and devices per host of merged shards (empty for one store).
+std::map<std::string, std::pair<int, std::set<std::string>>> by_host(const StoreContents& c) {
+  std::map<std::string, std::pair<int, std::set<std::string>>> out;
+  for (const TrialRecord& r : c.trials)
+    if (!r.host.empty()) {
+      ++out[r.host].first;
+      if (!r.device.empty()) out[r.host].second.insert(r.device);
+    }
+  return out;
 }
 
 // The stored experiment, made runnable from where the store is now.
@@ -54,7 +75,8 @@ const Baseline* find_baseline(const StoreContents& c, const std::string& label) 
 }  // namespace
 
 std::string status_help() {
-  return "samplersearch status STORE.h5 [--json]\n"
+  return "samplersearch status STORE.h5|SHARD.h5…|DIR [--json]\n"
+         "Several shards of one shared study (or their directory) read as one experiment.\n"
          "Progress of an experiment (also while it runs): trials by state, the budget, the best "
          "in-sample\n"
          "value so far (on the search's own noise), the winner once the best trials were "
@@ -63,11 +85,12 @@ std::string status_help() {
 }
 
 int run_status(Args& args) {
-  const std::string path = store_argument(args, "status");
+  const StoreArgs stores = store_arguments(args, "status");
+  const std::string& path = stores.path;
   const bool as_json = args.flag("json");
   args.finish();
-  const StoreContents contents = read_store(path);
-  const json experiment = json::parse(current_experiment(path, contents));
+  const StoreContents contents = read_stores(stores.files);
+  const json experiment = json::parse(current_experiment(stores.files.front(), contents));
   const StoreSummary s = summarize(contents);
   const int budget = experiment.at("budget").at("trials").get<int>();
   if (as_json) {
@@ -86,6 +109,8 @@ int run_status(Args& args) {
         out["best"]["validation"] = it->second;
     }
     out["rescored"] = s.rescored;
+    for (const auto& [host, row] : by_host(contents))
+      out["hosts"][host] = {{"trials", row.first}, {"devices", row.second}};
     if (s.winner)
       out["winner"] = {{"trial", s.winner->number},
                        {"in_sample", *s.winner->value},
@@ -107,6 +132,11 @@ int run_status(Args& args) {
   std::printf(" counted;");
   for (const auto& [state, n] : s.by_state) std::printf(" %s %d", state.c_str(), n);
   std::printf("\n");
+  for (const auto& [host, row] : by_host(contents)) {
+    std::string devices;
+    for (const std::string& d : row.second) devices += (devices.empty() ? "" : ", ") + d;
+    std::printf("shard       %s: %d trials on %s\n", host.c_str(), row.first, devices.c_str());
+  }
   const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
   if (s.best) {
     std::printf("in-sample   best %s at trial %d%s", fmt(*s.best->value).c_str(), s.best->number,
@@ -146,7 +176,7 @@ std::string export_help() {
     formats += "  " + std::string(f.name) +
                std::string(10 - std::min<size_t>(9, f.name.size()), ' ') + std::string(f.summary) +
                "\n";
-  return "samplersearch export STORE.h5 --format FORMAT [--top K] [--out PATH]\n"
+  return "samplersearch export STORE.h5|SHARD.h5…|DIR --format FORMAT [--top K] [--out PATH]\n"
          "The best K trials (default 1) beside every classic sampler measured as a baseline.\n"
          "Text formats print to stdout (or --out FILE); file formats write one matrix file per\n"
          "sampler into --out DIR (default <store>-export/), which `samplersearch sample --matrix`\n"
@@ -155,15 +185,16 @@ std::string export_help() {
 }
 
 int run_export(Args& args) {
-  const std::string path = store_argument(args, "export");
+  const StoreArgs stores = store_arguments(args, "export");
+  const std::string& path = stores.path;
   const ExportFormatEntry& format = export_format(args.require("format"));
   const int top = args.get_int("top").value_or(1);
   if (top < 0) throw ConfigError("--top", "must be >= 0");
   const auto out = args.get("out");
   args.finish();
-  const StoreContents contents = read_store(path);
+  const StoreContents contents = read_stores(stores.files);
   const std::vector<ExportEntry> entries = ranked_entries(contents, top);
-  const json experiment = json::parse(current_experiment(path, contents));
+  const json experiment = json::parse(current_experiment(stores.files.front(), contents));
   ExportContext context;
   context.experiment_name = experiment.at("name").get<std::string>();
   context.metric = experiment.at("metric").at("name").get<std::string>() + " " +
@@ -188,7 +219,7 @@ int run_export(Args& args) {
 }
 
 std::string report_help() {
-  return "samplersearch report STORE.h5 [--out DIR] [--samples N]\n"
+  return "samplersearch report STORE.h5|SHARD.h5…|DIR [--out DIR] [--samples N]\n"
          "Writes DIR/index.html (default <store>-report/): the optimization history, the best "
          "matrix\n"
          "as a heat map beside DPM-Solver++(2M)'s, and sample grids (PNG) of the best trial and "
@@ -198,19 +229,20 @@ std::string report_help() {
 }
 
 int run_report(Args& args) {
-  const std::string path = store_argument(args, "report");
+  const StoreArgs stores = store_arguments(args, "report");
+  const std::string& path = stores.path;
   const std::string dir = args.get("out").value_or(
       std::filesystem::path(path).replace_extension("").string() + "-report");
   const int count = args.get_int("samples").value_or(64);
   if (count < 1) throw ConfigError("--samples", "must be >= 1");
   args.finish();
-  const StoreContents contents = read_store(path);
+  const StoreContents contents = read_stores(stores.files);
   const StoreSummary s = summarize(contents);
   if (!s.best) throw ConfigError("report", path + " has no COMPLETE trial yet");
-  ExperimentRun run(stored_experiment(contents, path));
+  ExperimentRun run(stored_experiment(contents, stores.files.front()));
   ReportInput input;
   input.title = run.experiment().name();
-  input.experiment = current_experiment(path, contents);
+  input.experiment = current_experiment(stores.files.front(), contents);
   input.metric = run.metric_description();
   input.trials = contents.trials;
   input.baselines = contents.baselines;
@@ -238,14 +270,9 @@ int run_report(Args& args) {
   return kOk;
 }
 
-std::string sample_help() {
-  return "samplersearch sample --matrix FILE [--experiment EXP.json] [--samples N] [--seed S] "
-         "--out FILE\n"
-         "Draws N samples (default 64) with a matrix file (.json/.h5, e.g. from export) on the\n"
-         "experiment's model (default: the embedded Fashion-MNIST exact denoiser). --out X.png\n"
-         "writes a grid; --out X.h5 writes uint8 `images` [N, H, W, C] (the input of `features`).\n"
-         "  --seed S      noise stream (default 0)\n";
-}
+}  // namespace samplersearch::cli
+
+namespace samplersearch::cli {
 
 namespace {
 
@@ -271,37 +298,6 @@ json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
 }
 
 }  // namespace
-
-int run_sample(Args& args) {
-  const Matrices m = read_matrices(args.require("matrix"));
-  const auto experiment_file = args.get("experiment");
-  const int count = args.get_int("samples").value_or(64);
-  const int seed = args.get_int("seed").value_or(0);
-  const std::string out = args.require("out");
-  args.finish();
-  if (count < 1) throw ConfigError("--samples", "must be >= 1");
-  json doc = experiment_for(m, experiment_file);
-  set_field(doc, "validation.seed", seed);
-  set_field(doc, "seed", seed + 1);
-  set_field(doc, "metric.name", "fd");
-  set_field(doc, "metric.params", json{{"features", "pixels"}});
-  ExperimentRun run(make_experiment(doc, experiment_file.value_or("sample")));
-  const at::Tensor samples = run.samples(m, count);
-  const std::string ext = std::filesystem::path(out).extension().string();
-  if (ext == ".png") {
-    write_png_grid(samples, static_cast<int>(std::ceil(std::sqrt(count))), out);
-  } else if (ext == ".h5" || ext == ".hdf5") {
-    write_image_file(out, quantize_samples(samples));
-  } else {
-    throw ConfigError("--out", "must end in .png or .h5, got '" + out + "'");
-  }
-  std::printf("%d samples → %s\n", count, out.c_str());
-  return kOk;
-}
-
-}  // namespace samplersearch::cli
-
-namespace samplersearch::cli {
 
 std::string evaluate_help() {
   return "samplersearch evaluate --matrix FILE[,FILE…] [--classic LABEL,…] [--experiment "

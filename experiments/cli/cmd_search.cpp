@@ -12,6 +12,8 @@
 #include "samplersearch/experiments/driver.hpp"
 #include "samplersearch/experiments/export.hpp"
 #include "samplersearch/experiments/results.hpp"
+#include "samplersearch/experiments/shards.hpp"
+#include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch::cli {
 namespace {
@@ -150,15 +152,19 @@ int finish_run(const DriverResult& result, const std::string& store_path, Experi
                               .c_str());
     return kInterrupted;
   }
-  const StoreContents contents = read_store(store_path);
-  if (mode != OutputMode::quiet) print_results(contents, store_path, run, mode);
+  // A process of a shared study shows the experiment over every shard (their directory).
+  const bool shared = is_shared_storage(run.study_config().storage);
+  const std::string shown =
+      shared ? std::filesystem::path(store_path).parent_path().string() : store_path;
+  const StoreContents contents =
+      shared ? read_stores(store_files({shown})) : read_store(store_path);
+  if (mode != OutputMode::quiet) print_results(contents, shown, run, mode);
   if (text)
     std::printf(
         "\n%d trials in %s\n  samplersearch status %s\n  samplersearch export %s --format "
         "json --out DIR\n  samplersearch report %s --out %s-report\n",
-        result.counted, store_path.c_str(), store_path.c_str(), store_path.c_str(),
-        store_path.c_str(),
-        std::filesystem::path(store_path).replace_extension("").string().c_str());
+        result.counted, shown.c_str(), shown.c_str(), shown.c_str(), shown.c_str(),
+        std::filesystem::path(shown).replace_extension("").string().c_str());
   return summarize(contents).best ? kOk : kFailure;
 }
 
@@ -343,7 +349,8 @@ int run_search(Args& args) {
   progress.log("objective: " + run.metric_description());
   install_stop_handlers();
   const DriverResult result = start_experiment(run, driver_options(progress, mode));
-  return finish_run(result, run.output(), run, mode, progress);
+  return finish_run(result, result.store.empty() ? run.output() : result.store, run, mode,
+                    progress);
 }
 
 std::string resume_help() {

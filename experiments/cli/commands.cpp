@@ -25,7 +25,7 @@ constexpr std::array kCommands{
     Command{"report", "HTML report: history, heat maps, sample grids", report_help, run_report},
     Command{"evaluate", "score matrix files and classic samplers with an experiment's metric",
             evaluate_help, run_evaluate},
-    Command{"sample", "draw samples with a matrix file (PNG grid or uint8 HDF5 images)",
+    Command{"sample", "draw samples of a network or experiment with a solver or matrix file",
             sample_help, run_sample},
     Command{"features", "FID Inception pool3 features, mean and covariance of a uint8 image file",
             features_help, run_features},

@@ -152,7 +152,9 @@ def self_test():
             ("ddim", {}, 1, 1), ("heun", {}, 2, 2), ("dpmsolver++", {"order": 2}, 1, 2),
             ("dpmsolver", {"order": 3}, 1, 2), ("dpmsolver", {"order": 3, "method": "singlestep"}, 1, 3),
             ("dpmsolver++", {"order": 2, "method": "singlestep"}, 1, 2), ("unipc", {"order": 2}, 1, 3),
-            ("unipc", {"order": 1}, 1, 2), ("deis", {"order": 2}, 1, 3), ("deis", {"order": 3}, 1, 3.5)]:
+            ("unipc", {"order": 1}, 1, 2), ("deis", {"order": 2}, 1, 3), ("deis", {"order": 3}, 1, 3.5),
+            ("pf-euler", {}, 1, 1), ("pf-heun", {}, 2, 2),
+            ("dpmsolver", {"order": 3, "method": "singlestep_fixed"}, 1, 3)]:
         e1 = flow_error(R.run(solver, "vp-linear", 48 * mult, discretization="logsnr-uniform", **opts))
         e2 = flow_error(R.run(solver, "vp-linear", 96 * mult, discretization="logsnr-uniform", **opts))
         p = math.log2(e1 / e2)
@@ -165,7 +167,7 @@ def self_test():
 # --------------------------------------------------------------------------------------------
 def option_sets(solver):
     """Every option combination to test for `solver` ({} = the reference defaults)."""
-    if solver in ("ddpm", "euler", "heun"):
+    if solver in ("ddpm", "euler", "heun", "pf-euler", "pf-heun", "euler-maruyama"):
         return [{}]
     if solver == "ddim":
         return [{}, {"eta": 0.5}, {"eta": 1.0}]
@@ -175,6 +177,8 @@ def option_sets(solver):
         out = [{}]
         for order in (1, 2, 3):
             out.append({"order": order, "method": "singlestep"})
+            if order > 1:
+                out.append({"order": order, "method": "singlestep_fixed"})
             for lof in (True, False):
                 out.append({"order": order, "method": "multistep", "lower_order_final": lof})
         return out
@@ -199,6 +203,7 @@ def reduced_option_sets(solver):
     full = option_sets(solver)
     if solver in ("dpmsolver", "dpmsolver++"):
         return [{}, {"order": 3, "method": "singlestep"}, {"order": 2, "method": "singlestep"},
+                {"order": 3, "method": "singlestep_fixed"},
                 {"order": 3, "method": "multistep", "lower_order_final": True},
                 {"order": 3, "method": "multistep", "lower_order_final": False}]
     if solver == "unipc":
@@ -224,7 +229,9 @@ def materialize(solver, opts, N):
     return dict(opts)
 
 
-def valid_for_reference(solver, opts, N):
+def valid_for_reference(solver, opts, N, schedule):
+    if solver in CONTINUOUS_TIME and schedule == "ddpm-discrete":
+        return False                 # they step the SDE/ODE in t
     order = opts.get("order", 2)
     if solver in ("dpmsolver", "dpmsolver++") and opts.get("method", "multistep") == "multistep":
         return N >= order            # DPM_Solver.sample asserts steps >= order
@@ -235,7 +242,7 @@ def valid_for_reference(solver, opts, N):
 
 def explicit_grid(solver, opts, N, schedule):
     """An explicit grid of the length the solver asks for (integers on ddpm-discrete)."""
-    if solver == "heun":
+    if solver in ("heun", "pf-heun"):
         n = (N + 1) // 2
     else:
         n = N
@@ -266,7 +273,9 @@ CONFIGS = [
     ("vp-linear", "explicit", None, None, reduced_option_sets, (5, 10)),
 ]
 
-SOLVERS = ("ddpm", "ddim", "euler", "heun", "deis", "dpmsolver", "dpmsolver++", "unipc", "generalized")
+SOLVERS = ("ddpm", "ddim", "euler", "heun", "deis", "dpmsolver", "dpmsolver++", "unipc", "generalized",
+           "pf-euler", "pf-heun", "euler-maruyama")
+CONTINUOUS_TIME = ("pf-euler", "pf-heun", "euler-maruyama")
 
 
 def build_cases(only=None):
@@ -277,12 +286,13 @@ def build_cases(only=None):
                 continue
             for opts in sets(solver):
                 for N in ns:
-                    if not valid_for_reference(solver, opts, N):
+                    if not valid_for_reference(solver, opts, N, schedule):
                         continue
                     o = materialize(solver, opts, N)
                     grid = {"t_start": t0, "t_end": t1}
                     if disc == "explicit":
-                        if solver in ("dpmsolver", "dpmsolver++") and o.get("method") == "singlestep":
+                        if solver in ("dpmsolver", "dpmsolver++") and \
+                                o.get("method") in ("singlestep", "singlestep_fixed"):
                             continue   # the singlestep grid layout with explicit times is not specified
                         grid["timesteps"] = explicit_grid(solver, o, N, schedule)
                     else:
@@ -323,17 +333,17 @@ def cli_args(case):
         a += ["--discretization", g["discretization"]]
     if g.get("t_start") is not None:
         a += ["--t-start", repr(g["t_start"]), "--t-end", repr(g["t_end"])]
-    o = case["options"]
-    for key, flag in (("order", "--order"), ("method", "--method"), ("variant", "--variant"),
-                      ("predict", "--predict"), ("eta", "--eta")):
-        if key in o:
-            a += [flag, str(o[key])]
-    if "lower_order_final" in o:
-        a += ["--lower-order-final", "true" if o["lower_order_final"] else "false"]
-    for key in ("gamma", "delta", "rho"):
-        if key in o:
-            v = o[key]
-            a += ["--" + key, ",".join(repr(float(x)) for x in v) if isinstance(v, list) else repr(float(v))]
+    # every option key k is the flag --k with '_' as '-' (the CLI derives its flags that way)
+    for key, v in case["options"].items():
+        if isinstance(v, bool):
+            text = "true" if v else "false"
+        elif isinstance(v, list):
+            text = ",".join(repr(float(x)) for x in v)
+        elif isinstance(v, float):
+            text = repr(v)
+        else:
+            text = str(v)
+        a += ["--" + key.replace("_", "-"), text]
     return a
 
 

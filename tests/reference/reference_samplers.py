@@ -48,6 +48,17 @@ class Schedule:
     def t_of_lam(self, lam):
         raise NotImplementedError
 
+    # The forward SDE dx = f(t)x dt + g(t)dw with marginals α, σ (Song et al. 2021, eq. 5 and
+    # their Appendix B): f = d log α/dt, g² = dσ²/dt − 2fσ².  Continuous schedules only.
+    def f(self, t):
+        raise ValueError(f"{self.name}: no SDE in continuous time")
+
+    def dsigma2(self, t):
+        raise ValueError(f"{self.name}: no SDE in continuous time")
+
+    def g2(self, t):
+        return self.dsigma2(t) - 2.0 * self.f(t) * self.sigma(t) ** 2
+
     @staticmethod
     def vp_log_alpha_of_lam(lam):
         # α² = 1 / (1 + e^{−2λ}) on a VP schedule.
@@ -60,6 +71,12 @@ class VpLinear(Schedule):
 
     def log_alpha(self, t):
         return -0.25 * (self.beta_max - self.beta_min) * t * t - 0.5 * self.beta_min * t
+
+    def f(self, t):   # −½β(t), the VP SDE of Song et al. 2021 eq. 11
+        return -0.5 * (self.beta_min + t * (self.beta_max - self.beta_min))
+
+    def dsigma2(self, t):   # σ² = 1 − α²
+        return -2.0 * self.alpha(t) ** 2 * self.f(t)
 
     def t_of_lam(self, lam):
         # Solve ¼β_d t² + ½β_min t = L with L = −log α, in the cancellation-free root form.
@@ -78,6 +95,13 @@ class VpCosine(Schedule):
     def log_alpha(self, t):
         return math.log(math.cos((t + self.s) / (1.0 + self.s) * math.pi / 2.0)) - self._log_alpha0()
 
+    def f(self, t):
+        w = math.pi / 2.0 / (1.0 + self.s)
+        return -w * math.tan((t + self.s) * w)
+
+    def dsigma2(self, t):
+        return -2.0 * self.alpha(t) ** 2 * self.f(t)
+
     def t_of_lam(self, lam):
         la = self.vp_log_alpha_of_lam(lam)
         return math.acos(math.exp(la + self._log_alpha0())) * 2.0 * (1.0 + self.s) / math.pi - self.s
@@ -93,6 +117,12 @@ class Ve(Schedule):
     def log_sigma(self, t):
         return math.log(self.sigma_min) + t * math.log(self.sigma_max / self.sigma_min)
 
+    def f(self, t):
+        return 0.0
+
+    def dsigma2(self, t):
+        return 2.0 * self.sigma(t) ** 2 * math.log(self.sigma_max / self.sigma_min)
+
     def t_of_lam(self, lam):
         return (-lam - math.log(self.sigma_min)) / math.log(self.sigma_max / self.sigma_min)
 
@@ -106,6 +136,12 @@ class Edm(Schedule):
     def log_sigma(self, t):
         return math.log(t)
 
+    def f(self, t):
+        return 0.0
+
+    def dsigma2(self, t):
+        return 2.0 * t
+
     def t_of_lam(self, lam):
         return math.exp(-lam)
 
@@ -118,6 +154,12 @@ class Flow(Schedule):
 
     def log_sigma(self, t):
         return math.log(t)
+
+    def f(self, t):
+        return -1.0 / (1.0 - t)
+
+    def dsigma2(self, t):
+        return 2.0 * t
 
     def t_of_lam(self, lam):
         # (1 − t)/t = e^{λ}  ⇒  t = 1/(1 + e^{λ})
@@ -373,6 +415,56 @@ def heun(ctx, steps):
     return ctx.finish(x, ts[-1])
 
 
+# The probability-flow ODE (Song et al. 2021, eq. 13): dx/dt = f x − ½g²·score with
+# score = −(x − α y)/σ² (the x0-prediction y as the score's Tweedie estimate).
+def _pf_drift(ctx, x, y, t):
+    sch = ctx.schedule
+    return sch.f(t) * x + 0.5 * sch.g2(t) * (x - ctx.a(t) * y) / ctx.s(t) ** 2
+
+
+# Euler in t on the probability-flow ODE: x_s = x_t + (s − t)·drift(x_t, t).
+def pf_euler(ctx, steps):
+    ts = ctx.grid.times(steps)
+    x = ctx.prior(ts[0])
+    for i in range(steps):
+        t, s = ts[i], ts[i + 1]
+        x = x + (s - t) * _pf_drift(ctx, x, ctx.denoise(x, t), t)
+    return ctx.finish(x, ts[-1])
+
+
+# Heun (explicit trapezoid) in t on the probability-flow ODE; N calls use ceil(N/2) intervals,
+# for odd N the last one is an Euler step (the convention of `heun` above).
+def pf_heun(ctx, steps):
+    M = (steps + 1) // 2
+    ts = ctx.grid.times(M)
+    x = ctx.prior(ts[0])
+    for i in range(M):
+        t, s = ts[i], ts[i + 1]
+        d1 = _pf_drift(ctx, x, ctx.denoise(x, t), t)
+        x_pred = x + (s - t) * d1
+        if steps % 2 == 1 and i == M - 1:
+            x = x_pred
+            continue
+        d2 = _pf_drift(ctx, x_pred, ctx.denoise(x_pred, s), s)
+        x = x + 0.5 * (s - t) * (d1 + d2)
+    return ctx.finish(x, ts[-1])
+
+
+# Euler–Maruyama on the reverse-time SDE dx = [f x − g²·score]dt + g dw̄ (Song et al. 2021,
+# eq. 6), stepping back by Δ = t − s with a fresh ε every step (including the last).
+def euler_maruyama(ctx, steps):
+    ts = ctx.grid.times(steps)
+    x = ctx.prior(ts[0])
+    sch = ctx.schedule
+    for i in range(steps):
+        t, s = ts[i], ts[i + 1]
+        dt = t - s
+        y = ctx.denoise(x, t)
+        score = -(x - ctx.a(t) * y) / ctx.s(t) ** 2
+        x = x - dt * (sch.f(t) * x - sch.g2(t) * score) + math.sqrt(sch.g2(t) * dt) * ctx.noise()
+    return ctx.finish(x, ts[-1])
+
+
 def _deis_coefficients(ctx, ts, i, k):
     """tAB-DEIS weights (qsh-zh/deis th_deis multistep.get_ab_eps_coef, exact integral):
     C_j = α(t_{i+1}) ∫_{t_i}^{t_{i+1}} d(σ/α)/dτ · ℓ_j(τ) dτ, ℓ_j the Lagrange basis over
@@ -553,7 +645,24 @@ def _dpm_sample(ctx, steps, pp, order, method, lower_order_final):
             r2 = (lam_inner[2] - lam_inner[0]) / h if o >= 3 else None
             x = _dpm_singlestep(ctx, pp, x, s, t, o, r1, r2)
         return ctx.finish(x, outer[-1])
-    raise ValueError(f"method must be singlestep or multistep, got {method!r}")
+    if method == "singlestep_fixed":
+        # DPM-Solver's sample(method='singlestep_fixed'): K = steps // order steps of the full
+        # order on a K-interval grid, inner points from the same discretization between the outer
+        # times.  The reference drops steps % order; here it is one last step of that order.
+        orders = [order] * (steps // order) + ([steps % order] if steps % order else [])
+        if ctx.grid.explicit is not None:
+            raise ValueError("singlestep_fixed needs a discretization")
+        outer = ctx.grid.times(len(orders))
+        x = ctx.prior(outer[0])
+        for k, o in enumerate(orders):
+            s, t = outer[k], outer[k + 1]
+            lam_inner = [ctx.lam(v) for v in ctx.grid.between(s, t, o)]
+            h = lam_inner[-1] - lam_inner[0]
+            r1 = (lam_inner[1] - lam_inner[0]) / h if o >= 2 else None
+            r2 = (lam_inner[2] - lam_inner[0]) / h if o >= 3 else None
+            x = _dpm_singlestep(ctx, pp, x, s, t, o, r1, r2)
+        return ctx.finish(x, outer[-1])
+    raise ValueError(f"method must be singlestep, multistep or singlestep_fixed, got {method!r}")
 
 
 # DPM-Solver (algorithm_type 'dpmsolver', noise prediction); sample() defaults: order 2,
@@ -673,6 +782,9 @@ SOLVERS = {
     "dpmsolver++": dpmsolver_pp,
     "unipc": unipc,
     "generalized": generalized,
+    "pf-euler": pf_euler,
+    "pf-heun": pf_heun,
+    "euler-maruyama": euler_maruyama,
 }
 
 

@@ -20,6 +20,7 @@ struct DriverOptions {
 };
 
 struct DriverResult {
+  std::string store;         // the trial store written (a shared study: this process's shard)
   LoopResult loop;           // this run's loop
   int counted = 0;           // finished trials that count toward the budget (all runs)
   int budget = 0;            // budget.trials (0: none)

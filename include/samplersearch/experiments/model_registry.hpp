@@ -25,6 +25,15 @@ struct ModelEntry {
 };
 
 std::span<const ModelEntry> model_registry();
+
+// model.data naming the embedded Fashion-MNIST test split as the metric's data side.
+inline constexpr const char* kFashionMnistTestData = "fashion-mnist-test";
+
+// For model.kind torchscript whose model.path file carries scripts/export_model's metadata
+// (docs/bring-your-own-model.md): model.parameterization, model.time_input, model.shape,
+// schedule.name and schedule.params are filled in from it when absent; ConfigError naming the
+// field when one is given and differs from the file's.
+void apply_model_metadata(nlohmann::json& doc);
 // The entry `name`; ConfigError("model.kind", …) listing the valid names otherwise.
 const ModelEntry& find_model(std::string_view name);
 

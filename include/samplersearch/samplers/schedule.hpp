@@ -30,6 +30,10 @@ class Schedule {
   // Standard deviation of the pure-noise start x_{t_0} = prior_std(t_0)·ε: 1 for
   // variance-preserving schedules (as DPM-Solver's randn start), σ(t) otherwise (as k-diffusion).
   virtual double prior_std(double t) const { return sigma(t); }
+  // d log α/dt and dλ/dt, the rates of the forward SDE (Song et al. 2021, eq. 5: f = d log α/dt,
+  // g² = −σ²·dλ/dt); ConfigError naming the schedule where time is not continuous.
+  virtual double d_log_alpha(double t) const;
+  virtual double d_lambda(double t) const;
   // True where time is an integer step index (ddpm-discrete); t(λ) then interpolates.
   virtual bool discrete() const { return false; }
   // The parameters it was built with, as a JSON object (round-trips through make_schedule).

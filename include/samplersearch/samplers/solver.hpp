@@ -22,20 +22,9 @@
 #include "samplersearch/samplers/linear_form.hpp"
 #include "samplersearch/samplers/matrices.hpp"
 #include "samplersearch/samplers/schedule.hpp"
+#include "samplersearch/samplers/solver_options.hpp"
 
 namespace samplersearch {
-
-// Every option of every classic sampler; each solver reads the ones it declares and the rest
-// must stay unset (validated against the registry entry's `options`).
-struct SolverOptions {
-  std::optional<int> order;               // dpmsolver(++), deis, unipc
-  std::optional<std::string> method;      // dpmsolver(++): singlestep | multistep
-  std::optional<bool> lower_order_final;  // dpmsolver(++) multistep, unipc
-  std::optional<std::string> variant;     // unipc: bh1 | bh2
-  std::optional<std::string> predict;     // unipc: x0 | eps
-  std::optional<double> eta;              // ddim
-  std::vector<double> gamma, delta, rho;  // generalized: one value or one per step
-};
 
 // How a solver obtains its grid of n+1 times: from a discretization or an explicit list.
 class TimeGrid {
@@ -65,37 +54,53 @@ struct SolverPlan {
   TimeGrid grid;
   int steps = 0;  // model calls (NFE)
   SolverOptions options;
+  SolverSettings settings{};  // typed, filled by complete_plan: what kernels read
 };
 
 class TensorContext;
 class FormContext;
 
-// One row of the solver registry. `options` lists the SolverOptions fields it reads;
-// `complete` fills the reference implementation's defaults and rejects impossible combinations.
+// How one solver uses one option of solver_option_table(): its default (written as on the
+// command line; "" = none) and the valid range of its values; `applies` (if set) says when the
+// option means something, `applies_note` what a user is told when it is given otherwise.
+struct SolverOptionUse {
+  std::string_view option{};
+  std::string_view fallback{};
+  double lo = -1e300, hi = 1e300;
+  bool lo_open = false;  // lo itself is invalid
+  bool (*applies)(const SolverOptions& given) = nullptr;
+  std::string_view applies_note{};
+};
+
+// One row of the solver registry: the options it reads (with defaults), a check of combinations
+// the option rows cannot express (nullptr: none) and the kernel instantiated for both contexts.
 struct SolverEntry {
   std::string_view name;
   std::string_view summary;
-  std::string_view options;
-  void (*complete)(SolverOptions& options, int steps);
+  std::span<const SolverOptionUse> options;
+  void (*check)(const SolverSettings& settings, int steps);
   at::Tensor (*run_tensor)(TensorContext& ctx, const SolverPlan& plan);
   LinearForm (*run_form)(FormContext& ctx, const SolverPlan& plan);
 };
 
-// The registry: ddpm, ddim, euler, heun, deis, dpmsolver, dpmsolver++, unipc, generalized.
+// The registry: ddpm, ddim, euler, heun, deis, dpmsolver, dpmsolver++, unipc, generalized,
+// pf-euler, pf-heun, euler-maruyama.
 std::span<const SolverEntry> solver_registry();
 
 // The solver `name`; ConfigError listing the valid names otherwise.
 const SolverEntry& find_solver(std::string_view name);
 
-// The plan with the reference defaults filled in; ConfigError for an option the solver does not
-// take or an impossible combination (the message lists what is valid).
+// The plan with the solver's defaults filled in and its typed settings; ConfigError for an option
+// the solver does not take, a value out of its range or an impossible combination (the message
+// lists what is valid).
 SolverPlan complete_plan(const SolverEntry& solver, SolverPlan plan);
 
 // The exact matrices of a solver: its one implementation run on linear forms.
 Matrices solver_matrices(std::string_view name, const SolverPlan& plan);
 
-// The options as JSON (only the ones that are set).
-nlohmann::json options_to_json(const SolverOptions& options);
+// The --help lines of every option of solver_option_table(): flag, values, meaning and the
+// default of each solver that takes it.
+std::string solver_options_help();
 
 // A named sampler: a classic configuration under the name papers give it, e.g.
 // "dpmsolver++(2M)" = dpmsolver++ with order 2, multistep; or a published matrix file compiled

@@ -27,6 +27,7 @@ struct TrialRecord {
   double started = 0;  // wall-clock start, seconds since the Unix epoch
   double seconds = 0;  // duration
   std::string device;
+  std::string host;        // the shard (host-pid) that ran it, filled when shards are merged
   std::string reason;      // FAIL: why; PRUNED: at which count
   std::string warm_start;  // label of the warm start this trial was enqueued from, if any
 };
@@ -54,11 +55,12 @@ class LoopObserver {
 };
 
 struct LoopOptions {
-  int n_trials = 100;                // trials to finish in this run (0: no limit)
-  std::chrono::seconds timeout{0};   // wall-clock budget (0: none)
-  int concurrency = 1;               // trials in flight
-  std::chrono::seconds grace{60};    // after a stop: how long running trials may finish
-  bool enqueue_warm_starts = true;   // enqueue the space's warm starts first
+  int n_trials = 100;               // trials to finish in this run (0: no limit)
+  std::chrono::seconds timeout{0};  // wall-clock budget (0: none)
+  int concurrency = 1;              // trials in flight
+  std::chrono::seconds grace{60};   // after a stop: how long running trials may finish
+  bool enqueue_warm_starts = true;  // enqueue the space's warm starts first
+  int shared_budget = 0;  // > 0: a budget counted over every process on the study (n_trials 0)
   LoopObserver* observer = nullptr;  // progress display (optional)
 };
 

@@ -104,6 +104,8 @@ struct StudyConfig {
   nlohmann::json pruner_params = nlohmann::json::object();
   std::string storage;
   bool load_if_exists = false;
+  int heartbeat = 0;  // seconds between trial heartbeats from the bridge (RDB storages; 0: none)
+  std::string owner;  // shared study: the shard whose trials this bridge asks ("": not shared)
 };
 
 // What the bridge says about the open study.
