@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/files.hpp"
 #include "samplersearch/experiments/results.hpp"
 #include "samplersearch/experiments/shards.hpp"
 #include "samplersearch/search/shared_study.hpp"
@@ -46,9 +47,7 @@ bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContent
   for (const json& label_json : run.experiment().doc.at("baselines")) {
     if (stop_requested()) return false;
     const auto label = label_json.get<std::string>();
-    if (existing && std::any_of(existing->baselines.begin(), existing->baselines.end(),
-                                [&](const Baseline& b) { return b.label == label; }))
-      continue;
+    if (existing && find_baseline(*existing, label)) continue;
     if (shared && !owner.empty()) {
       if (const std::string holder = claim(*shared, "baseline:" + label, owner); holder != owner) {
         say(o, "baseline " + label + ": measured by " + holder);
@@ -93,13 +92,7 @@ void reconcile_running(ExperimentRun& run, OptunaBridge& study, TrialStore& stor
     if (!owner.empty() && t.user_attrs.value("shard", std::string()) != owner) continue;
     const auto it = stored.find(t.number);
     if (it != stored.end()) {
-      const TrialRecord& r = *it->second;
-      if (r.state == TrialState::complete)
-        study.tell(r.number, {*r.value});
-      else {
-        if (r.state == TrialState::fail) study.set_user_attr(r.number, "fail_reason", r.reason);
-        study.tell_state(r.number, r.state);
-      }
+      tell_record(study, *it->second);
       say(o, "trial " + std::to_string(t.number) + ": told Optuna the stored result");
       continue;
     }
@@ -113,8 +106,7 @@ void reconcile_running(ExperimentRun& run, OptunaBridge& study, TrialStore& stor
     } catch (const ConfigError&) {
     }
     store.write(r);
-    study.set_user_attr(r.number, "fail_reason", r.reason);
-    study.tell_state(r.number, TrialState::fail);
+    tell_record(study, r);
     say(o, "trial " + std::to_string(t.number) +
                ": was running when the search or its Optuna bridge died, now FAIL (interrupted)");
   }
@@ -206,13 +198,11 @@ std::string current_experiment(const std::string& store_path, const StoreContent
 }
 
 void save_experiment_revision(const std::string& store_path, const Experiment& experiment) {
-  const std::string path = revision_path(store_path), tmp = path + ".tmp";
-  {
+  write_file_atomically(revision_path(store_path), [&](const std::string& tmp) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << experiment.text();
     if (!out.flush()) throw FileError(tmp, "cannot be written");
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 std::string immutable_change(const json& before, const json& after) {
@@ -244,6 +234,61 @@ std::string immutable_change(const json& before, const json& after) {
       return path;
   }
   return "";
+}
+
+Experiment stored_experiment(const std::string& store_path, const StoreContents& contents) {
+  json doc = parse_experiment(current_experiment(store_path, contents),
+                              store_path + " (stored experiment)")
+                 .doc;
+  doc["output"] = store_path;
+  return make_experiment(std::move(doc), store_path);
+}
+
+std::string experiment_changes(const Experiment& before, const Experiment& after) {
+  std::string out;
+  for (const std::string& line : experiment_diff(before.doc, after.doc)) out += "  " + line + "\n";
+  return out;
+}
+
+ResumeDecision decide_resume(const std::string& store_path, const StoreContents& contents,
+                             const std::optional<std::string>& experiment_file,
+                             const std::vector<std::string>& assignments, bool force) {
+  const Experiment stored = parse_experiment(current_experiment(store_path, contents),
+                                             store_path + " (stored experiment)");
+  json doc = experiment_file ? load_experiment(*experiment_file).doc : stored.doc;
+  apply_assignments(doc, assignments, "--set");
+  const Experiment candidate =
+      make_experiment(std::move(doc), experiment_file ? *experiment_file : store_path);
+  ResumeDecision decision{candidate, ""};
+  if (candidate.hash() != stored.hash()) {
+    decision.changes = experiment_changes(stored, candidate);
+    if (const std::string fixed = immutable_change(stored.doc, candidate.doc); !fixed.empty())
+      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" +
+                                          decision.changes + fixed +
+                                          " cannot change on resume (the stored trials were "
+                                          "made with it); start a new experiment instead");
+    if (!force)
+      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" +
+                                          decision.changes +
+                                          "resume with --force to continue with the changed one");
+    save_experiment_revision(store_path, candidate);
+  }
+  // The study lives beside the store actually given, wherever the experiment was started from.
+  json located = candidate.doc;
+  located["output"] = store_path;
+  decision.experiment = make_experiment(std::move(located), store_path);
+  return decision;
+}
+
+void require_same_experiment(const std::string& store_path, const StoreContents& contents,
+                             const Experiment& experiment, const std::string& field) {
+  const Experiment stored = parse_experiment(current_experiment(store_path, contents),
+                                             store_path + " (stored experiment)");
+  if (stored.hash() != experiment.hash())
+    throw ConfigError(field, store_path + " holds another experiment:\n" +
+                                 experiment_changes(stored, experiment) +
+                                 "move it away or continue it with 'samplersearch resume " +
+                                 store_path + "'");
 }
 
 int counted_trials(const StoreContents& contents) {

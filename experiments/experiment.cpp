@@ -37,6 +37,13 @@ std::vector<std::string> sampler_names() { return names_of(optuna_sampler_regist
 std::vector<std::string> pruner_names() { return names_of(optuna_pruner_registry()); }
 std::vector<std::string> parameterization_names() { return names_of(parameterization_registry()); }
 std::vector<std::string> time_input_names() { return names_of(time_input_registry()); }
+std::vector<std::string> dtype_names() { return names_of(dtype_registry()); }
+std::vector<std::string> sum_dtype_names() {
+  std::vector<std::string> out;
+  for (const DtypeEntry& d : dtype_registry())
+    if (d.for_sums) out.emplace_back(d.name);
+  return out;
+}
 std::vector<std::string> classic_labels() {
   std::vector<std::string> out;
   for (const ClassicSampler& c : classic_catalogue()) out.push_back(c.label);
@@ -58,6 +65,11 @@ const std::vector<ExperimentField>& fields() {
        parameterization_names},
       {"model.time_input", K::string, "999t", "torchscript: how t is fed to the network",
        time_input_names},
+      {"model.dtype", K::string, "float32",
+       "torchscript: the type the network runs in (half types are a GPU feature)", dtype_names},
+      {"model.sum_dtype", K::string, "float32",
+       "the type of the samples and of the Natural Inference sums over past predictions",
+       sum_dtype_names},
       {"model.shape", K::number_list, json::array(),
        "torchscript: one sample's shape, e.g. [3, 32, 32]", nullptr, 1, 65536},
       {"model.data", K::string, "",

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/format.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"
 #include "samplersearch/samplers/sigma_list.hpp"
@@ -41,20 +42,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "%.6g" of an objective value, "" for NaN (not measured).
-std::string format_value(double v) {
-  if (std::isnan(v)) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
+// An objective value, "" for NaN (not measured).
+std::string format_value(double v) { return format_number(v, {.nan = ""}); }
 
-// "%.4f" of v / base, "" when either is not finite or base is 0.
+// v / base to four decimals, "" when either is not finite or base is 0.
 std::string format_ratio(double v, double base) {
   if (!std::isfinite(v) || !std::isfinite(base) || base == 0) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.4f", v / base);
-  return buf;
+  return format_number(v / base, {.digits = 4, .notation = Notation::fixed});
 }
 
 // What the two kinds of values mean, said wherever they are shown.

@@ -58,6 +58,7 @@ std::unique_ptr<X0Model> make_torchscript(const json& model,
   spec.time_input =
       kind_of(time_input_registry(), model.at("time_input").get<std::string>(), "model.time_input");
   for (const json& s : model.at("shape")) spec.sample_shape.push_back(s.get<int64_t>());
+  spec.dtype = kind_of(dtype_registry(), model.at("dtype").get<std::string>(), "model.dtype");
   return load_torchscript_model(spec, std::move(schedule), device);
 }
 

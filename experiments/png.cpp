@@ -1,14 +1,11 @@
-// write_png_grid: sample images as one PNG grid. A minimal PNG encoder (8-bit grey or RGB, no
-// interlace, filter type 0 on every row, one zlib-compressed IDAT chunk, CRC-32 from zlib).
+// write_png_grid: sample images as one PNG grid, encoded by libpng's simplified write API
+// (png_image_write_to_file, libpng 1.6 manual §V "Simplified API"): 8-bit grey or RGB.
 #include <ATen/ATen.h>
-#include <zlib.h>
+#include <png.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -20,56 +17,6 @@ namespace {
 
 // The value of the 1-pixel gap between tiles and of the cells after the last image: white.
 constexpr uint8_t kGap = 255;
-
-void put_u32(std::string& out, uint32_t v) {
-  out.push_back(static_cast<char>((v >> 24) & 0xff));
-  out.push_back(static_cast<char>((v >> 16) & 0xff));
-  out.push_back(static_cast<char>((v >> 8) & 0xff));
-  out.push_back(static_cast<char>(v & 0xff));
-}
-
-// One chunk: length, type, data, CRC-32 of type and data.
-void put_chunk(std::string& out, const char* type, const std::string& data) {
-  put_u32(out, static_cast<uint32_t>(data.size()));
-  const std::string body = std::string(type, 4) + data;
-  out += body;
-  const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(body.data()),
-                          static_cast<uInt>(body.size()));
-  put_u32(out, static_cast<uint32_t>(crc));
-}
-
-// The PNG file of a width×height image of `channels` (1 or 3) 8-bit samples, row-major.
-std::string encode_png(int width, int height, int channels, const std::vector<uint8_t>& pixels) {
-  const size_t stride = static_cast<size_t>(width) * static_cast<size_t>(channels);
-  std::vector<uint8_t> raw;  // each row: filter type 0, then the row's samples
-  raw.reserve((stride + 1) * static_cast<size_t>(height));
-  for (int y = 0; y < height; ++y) {
-    raw.push_back(0);
-    const auto* row = pixels.data() + static_cast<size_t>(y) * stride;
-    raw.insert(raw.end(), row, row + stride);
-  }
-  uLongf packed_size = compressBound(static_cast<uLong>(raw.size()));
-  std::string packed(packed_size, '\0');
-  const int rc = compress2(reinterpret_cast<Bytef*>(packed.data()), &packed_size, raw.data(),
-                           static_cast<uLong>(raw.size()), Z_BEST_COMPRESSION);
-  if (rc != Z_OK) throw Error("png: zlib compress2 failed (" + std::to_string(rc) + ")");
-  packed.resize(packed_size);
-
-  std::string header;
-  put_u32(header, static_cast<uint32_t>(width));
-  put_u32(header, static_cast<uint32_t>(height));
-  header.push_back(8);                                         // bit depth
-  header.push_back(static_cast<char>(channels == 1 ? 0 : 2));  // colour type: grey | RGB
-  header.push_back(0);                                         // compression: deflate
-  header.push_back(0);                                         // filter method 0
-  header.push_back(0);                                         // no interlace
-
-  std::string png("\x89PNG\r\n\x1a\n", 8);
-  put_chunk(png, "IHDR", header);
-  put_chunk(png, "IDAT", packed);
-  put_chunk(png, "IEND", "");
-  return png;
-}
 
 // x in [-1, 1] -> round((x + 1)·127.5) clamped to [0, 255] (halves away from 0; NaN -> 0).
 uint8_t to_byte(double x) {
@@ -115,13 +62,17 @@ void write_png_grid(const at::Tensor& images, int columns, const std::string& pa
               to_byte(src[((i * c + ch) * h + y) * w + x]);
   }
 
-  const std::string png =
-      encode_png(static_cast<int>(width), static_cast<int>(height), static_cast<int>(c), pixels);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw FileError(path, std::string("cannot write: ") + std::strerror(errno));
-  out.write(png.data(), static_cast<std::streamsize>(png.size()));
-  out.close();
-  if (!out) throw FileError(path, std::string("write failed: ") + std::strerror(errno));
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  image.width = static_cast<png_uint_32>(width);
+  image.height = static_cast<png_uint_32>(height);
+  image.format = c == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  const auto stride = static_cast<png_int_32>(width * c);
+  // On failure libpng removes the partial file and leaves the reason (fopen's strerror for a
+  // path that cannot be created) in image.message.
+  if (png_image_write_to_file(&image, path.c_str(), 0, pixels.data(), stride, nullptr) == 0)
+    throw FileError(path, std::string("cannot write: ") + image.message);
+  png_image_free(&image);
 }
 
 }  // namespace samplersearch

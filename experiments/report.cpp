@@ -21,6 +21,7 @@
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"
+#include "samplersearch/common/format.hpp"
 
 namespace samplersearch {
 namespace {
@@ -55,21 +56,8 @@ std::string esc(std::string_view s) {
   return out;
 }
 
-// A value for people: %.{digits}g, or nan / inf / -inf.
-std::string fmt(double v, int digits = 6) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
-  return buf;
-}
-
 // A coordinate in SVG user units.
-std::string px(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
+std::string px(double v) { return format_number(v, {.digits = 1, .notation = Notation::fixed}); }
 
 // Labels compared loosely: lower case without spaces, '-' and '_'.
 std::string label_key(std::string_view s) {
@@ -160,9 +148,9 @@ double plotted_value(const TrialRecord& t) {
 
 std::string trial_tooltip(const TrialRecord& t) {
   std::string s = "trial " + std::to_string(t.number) + ": " + std::string(to_string(t.state));
-  if (t.state == TrialState::complete && t.value) s += ", value " + fmt(*t.value);
+  if (t.state == TrialState::complete && t.value) s += ", value " + format_number(*t.value);
   if (t.state == TrialState::pruned && !t.intermediate.empty())
-    s += ", last value " + fmt(t.intermediate.back().second) + " at " +
+    s += ", last value " + format_number(t.intermediate.back().second) + " at " +
          std::to_string(t.intermediate.back().first) + " samples";
   if (!t.reason.empty()) s += " (" + t.reason + ")";
   if (!t.warm_start.empty()) s += ", warm start " + t.warm_start;
@@ -216,14 +204,14 @@ std::string history_svg(const ReportInput& in) {
     if (y < y0 - 0.5 || y > y1 + 0.5) continue;
     s << "<line x1=\"" << x0 << "\" x2=\"" << x1 << "\" y1=\"" << px(y) << "\" y2=\"" << px(y)
       << "\" stroke=\"#eee\"/><text x=\"" << x0 - 6 << "\" y=\"" << px(y + 4)
-      << "\" text-anchor=\"end\">" << esc(fmt(t, 4)) << "</text>\n";
+      << "\" text-anchor=\"end\">" << esc(format_number(t, {.digits = 4})) << "</text>\n";
   }
   // Trial-number ticks.
   const double xstep = std::max(1.0, nice_step(nmax - nmin, 8));
   for (double n = std::ceil(nmin / xstep) * xstep; n <= nmax; n += xstep)
     s << "<line x1=\"" << px(x(n)) << "\" x2=\"" << px(x(n)) << "\" y1=\"" << y1 << "\" y2=\""
       << y1 + 4 << "\" stroke=\"#999\"/><text x=\"" << px(x(n)) << "\" y=\"" << y1 + 17
-      << "\" text-anchor=\"middle\">" << fmt(n) << "</text>\n";
+      << "\" text-anchor=\"middle\">" << format_number(n) << "</text>\n";
   s << "<text x=\"" << (x0 + x1) / 2 << "\" y=\"" << height - 10
     << "\" text-anchor=\"middle\">trial number</text>\n";
   s << "<text transform=\"translate(16 " << (y0 + y1) / 2
@@ -244,8 +232,8 @@ std::string history_svg(const ReportInput& in) {
     s << "<line class=\"baseline\" x1=\"" << x0 << "\" x2=\"" << x1 << "\" y1=\"" << px(y)
       << "\" y2=\"" << px(y) << "\" stroke=\"" << colour
       << "\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"><title>" << esc(b.label) << ": "
-      << esc(fmt(b.value)) << "</title></line>\n";
-    labels.push_back({y, b.label + " " + fmt(b.value, 4), colour});
+      << esc(format_number(b.value)) << "</title></line>\n";
+    labels.push_back({y, b.label + " " + format_number(b.value, {.digits = 4}), colour});
   }
   std::sort(labels.begin(), labels.end(), [](const Label& a, const Label& b) { return a.y < b.y; });
   for (size_t i = 1; i < labels.size(); ++i)
@@ -366,7 +354,9 @@ std::string heatmap_svg(const Matrices& m, const std::string& name, double half_
   const bool numbers = cell >= 30;
   const double left = 86, top = 18, grid = cell * static_cast<double>(n);
   const double width = left + grid + 70, height = top + grid + 64;
-  const auto t_of = [&](Eigen::Index k) { return fmt(m.times[static_cast<size_t>(k)], 3); };
+  const auto t_of = [&](Eigen::Index k) {
+    return format_number(m.times[static_cast<size_t>(k)], {.digits = 3});
+  };
 
   std::ostringstream s;
   s << "<svg class=\"heatmap\" data-name=\"" << esc(name)
@@ -392,21 +382,23 @@ std::string heatmap_svg(const Matrices& m, const std::string& name, double half_
         << esc("row t_" + std::to_string(k) + " = " + t_of(k) + ", column y_" + std::to_string(j) +
                " (t_" + std::to_string(j) + " = " + t_of(j) + ")\n" + "C[" + std::to_string(k) +
                "][" + std::to_string(j) + "] / C[" + std::to_string(k) + "][" +
-               std::to_string(k - 1) + "] = " + fmt(v, 5) + "   (C = " + fmt(raw, 6) + ")\n" +
-               "marginal \u03b1(t_" + std::to_string(k) + ") = " + fmt(alpha, 5) +
-               ", row sum \u03a3_j C = " + fmt(sum, 5))
+               std::to_string(k - 1) + "] = " + format_number(v, {.digits = 5}) +
+               "   (C = " + format_number(raw, {.digits = 6}) + ")\n" + "marginal \u03b1(t_" +
+               std::to_string(k) + ") = " + format_number(alpha, {.digits = 5}) +
+               ", row sum \u03a3_j C = " + format_number(sum, {.digits = 5}))
         << "</title></rect>\n";
       if (numbers) {
         const double lum = 0.299 * c.r + 0.587 * c.g + 0.114 * c.b;
         s << "<text class=\"value\" x=\"" << px(x + cell / 2) << "\" y=\"" << px(y + cell / 2 + 3.5)
           << "\" text-anchor=\"middle\" font-size=\"10\" pointer-events=\"none\" fill=\""
-          << (lum < 110 ? "#fff" : "#222") << "\">" << esc(fmt(v, 2)) << "</text>\n";
+          << (lum < 110 ? "#fff" : "#222") << "\">" << esc(format_number(v, {.digits = 2}))
+          << "</text>\n";
       }
     }
     s << "<text x=\"" << px(left - 5) << "\" y=\"" << px(y + cell / 2 + 4)
       << "\" text-anchor=\"end\">" << esc(t_of(k)) << "</text>";
     s << "<text x=\"" << px(left + grid + 6) << "\" y=\"" << px(y + cell / 2 + 4) << "\">"
-      << esc(fmt(alpha, 3)) << "</text>\n";
+      << esc(format_number(alpha, {.digits = 3})) << "</text>\n";
   }
   for (Eigen::Index j = 0; j < n; ++j) {
     const double x = left + cell * (static_cast<double>(j) + 0.5);
@@ -436,7 +428,7 @@ std::string colour_bar_svg(double half_range) {
        "fill=\"url(#rdbu)\" stroke=\"#999\"/>\n";
   for (int i = 0; i <= 2; ++i)
     s << "<text x=\"" << 20 + 130 * i << "\" y=\"32\" text-anchor=\"middle\">"
-      << esc(fmt((i - 1) * half_range, 3)) << "</text>";
+      << esc(format_number((i - 1) * half_range, {.digits = 3})) << "</text>";
   s << "\n</svg>\n";
   return s.str();
 }
@@ -523,19 +515,21 @@ std::string summary_html(const ReportInput& in) {
     }
   }
   const Baseline* ref = reference_baseline(in.baselines);
-  const auto ratio = [&](double v) { return ref ? fmt(v / ref->value, 4) : std::string("—"); };
+  const auto ratio = [&](double v) {
+    return ref ? format_number(v / ref->value, {.digits = 4}) : std::string("—");
+  };
 
   std::ostringstream s;
   s << "<table class=\"summary\">\n<tr><th>metric</th><td>" << esc(in.metric)
     << " (lower is better)</td></tr>\n";
   if (in.best && in.best->value && !std::isnan(in.best_validation))
-    s << "<tr><th>winner</th><td><b>" << esc(fmt(in.best_validation)) << "</b> re-scored (trial "
-      << in.best->number
+    s << "<tr><th>winner</th><td><b>" << esc(format_number(in.best_validation))
+      << "</b> re-scored (trial " << in.best->number
       << ": the best of the re-scored trials on a fresh noise stream the search never saw); "
-      << esc(fmt(*in.best->value)) << " in-sample</td></tr>\n";
+      << esc(format_number(*in.best->value)) << " in-sample</td></tr>\n";
   else if (in.best && in.best->value)
-    s << "<tr><th>best in-sample value</th><td><b>" << esc(fmt(*in.best->value)) << "</b> (trial "
-      << in.best->number << "; not re-scored yet)</td></tr>\n";
+    s << "<tr><th>best in-sample value</th><td><b>" << esc(format_number(*in.best->value))
+      << "</b> (trial " << in.best->number << "; not re-scored yet)</td></tr>\n";
   else
     s << "<tr><th>best value</th><td>no COMPLETE trial yet</td></tr>\n";
   s << "<tr><th>trials</th><td>";
@@ -549,12 +543,13 @@ std::string summary_html(const ReportInput& in) {
   bool unseen = !std::isnan(in.best_validation);
   for (const Baseline& b : in.baselines) unseen = unseen || !std::isnan(b.validation);
   const auto unseen_ratio = [&](double v) {
-    return ref && !std::isnan(ref->validation) && !std::isnan(v) ? fmt(v / ref->validation, 4)
-                                                                 : std::string("—");
+    return ref && !std::isnan(ref->validation) && !std::isnan(v)
+               ? format_number(v / ref->validation, {.digits = 4})
+               : std::string("—");
   };
   const auto unseen_cells = [&](double v) {
     if (!unseen) return std::string();
-    return "<td class=\"num\">" + esc(std::isnan(v) ? std::string("—") : fmt(v)) +
+    return "<td class=\"num\">" + esc(std::isnan(v) ? std::string("—") : format_number(v)) +
            "</td><td class=\"num\">" + esc(unseen_ratio(v)) + "</td>";
   };
   s << "<p class=\"note\">In-sample: on the noise the search selected with (optimistic for "
@@ -565,10 +560,11 @@ std::string summary_html(const ReportInput& in) {
     << (unseen ? "<th>re-scored (unseen)</th><th>ratio</th>" : "") << "</tr>\n";
   if (in.best && in.best->value)
     s << "<tr class=\"searched\"><td>searched, trial " << in.best->number
-      << "</td><td class=\"num\">" << esc(fmt(*in.best->value)) << "</td><td class=\"num\">"
-      << esc(ratio(*in.best->value)) << "</td>" << unseen_cells(in.best_validation) << "</tr>\n";
+      << "</td><td class=\"num\">" << esc(format_number(*in.best->value))
+      << "</td><td class=\"num\">" << esc(ratio(*in.best->value)) << "</td>"
+      << unseen_cells(in.best_validation) << "</tr>\n";
   for (const Baseline& b : in.baselines)
-    s << "<tr><td>" << esc(b.label) << "</td><td class=\"num\">" << esc(fmt(b.value))
+    s << "<tr><td>" << esc(b.label) << "</td><td class=\"num\">" << esc(format_number(b.value))
       << "</td><td class=\"num\">" << esc(ratio(b.value)) << "</td>" << unseen_cells(b.validation)
       << "</tr>\n";
   s << "</table>\n";
@@ -580,8 +576,8 @@ std::string best_details_html(const TrialRecord& best) {
   s << "<p class=\"note\">Trial " << best.number;
   if (!best.warm_start.empty()) s << " (warm start " << esc(best.warm_start) << ")";
   if (!best.device.empty()) s << " on " << esc(best.device);
-  s << ", " << esc(fmt(best.seconds, 3)) << " s. Parameters:</p>\n<pre class=\"params\">"
-    << esc(best.params.dump(2)) << "</pre>\n";
+  s << ", " << esc(format_number(best.seconds, {.digits = 3}))
+    << " s. Parameters:</p>\n<pre class=\"params\">" << esc(best.params.dump(2)) << "</pre>\n";
   return s.str();
 }
 
@@ -622,7 +618,9 @@ std::string page(const ReportInput& in, const std::string& dir) {
   else
     s << "<p class=\"missing\">no matrices of a best trial</p>\n";
   s << "<figcaption>"
-    << esc(in.best ? best_name + (in.best->value ? ", value " + fmt(*in.best->value, 4) : "")
+    << esc(in.best ? best_name + (in.best->value
+                                      ? ", value " + format_number(*in.best->value, {.digits = 4})
+                                      : "")
                    : "best trial")
     << "</figcaption>\n</figure>\n"
     << "<figure>\n";

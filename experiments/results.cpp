@@ -22,7 +22,7 @@ StoreSummary summarize(const StoreContents& contents) {
   StoreSummary s;
   for (const TrialRecord& r : contents.trials) {
     ++s.by_state[std::string(to_string(r.state))];
-    if (r.state == TrialState::complete && (!s.best || *r.value < *s.best->value)) s.best = &r;
+    if (improves_on(r, s.best)) s.best = &r;
     if (r.state != TrialState::complete) continue;
     const auto it = contents.validations.find(r.number);
     if (it == contents.validations.end()) continue;
@@ -40,9 +40,8 @@ std::vector<const TrialRecord*> in_sample_ranking(const StoreContents& contents)
   std::vector<const TrialRecord*> complete;
   for (const TrialRecord& r : contents.trials)
     if (r.state == TrialState::complete && r.matrices) complete.push_back(&r);
-  std::stable_sort(
-      complete.begin(), complete.end(),
-      [](const TrialRecord* a, const TrialRecord* b) { return *a->value < *b->value; });
+  std::stable_sort(complete.begin(), complete.end(),
+                   [](const TrialRecord* a, const TrialRecord* b) { return improves_on(*a, b); });
   return complete;
 }
 
@@ -97,8 +96,7 @@ SeedOutcome seed_outcome(const StoreContents& contents, const std::string& store
     o.trial = s.winner->number;
     o.rescored = s.winner_rescored;
   }
-  for (const Baseline& b : contents.baselines)
-    if (b.label == baseline) o.baseline = b.validation;
+  if (const Baseline* b = find_baseline(contents, baseline)) o.baseline = b->validation;
   if (std::isfinite(o.rescored) && std::isfinite(o.baseline) && o.baseline != 0)
     o.ratio = o.rescored / o.baseline;
   return o;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/registry.hpp"
 #include "samplersearch/experiments/model_registry.hpp"
 #include "samplersearch/samplers/discretization.hpp"
 #include "samplersearch/samplers/engine.hpp"
@@ -104,7 +105,11 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
                                   space.at("warm_starts").get<std::vector<std::string>>()});
   });
 
-  const SampleLayout layout{model_->sample_shape(), at::kFloat};
+  const SampleLayout layout{
+      model_->sample_shape(),
+      registry_find(dtype_registry(), doc.at("model").at("sum_dtype").get<std::string>(),
+                    "model.sum_dtype")
+          .kind};
   const auto seed = doc.at("seed").get<uint64_t>();
   if (metric_->needs_reference_samples()) {
     const ClassicSampler& ref = find_classic(

@@ -26,6 +26,7 @@
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/files.hpp"
 #include "samplersearch/metrics/features.hpp"
 
 namespace samplersearch {
@@ -136,11 +137,6 @@ void check_training_data(const at::Tensor& data, const at::Tensor& labels) {
     throw ConfigError("classifier", "labels must be [N] with N = " + std::to_string(data.size(0)));
   if (labels.is_floating_point() || labels.min().item<int64_t>() < 0)
     throw ConfigError("classifier", "labels must be non-negative integers");
-}
-
-std::string temporary_path(const std::string& path) {
-  static std::atomic<int> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
 }
 
 void write_string_attribute(H5::H5File& file, const std::string& name, const std::string& value) {
@@ -307,9 +303,8 @@ Classifier Classifier::train(const ClassifierRecipe& recipe, const at::Tensor& d
 
 void Classifier::save(const std::string& path) const {
   H5::Exception::dontPrint();
-  const std::string tmp = temporary_path(path);
   try {
-    {
+    write_file_atomically(path, [&](const std::string& tmp) {
       H5::H5File file(tmp, H5F_ACC_TRUNC);
       for (const auto& [name, tensor] : float_tensors(impl_->net)) {
         const at::Tensor c = tensor.detach().to(at::kFloat).contiguous();
@@ -328,15 +323,10 @@ void Classifier::save(const std::string& path) const {
       write_double_attribute(file, "test_accuracy", impl_->report.test_accuracy);
       write_double_attribute(file, "train_seconds", impl_->report.train_seconds);
       write_double_attribute(file, "train_cpu_seconds", impl_->report.train_cpu_seconds);
-    }
-    std::filesystem::rename(tmp, path);
+    });
   } catch (const H5::Exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
     throw FileError(path, "cannot write the classifier: " + e.getDetailMsg());
   } catch (const std::filesystem::filesystem_error& e) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
     throw FileError(path, std::string("cannot write the classifier: ") + e.what());
   }
 }

@@ -14,6 +14,7 @@
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/format.hpp"
 
 namespace samplersearch {
 namespace {
@@ -27,11 +28,7 @@ std::string shape_text(const at::Tensor& t) {
   return out + "]";
 }
 
-std::string number_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
+std::string number_text(double v) { return format_number(v); }
 
 // The shape and dtype of a covariance argument (cheap checks, done before any pass over it).
 void check_covariance_shape(const at::Tensor& sigma, const std::string& field) {

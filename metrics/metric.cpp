@@ -20,6 +20,7 @@
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/files.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/metrics/bias.hpp"
 #include "samplersearch/metrics/features.hpp"
@@ -216,11 +217,6 @@ struct KidData {
   }
 };
 
-std::string temporary_path(const std::string& path) {
-  static std::atomic<int> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-}
-
 // Reads a KID data cache written by write_kid_data; false when absent, stale or unreadable.
 bool read_kid_data(const std::string& path, const std::string& source, KidData& out) {
   std::error_code ec;
@@ -252,9 +248,8 @@ bool read_kid_data(const std::string& path, const std::string& source, KidData& 
 
 void write_kid_data(const std::string& path, const std::string& source, const KidData& data) {
   H5::Exception::dontPrint();
-  const std::string tmp = temporary_path(path);
   try {
-    {
+    write_file_atomically(path, [&](const std::string& tmp) {
       H5::H5File file(tmp, H5F_ACC_TRUNC);
       const at::Tensor f = data.features.contiguous();
       const hsize_t dims[2] = {static_cast<hsize_t>(f.size(0)), static_cast<hsize_t>(f.size(1))};
@@ -266,11 +261,8 @@ void write_kid_data(const std::string& path, const std::string& source, const Ki
           .write(H5::PredType::NATIVE_DOUBLE, &data.offdiagonal_sum);
       const H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
       file.createAttribute("source", type, scalar).write(type, H5std_string(source));
-    }
-    std::filesystem::rename(tmp, path);
+    });
   } catch (const std::exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
     throw FileError(path, std::string("cannot write the KID data cache: ") + e.what());
   }
 }

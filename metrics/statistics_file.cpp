@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/files.hpp"
 
 namespace samplersearch {
 namespace {
@@ -55,11 +56,6 @@ void write_double(H5::H5File& file, const std::string& name, const at::Tensor& t
   ds.write(c.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
 }
 
-std::string temporary_path(const std::string& path) {
-  static std::atomic<int> counter{0};
-  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
-}
-
 }  // namespace
 
 void write_statistics(const std::string& path, const Statistics& stats) {
@@ -71,9 +67,8 @@ void write_statistics(const std::string& path, const Statistics& stats) {
     throw ConfigError("statistics", "sigma must be " + std::to_string(d) + " x " +
                                         std::to_string(d) + " to match mu");
   H5::Exception::dontPrint();
-  const std::string tmp = temporary_path(path);
   try {
-    {
+    write_file_atomically(path, [&](const std::string& tmp) {
       H5::H5File file(tmp, H5F_ACC_TRUNC);
       write_double(file, "mu", stats.mu);
       write_double(file, "sigma", stats.sigma);
@@ -84,15 +79,10 @@ void write_statistics(const std::string& path, const Statistics& stats) {
       const H5::StrType string_type(H5::PredType::C_S1, H5T_VARIABLE);
       H5::Attribute source = file.createAttribute("source", string_type, scalar);
       source.write(string_type, H5std_string(stats.source));
-    }
-    std::filesystem::rename(tmp, path);
+    });
   } catch (const H5::Exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
     throw FileError(path, "cannot write the statistics file: " + e.getDetailMsg());
   } catch (const std::filesystem::filesystem_error& e) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
     throw FileError(path, std::string("cannot write the statistics file: ") + e.what());
   }
 }

@@ -85,28 +85,47 @@ typename Ctx::Value euler(Ctx& ctx, const SolverPlan& plan) {
   return x;
 }
 
-// Heun (Karras et al. 2022 Alg. 1; k-diffusion sample_heun): Euler to σ̃_s, then the trapezoid of
-// the two slopes. N calls use ⌈N/2⌉ intervals; for odd N the last interval is one Euler step.
-template <class Ctx>
-typename Ctx::Value heun(Ctx& ctx, const SolverPlan& plan) {
+// Heun's method on dz/dv = F(z, y, t) over ⌈N/2⌉ intervals of the grid (Karras et al. 2022 Alg. 1
+// without churn): Euler to v_s, then the trapezoid of the two slopes; for odd N the last interval
+// is one Euler step. `c` gives the coordinates: z = c.to_z(x, t), x = c.to_x(z, t), v = c.var(t)
+// and the slope F = c.slope(z, y, t), y the x0-prediction at x.
+template <class Ctx, class Coordinates>
+typename Ctx::Value heun_intervals(Ctx& ctx, const SolverPlan& plan, const Coordinates& c,
+                                   const char* name) {
   const Schedule& s = *plan.schedule;
   const int intervals = (plan.steps + 1) / 2;
-  const std::vector<double> ts = plan.grid.times(s, intervals, "heun");
+  const std::vector<double> ts = plan.grid.times(s, intervals, name);
   auto x = initial_noise(ctx, s, ts[0]);
   for (int i = 0; i < intervals; ++i) {
     const double t = ts[static_cast<size_t>(i)], u = ts[static_cast<size_t>(i) + 1];
-    const double st = s.sigma(t) / s.alpha(t), su = s.sigma(u) / s.alpha(u);
-    const auto xt = x / s.alpha(t);
-    const auto d = (xt - ctx.denoise(x, t)) / st;
-    const auto x2 = xt + (su - st) * d;
+    const double dv = c.var(u) - c.var(t);
+    const auto z = c.to_z(x, t);
+    const auto d1 = c.slope(z, ctx.denoise(x, t), t);
+    const auto z2 = z + dv * d1;
     if (plan.steps % 2 == 1 && i == intervals - 1) {
-      x = s.alpha(u) * x2;
+      x = c.to_x(z2, u);
     } else {
-      const auto d2 = (x2 - ctx.denoise(s.alpha(u) * x2, u)) / su;
-      x = s.alpha(u) * (xt + (su - st) * 0.5 * (d + d2));
+      const auto d2 = c.slope(z2, ctx.denoise(c.to_x(z2, u), u), u);
+      x = c.to_x(z + dv * 0.5 * (d1 + d2), u);
     }
   }
   return x;
+}
+
+// Heun (Karras et al. 2022 Alg. 1; k-diffusion sample_heun) in σ̃ = σ/α on x̃ = x/α, slope
+// (x̃ − y)/σ̃.
+template <class Ctx>
+typename Ctx::Value heun(Ctx& ctx, const SolverPlan& plan) {
+  struct ScaledNoise {
+    const Schedule& s;
+    double var(double t) const { return s.sigma(t) / s.alpha(t); }
+    auto to_z(const typename Ctx::Value& x, double t) const { return x / s.alpha(t); }
+    auto to_x(const typename Ctx::Value& z, double t) const { return s.alpha(t) * z; }
+    auto slope(const typename Ctx::Value& z, const typename Ctx::Value& y, double t) const {
+      return (z - y) / var(t);
+    }
+  };
+  return heun_intervals(ctx, plan, ScaledNoise{*plan.schedule}, "heun");
 }
 
 // The probability-flow ODE of the forward SDE dx = f(t)x dt + g(t)dw (Song et al. 2021, eq. 13),
@@ -136,28 +155,20 @@ typename Ctx::Value flow_euler(Ctx& ctx, const SolverPlan& plan) {
 }
 
 // Heun in t on the probability-flow ODE (Song et al. 2021, eq. 13; the trapezoid of Karras et al.
-// 2022 Alg. 1 taken in t): D1 = a_t x_t + b_t y(x_t), x̃ = x_t + (s − t)D1,
-// x_s = x_t + (s − t)(D1 + a_s x̃ + b_s y(x̃))/2. N calls use ⌈N/2⌉ intervals; for odd N the last
-// interval is one Euler step (as heun).
+// 2022 Alg. 1 taken in t), slope a_t x + b_t y(x).
 template <class Ctx>
 typename Ctx::Value flow_heun(Ctx& ctx, const SolverPlan& plan) {
-  const Schedule& s = *plan.schedule;
-  const int intervals = (plan.steps + 1) / 2;
-  const std::vector<double> ts = plan.grid.times(s, intervals, "pf-heun");
-  auto x = initial_noise(ctx, s, ts[0]);
-  for (int i = 0; i < intervals; ++i) {
-    const double t = ts[static_cast<size_t>(i)], u = ts[static_cast<size_t>(i) + 1];
-    const LinearDrift dt = flow_ode_drift(s, t);
-    const auto d1 = dt.a * x + dt.b * ctx.denoise(x, t);
-    const auto x2 = x + (u - t) * d1;
-    if (plan.steps % 2 == 1 && i == intervals - 1) {
-      x = x2;
-    } else {
-      const LinearDrift du = flow_ode_drift(s, u);
-      x = x + (0.5 * (u - t)) * (d1 + du.a * x2 + du.b * ctx.denoise(x2, u));
+  struct FlowTime {
+    const Schedule& s;
+    double var(double t) const { return t; }
+    auto to_z(const typename Ctx::Value& x, double) const { return x; }
+    auto to_x(const typename Ctx::Value& z, double) const { return z; }
+    auto slope(const typename Ctx::Value& z, const typename Ctx::Value& y, double t) const {
+      const LinearDrift d = flow_ode_drift(s, t);
+      return d.a * z + d.b * y;
     }
-  }
-  return x;
+  };
+  return heun_intervals(ctx, plan, FlowTime{*plan.schedule}, "pf-heun");
 }
 
 // Euler–Maruyama on the reverse-time SDE dx = [f·x − g²·score]dt + g dw̄ (Song et al. 2021,

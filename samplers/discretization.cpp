@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "samplersearch/common/format.hpp"
 #include "samplersearch/common/registry.hpp"
 
 namespace samplersearch {
@@ -62,11 +63,7 @@ constexpr std::array kDiscretizations{
     DiscretizationEntry{"karras", "EDM: uniform in σ^{1/ρ}, ρ = 7, σ = e^{−λ/2}", karras},
 };
 
-std::string number(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.10g", v);
-  return buf;
-}
+std::string number(double v) { return format_number(v, {.digits = 10}); }
 
 }  // namespace
 

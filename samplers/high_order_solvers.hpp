@@ -39,6 +39,18 @@ typename Ctx::Value dpm_singlestep(Ctx& ctx, const SolverPlan& plan, bool data, 
   return x;
 }
 
+// A multistep method's history: the newest model output m at time t appended, only the last
+// `order` kept (the reference implementations' model_prev_list / t_prev_list).
+template <class V>
+void push_history(std::vector<V>& ms, std::vector<double>& tp, V m, double t, int order) {
+  ms.push_back(std::move(m));
+  tp.push_back(t);
+  if (static_cast<int>(ms.size()) > order) {
+    ms.erase(ms.begin());
+    tp.erase(tp.begin());
+  }
+}
+
 // Multistep DPM-Solver(++) (Lu et al. 2022b Alg. 2, the reference's sample(method='multistep')):
 // warm-up with orders 1…order−1, then `order`; with lower_order_final and fewer than 10 steps the
 // last steps drop to order steps+1−step (the reference code's condition).
@@ -56,14 +68,7 @@ typename Ctx::Value dpm_multistep(Ctx& ctx, const SolverPlan& plan, bool data, c
     if (step >= order && lof && steps < 10) step_order = std::min(order, steps + 1 - step);
     const double t = ts[static_cast<size_t>(step)];
     x = dpm_multistep_update(sc, x, ms, tp, t, step_order, data);
-    if (step < steps) {
-      ms.push_back(model_output(ctx, sc, x, t, data));
-      tp.push_back(t);
-      if (static_cast<int>(ms.size()) > order) {
-        ms.erase(ms.begin());
-        tp.erase(tp.begin());
-      }
-    }
+    if (step < steps) push_history(ms, tp, model_output(ctx, sc, x, t, data), t, order);
   }
   return x;
 }
@@ -162,14 +167,7 @@ typename Ctx::Value unipc(Ctx& ctx, const SolverPlan& plan) {
     const double t = ts[static_cast<size_t>(step)];
     auto [next, model_t] = unipc_update(ctx, sc, x, ms, tp, t, step_order, step < steps, data, bh2);
     x = next;
-    if (step < steps) {
-      ms.push_back(model_t);
-      tp.push_back(t);
-      if (static_cast<int>(ms.size()) > order) {
-        ms.erase(ms.begin());
-        tp.erase(tp.begin());
-      }
-    }
+    if (step < steps) push_history(ms, tp, std::move(model_t), t, order);
   }
   return x;
 }

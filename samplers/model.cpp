@@ -28,8 +28,19 @@ constexpr std::array kTimeInputs{
     TimeInputEntry{"step", "the integer step of a discrete schedule", TimeInput::step_index},
 };
 
+constexpr std::array kDtypes{
+    DtypeEntry{"float32", "IEEE single precision (the default)", at::kFloat, true},
+    DtypeEntry{"float64", "IEEE double precision", at::kDouble, true},
+    DtypeEntry{"bfloat16", "bfloat16 network call (8-bit mantissa); sums stay float32/64",
+               at::kBFloat16, false},
+    DtypeEntry{"float16", "IEEE half network call, a GPU feature (LibTorch 1.13 has few CPU half "
+               "kernels); sums stay float32/64",
+               at::kHalf, false},
+};
+
 }  // namespace
 
+std::span<const DtypeEntry> dtype_registry() { return kDtypes; }
 std::span<const ParameterizationEntry> parameterization_registry() { return kParameterizations; }
 std::span<const TimeInputEntry> time_input_registry() { return kTimeInputs; }
 

@@ -149,14 +149,17 @@ TorchScriptSpec spec_of(const std::string& path, const ModelMetadata& metadata) 
   return spec;
 }
 
-ExportedModel load_exported_model(const std::string& path, const std::string& device) {
+ExportedModel load_exported_model(const std::string& path, const std::string& device,
+                                  std::optional<at::ScalarType> dtype) {
   std::optional<ModelMetadata> metadata = read_model_metadata(path);
   if (!metadata)
     throw FileError(path, std::string("has no ") + kModelMetadataFile +
                               " (export it with scripts/export_model)");
   ExportedModel out;
   out.schedule = make_schedule(metadata->schedule, metadata->schedule_params);
-  out.model = load_torchscript_model(spec_of(path, *metadata), out.schedule, device);
+  TorchScriptSpec spec = spec_of(path, *metadata);
+  spec.dtype = dtype;
+  out.model = load_torchscript_model(spec, out.schedule, device);
   out.metadata = std::move(*metadata);
   return out;
 }

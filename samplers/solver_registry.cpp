@@ -4,11 +4,11 @@
 #include <ATen/ATen.h>
 
 #include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "classic_solvers.hpp"
 #include "high_order_solvers.hpp"
+#include "samplersearch/common/format.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/samplers/context.hpp"
 
@@ -98,12 +98,6 @@ const std::array kSolvers{
 
 #undef SS_SOLVER
 
-std::string number_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 // Every value of `spec` in `o` within the use's range and choices; real lists have one value or
 // one per step.
 void check_value(const SolverOptions& o, const SolverOptionSpec& spec, const SolverOptionUse& use,
@@ -128,10 +122,11 @@ void check_value(const SolverOptions& o, const SolverOptionSpec& spec, const Sol
     if (!low && x <= use.hi) continue;
     if (spec.kind == OptionKind::integer)
       throw ConfigError(flag, std::string(solver) + " takes " + std::string(spec.name) + " " +
-                                  number_text(use.lo) + "–" + number_text(use.hi) + ", got " +
-                                  number_text(x));
-    throw ConfigError(flag, low ? (use.lo_open ? "must be > " : "must be >= ") + number_text(use.lo)
-                                : "must be <= " + number_text(use.hi));
+                                  format_number(use.lo) + "–" + format_number(use.hi) + ", got " +
+                                  format_number(x));
+    throw ConfigError(flag,
+                      low ? (use.lo_open ? "must be > " : "must be >= ") + format_number(use.lo)
+                          : "must be <= " + format_number(use.hi));
   }
 }
 
@@ -189,42 +184,35 @@ Matrices solver_matrices(std::string_view name, const SolverPlan& plan_in) {
   return m;
 }
 
-std::string solver_options_help() {
-  std::string out;
-  for (const SolverOptionSpec& spec : solver_option_table()) {
-    std::string values;
-    switch (spec.kind) {
-      case OptionKind::integer:
-        values = "K";
-        break;
-      case OptionKind::real:
-        values = "X";
-        break;
-      case OptionKind::boolean:
-        values = "true|false";
-        break;
-      case OptionKind::real_list:
-        values = "X[,X…]";
-        break;
-      case OptionKind::choice:
-        for (std::string_view c : spec.choices)
-          values += (values.empty() ? "" : "|") + std::string(c);
-        break;
-    }
-    std::string line = "  " + std::string(spec.flag) + " " + values;
-    line.resize(std::max<size_t>(line.size() + 1, 27), ' ');
-    std::string defaults;
-    for (const SolverEntry& e : solver_registry())
-      for (const SolverOptionUse& use : e.options) {
-        if (use.option != spec.name) continue;
-        defaults += (defaults.empty() ? "" : ", ") + std::string(e.name);
-        if (spec.kind == OptionKind::integer && use.hi < 1e300)
-          defaults += " " + number_text(use.lo) + "–" + number_text(use.hi);
-        if (!use.fallback.empty()) defaults += " (default " + std::string(use.fallback) + ")";
-      }
-    out += line + std::string(spec.help) + "\n                           " + defaults + "\n";
+std::string solver_option_values(const SolverOptionSpec& spec) {
+  switch (spec.kind) {
+    case OptionKind::integer:
+      return "K";
+    case OptionKind::real:
+      return "X";
+    case OptionKind::boolean:
+      return "true|false";
+    case OptionKind::real_list:
+      return "X[,X…]";
+    case OptionKind::choice:
+      break;
   }
-  return out;
+  std::string values;
+  for (std::string_view c : spec.choices) values += (values.empty() ? "" : "|") + std::string(c);
+  return values;
+}
+
+std::string solver_option_help(const SolverOptionSpec& spec) {
+  std::string defaults;
+  for (const SolverEntry& e : solver_registry())
+    for (const SolverOptionUse& use : e.options) {
+      if (use.option != spec.name) continue;
+      defaults += (defaults.empty() ? "" : ", ") + std::string(e.name);
+      if (spec.kind == OptionKind::integer && use.hi < 1e300)
+        defaults += " " + format_number(use.lo) + "–" + format_number(use.hi);
+      if (!use.fallback.empty()) defaults += " (default " + std::string(use.fallback) + ")";
+    }
+  return std::string(spec.help) + "\n" + defaults;
 }
 
 }  // namespace samplersearch

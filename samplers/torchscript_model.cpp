@@ -122,6 +122,15 @@ std::unique_ptr<X0Model> load_torchscript_model(const TorchScriptSpec& spec,
     throw ConfigError("device", "cannot move " + path + " to " + device + ": " +
                                     last_line(e.what_without_backtrace()));
   }
+  if (spec.dtype) {
+    try {
+      module->to(*spec.dtype);
+    } catch (const c10::Error& e) {
+      throw ConfigError("model.dtype", "cannot cast " + path + " to " +
+                                           c10::toString(*spec.dtype) + ": " +
+                                           last_line(e.what_without_backtrace()));
+    }
+  }
   module->eval();
 
   // forward must take two arguments besides self (further ones need defaults).
@@ -140,7 +149,8 @@ std::unique_ptr<X0Model> load_torchscript_model(const TorchScriptSpec& spec,
   }
 
   // Probe: a batch of 2 of the declared shape at the middle of the schedule's time range.
-  const ScriptedNetwork network{module, *dev, module_dtype(*module), path};
+  const ScriptedNetwork network{module, *dev, spec.dtype ? spec.dtype : module_dtype(*module),
+                                path};
   std::vector<int64_t> probe_shape{2};
   probe_shape.insert(probe_shape.end(), spec.sample_shape.begin(), spec.sample_shape.end());
   const double t = 0.5 * (schedule->t_min() + schedule->t_max());
@@ -149,14 +159,19 @@ std::unique_ptr<X0Model> load_torchscript_model(const TorchScriptSpec& spec,
                                      at::TensorOptions().dtype(network.dtype.value_or(at::kFloat)));
   const std::string what =
       "a probe batch of shape " + shape_text(probe_shape) + " at τ = " + std::to_string(tau);
+  // A type the module was cast to on request may lack kernels on this device (half on CPU).
+  const std::string cast =
+      spec.dtype ? std::string(" (model.dtype ") + c10::toString(*spec.dtype) +
+                       ": the cast module may lack kernels for it on " + device + ")"
+                 : std::string();
   at::IValue out;
   try {
     out = network.call(probe, tau);
   } catch (const c10::Error& e) {
-    throw FileError(
-        path, "forward(x, τ) failed on " + what + ": " + last_line(e.what_without_backtrace()));
+    throw FileError(path, "forward(x, τ) failed on " + what + ": " +
+                              last_line(e.what_without_backtrace()) + cast);
   } catch (const std::exception& e) {
-    throw FileError(path, "forward(x, τ) failed on " + what + ": " + last_line(e.what()));
+    throw FileError(path, "forward(x, τ) failed on " + what + ": " + last_line(e.what()) + cast);
   }
   if (!out.isTensor())
     throw FileError(

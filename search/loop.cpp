@@ -39,6 +39,26 @@ void install_stop_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
+bool improves_on(const TrialRecord& r, const TrialRecord* best) {
+  if (r.state != TrialState::complete || !r.value) return false;
+  return best == nullptr || !best->value || *r.value < *best->value;
+}
+
+void tell_record(OptunaBridge& study, const TrialRecord& r) {
+  SS_CHECK(is_finished(r.state)) << "trial " << r.number << " is " << to_string(r.state);
+  switch (r.state) {
+    case TrialState::complete:
+      study.tell(r.number, {*r.value});
+      break;
+    case TrialState::fail:
+      study.set_user_attr(r.number, "fail_reason", r.reason);
+      study.tell_state(r.number, TrialState::fail);
+      break;
+    default:
+      study.tell_state(r.number, r.state);
+  }
+}
+
 std::vector<Distribution> distributions_of(const SearchSpace& space) {
   std::vector<Distribution> out;
   for (const ParamSpec& p : space.params())
@@ -90,21 +110,11 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
     {
       std::lock_guard lock(mutex);
       sink.write(r);  // on disk before Optuna is told
-      switch (r.state) {
-        case TrialState::complete:
-          study.tell(r.number, {*r.value});
-          ++result.complete;
-          if (!result.best || *r.value < *result.best->value) result.best = r;
-          break;
-        case TrialState::pruned:
-          study.tell_state(r.number, TrialState::pruned);
-          ++result.pruned;
-          break;
-        default:
-          study.set_user_attr(r.number, "fail_reason", r.reason);
-          study.tell_state(r.number, TrialState::fail);
-          ++result.failed;
-      }
+      tell_record(study, r);
+      ++(r.state == TrialState::complete ? result.complete
+         : r.state == TrialState::pruned ? result.pruned
+                                         : result.failed);
+      if (improves_on(r, result.best ? &*result.best : nullptr)) result.best = r;
     }
     observe([&](LoopObserver& o) { o.trial_finished(r); });
   };
@@ -147,11 +157,11 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
             const Evaluation e = evaluate(
                 *r.matrices, objective, pool,
                 [&](int64_t n, double v) {
-                  if (cancel.load()) throw NumericalError(kInterruptedReason);
+                  if (cancel.load()) throw TrialCancelled();
                   return study.report(r.number, static_cast<int>(n), v);
                 },
                 [&](int64_t done, int64_t total) {
-                  if (cancel.load()) throw NumericalError(kInterruptedReason);
+                  if (cancel.load()) throw TrialCancelled();
                   observe([&](LoopObserver& o) { o.trial_progress(r.number, done, total); });
                 });
             r.intermediate = e.intermediate;
@@ -163,7 +173,10 @@ LoopResult run_search(OptunaBridge& study, const SearchSpace& space, const Objec
               r.value = e.value;
             }
           } catch (const NumericalError& e) {
-            r.state = TrialState::fail;  // NaN/Inf samples or metric, or cancelled
+            r.state = TrialState::fail;  // NaN/Inf samples or metric
+            r.reason = e.what();
+          } catch (const TrialCancelled& e) {
+            r.state = TrialState::fail;  // cut off after a stop's grace period
             r.reason = e.what();
           }
         }

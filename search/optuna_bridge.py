@@ -74,15 +74,21 @@ PRUNERS = {
     "hyperband": optuna.pruners.HyperbandPruner,
 }
 
-STORAGE_SCHEMES = ["memory", "sqlite:///PATH", "postgresql://...", "journal:///PATH"]
-
-_STATES = {
-    "RUNNING": TrialState.RUNNING,
-    "COMPLETE": TrialState.COMPLETE,
-    "PRUNED": TrialState.PRUNED,
-    "FAIL": TrialState.FAIL,
-    "WAITING": TrialState.WAITING,
+# Storage kinds by URL scheme (a "+driver" suffix is allowed: postgresql+psycopg2://...); the
+# C++ side's optuna_storage_registry() holds the same names (test_optuna_bridge ties them).
+STORAGES = {
+    "memory": "memory",
+    "sqlite": "sqlite:///PATH",
+    "postgresql": "postgresql://...",
+    "journal": "journal:///PATH",
 }
+STORAGE_SCHEMES = list(STORAGES.values())
+
+# Optuna's trial states by name; the C++ TrialState table holds the same names.
+_STATES = {s.name: s for s in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED,
+                                TrialState.FAIL, TrialState.WAITING)}
+# The states a tell may finish a trial with (TrialState.is_finished()).
+_FINISHED = [name for name, s in _STATES.items() if s.is_finished()]
 
 
 # The user attr that says which trial store (shard) a trial belongs to, and the fail_reason of a
@@ -170,10 +176,10 @@ def _open_storage(url, heartbeat=None):
         from optuna.storages import JournalFileStorage, JournalStorage
 
         return JournalStorage(JournalFileStorage(path)), "journal"
-    scheme = url.split(":", 1)[0]
-    if scheme.startswith("sqlite") or scheme.startswith("postgresql") or scheme.startswith("mysql"):
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if ":" in url and scheme in STORAGES and scheme not in ("memory", "journal"):
         kwargs = {}
-        if scheme.startswith("postgresql"):
+        if scheme == "postgresql":
             # A database that stops answering is an error after 10 s, never a hang.
             kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10},
                                        "pool_pre_ping": True}
@@ -329,6 +335,12 @@ def op_hello(state, req):
             "samplers": list(SAMPLERS), "pruners": list(PRUNERS), "storages": STORAGE_SCHEMES}
 
 
+def op_describe(state, req):
+    """The bridge's name tables, for the test that ties them to the C++ registries."""
+    return {"samplers": list(SAMPLERS), "pruners": list(PRUNERS), "storages": list(STORAGES),
+            "states": list(_STATES), "finished_states": _FINISHED}
+
+
 def op_create_study(state, req):
     return _open_study(state, req, create=True)
 
@@ -478,8 +490,8 @@ def op_tell(state, req):
     study = _study(state)
     number = _require(req, "number")
     state_name = req.get("state", "COMPLETE")
-    if state_name not in ("COMPLETE", "PRUNED", "FAIL"):
-        raise ValueError(f"cannot tell state '{state_name}' (valid: COMPLETE, PRUNED, FAIL)")
+    if state_name not in _FINISHED:
+        raise ValueError(f"cannot tell state '{state_name}' (valid: {', '.join(_FINISHED)})")
     values = None
     if "values" in req and req["values"] is not None:
         values = [_number_in(v, "values") for v in req["values"]]

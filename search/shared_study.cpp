@@ -4,11 +4,13 @@
 
 #include <filesystem>
 
+#include "bridge_codec.hpp"
 #include "samplersearch/common/error.hpp"
 
 namespace samplersearch {
 namespace {
 
+using bridge_detail::parsed;
 using nlohmann::json;
 
 // statfs(2) f_type magic numbers of network file systems (linux/magic.h and the vendors' docs).
@@ -60,36 +62,40 @@ std::optional<AskedTrial> ask_within_budget(OptunaBridge& study,
   json dists = json::array();
   for (const Distribution& d : distributions) dists.push_back(d.to_json());
   const json resp = study.request({{"op", "ask"}, {"distributions", dists}, {"budget", budget}});
-  if (resp.value("exhausted", false)) return std::nullopt;
-  return AskedTrial{resp.at("number").get<int>(), resp.at("params")};
+  return parsed("ask", [&]() -> std::optional<AskedTrial> {
+    if (resp.value("exhausted", false)) return std::nullopt;
+    return AskedTrial{resp.at("number").get<int>(), resp.at("params")};
+  });
 }
 
 int counted_in_study(OptunaBridge& study) {
-  return study.request({{"op", "counted"}}).at("counted").get<int>();
+  const json resp = study.request({{"op", "counted"}});
+  return parsed("counted", [&] { return resp.at("counted").get<int>(); });
 }
 
 std::vector<StaleTrial> stale_trials(OptunaBridge& study) {
-  std::vector<StaleTrial> out;
-  for (const json& t : study.request({{"op", "stale_trials"}}).at("trials")) {
-    StaleTrial s;
-    s.number = t.at("number").get<int>();
-    if (t.at("shard").is_string()) s.shard = t.at("shard").get<std::string>();
-    s.params = t.at("params");
-    out.push_back(std::move(s));
-  }
-  return out;
+  const json resp = study.request({{"op", "stale_trials"}});
+  return parsed("stale_trials", [&] {
+    std::vector<StaleTrial> out;
+    for (const json& t : resp.at("trials")) {
+      StaleTrial s;
+      s.number = t.at("number").get<int>();
+      if (t.at("shard").is_string()) s.shard = t.at("shard").get<std::string>();
+      s.params = t.at("params");
+      out.push_back(std::move(s));
+    }
+    return out;
+  });
 }
 
 bool fail_trial(OptunaBridge& study, int number, const std::string& reason) {
-  return study.request({{"op", "fail_trial"}, {"number", number}, {"reason", reason}})
-      .at("failed")
-      .get<bool>();
+  const json resp = study.request({{"op", "fail_trial"}, {"number", number}, {"reason", reason}});
+  return parsed("fail_trial", [&] { return resp.at("failed").get<bool>(); });
 }
 
 std::string claim(OptunaBridge& study, const std::string& key, const std::string& owner) {
-  return study.request({{"op", "claim"}, {"key", key}, {"owner", owner}})
-      .at("owner")
-      .get<std::string>();
+  const json resp = study.request({{"op", "claim"}, {"key", key}, {"owner", owner}});
+  return parsed("claim", [&] { return resp.at("owner").get<std::string>(); });
 }
 
 }  // namespace samplersearch

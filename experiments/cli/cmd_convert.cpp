@@ -21,24 +21,24 @@ bool is_table(const std::string& path) {
 
 }  // namespace
 
-std::string convert_help() {
-  return "samplersearch convert IN OUT [--schedule NAME (--discretization NAME [--t-start T "
-         "--t-end E] | --t0 T)]\n"
-         "Converts a matrix file; the format is chosen by extension: .json, .h5/.hdf5, .npz\n"
-         "(NaturalDiffusion's past_xstart_coeff, past_epsilon_coeff, node_coeff), or the papers'\n"
-         "table (.txt/.tsv/.md: rows = target times, diagonal-normalized, 'marginal coeff' "
-         "column).\n"
-         "An .npz does not name its schedule: it is inferred from node_coeff's (t, α, σ), or\n"
-         "checked against --schedule.\n"
-         "A table does not say its schedule or t_0: give --schedule and either the discretization "
-         "it\n"
-         "was made on (its N+1 exact times; the table's rounded times are checked) or --t0.\n"
-         "  --schedule NAME   one of:\n" +
-         registry_help(schedule_registry()) + "  --discretization NAME   one of:\n" +
-         registry_help(discretization_registry());
+void declare_convert(CLI::App& app) {
+  app.description(
+      "Converts a matrix file; the format is chosen by extension: .json, .h5/.hdf5, .npz\n"
+      "(NaturalDiffusion's past_xstart_coeff, past_epsilon_coeff, node_coeff), or the papers'\n"
+      "table (.txt/.tsv/.md: rows = target times, diagonal-normalized, 'marginal coeff' column).\n"
+      "An .npz does not name its schedule: it is inferred from node_coeff's (t, α, σ), or\n"
+      "checked against --schedule.\n"
+      "A table does not say its schedule or t_0: give --schedule and either the discretization it\n"
+      "was made on (its N+1 exact times; the table's rounded times are checked) or --t0.\n");
+  add_positionals(app, "FILES", "IN OUT: the file to read and the file to write");
+  add_text(app, "--schedule", "NAME", "one of:\n" + registry_help(schedule_registry()));
+  add_text(app, "--discretization", "NAME", "one of:\n" + registry_help(discretization_registry()));
+  add_number(app, "--t-start", "T", "the discretization's start (default: the schedule's)");
+  add_number(app, "--t-end", "E", "the discretization's end (default: the schedule's)");
+  add_number(app, "--t0", "T", "the table's first time, instead of --discretization");
 }
 
-int run_convert(Args& args) {
+int run_convert(const Args& args) {
   const auto& pos = args.positional();
   if (pos.size() != 2) throw ConfigError("convert", "needs IN and OUT (see 'convert --help')");
   const std::string& in = pos[0];
@@ -74,10 +74,12 @@ int run_convert(Args& args) {
       throw FileError(in, e.what());
     }
   } else {
+    for (const char* flag : {"discretization", "t0", "t-start", "t-end"})
+      if (args.get(flag))
+        throw ConfigError(std::string("--") + flag, "applies to a table input only");
     const auto schedule = args.get("schedule");
     m = read_matrices(in, schedule ? make_schedule(*schedule) : nullptr);
   }
-  args.finish();
   write_matrices(m, out);
   std::cerr << "wrote " << out << " (" << m.steps() << " steps, " << m.schedule->name() << ")\n";
   return kOk;

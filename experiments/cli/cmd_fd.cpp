@@ -9,20 +9,20 @@
 
 namespace samplersearch::cli {
 
-// Usage text of `fd`.
-std::string fd_help() {
-  return "usage: samplersearch fd A.h5 B.h5\n\n"
-         "Prints the Frechet distance\n"
-         "  FD = |mu_A - mu_B|^2 + Tr S_A + Tr S_B - 2 Tr sqrt(S_A^1/2 S_B S_A^1/2)\n"
-         "between two statistics files (HDF5 with float64 'mu' [d] and 'sigma' [d, d], as written\n"
-         "by 'samplersearch features'), as a number on the last line of stdout.\n"
-         "Computed in double precision by pivoted Cholesky factors and the eigenvalues of a\n"
-         "symmetric matrix (LAPACK), so covariances of fewer samples than dimensions are fine.\n";
+// The flags of `fd`: its two statistics files.
+void declare_fd(CLI::App& app) {
+  app.description(
+      "Prints the Frechet distance\n"
+      "  FD = |mu_A - mu_B|^2 + Tr S_A + Tr S_B - 2 Tr sqrt(S_A^1/2 S_B S_A^1/2)\n"
+      "between two statistics files (HDF5 with float64 'mu' [d] and 'sigma' [d, d], as written\n"
+      "by 'samplersearch features'), as a number on the last line of stdout.\n"
+      "Computed in double precision by pivoted Cholesky factors and the eigenvalues of a\n"
+      "symmetric matrix (LAPACK), so covariances of fewer samples than dimensions are fine.\n");
+  add_positionals(app, "FILES", "the two statistics files A.h5 B.h5");
 }
 
 // Reads both files, prints FD with 15 significant digits.
-int run_fd(Args& args) {
-  args.finish();
+int run_fd(const Args& args) {
   const auto& files = args.positional();
   if (files.size() != 2)
     throw ConfigError("fd", "expects exactly two statistics files (fd A.h5 B.h5), got " +

@@ -33,28 +33,24 @@ at::Device parse_device(const std::string& text) {
 
 }  // namespace
 
-std::string features_help() {
-  return "usage: samplersearch features --inception W.h5 --images X.h5 --out F.h5\n"
-         "                             [--batch-size B] [--device cpu] [--threads T]\n"
-         "\n"
-         "FID Inception v3 pool3 features (pytorch-fid's network, SPEC §6) of the uint8 dataset\n"
-         "`images` [N, H, W, C] (C = 1 or 3) of X.h5. F.h5 gets `features` (float32 [N, 2048]),\n"
-         "`mu` (float64 [2048]) and `sigma` (float64 [2048, 2048], unbiased n−1 covariance), so "
-         "it\n"
-         "is also a statistics file for `samplersearch fd`.\n"
-         "\n"
-         "  --inception W.h5   the weights, converted from pt_inception-2015-12-05-6726825d.pth\n"
-         "                     by scripts/convert_inception_weights (nothing is downloaded)\n"
-         "  --images X.h5      uint8 images [N, H, W, C]; N ≥ 2\n"
-         "  --out F.h5         the feature file to write (replaced)\n"
-         "  --batch-size B     images per forward pass (default " +
-         std::to_string(kDefaultBatchSize) +
-         ")\n"
-         "  --device D         cpu (default), cuda or cuda:K\n"
-         "  --threads T        CPU threads (default: all cores)\n";
+void declare_features(CLI::App& app) {
+  app.description(
+      "FID Inception v3 pool3 features (Heusel et al. 2017; pytorch-fid's network) of the uint8\n"
+      "dataset `images` [N, H, W, C] (C = 1 or 3) of X.h5. F.h5 gets `features` (float32\n"
+      "[N, 2048]), `mu` (float64 [2048]) and `sigma` (float64 [2048, 2048], unbiased n−1\n"
+      "covariance), so it is also a statistics file for `samplersearch fd`.\n");
+  add_text(app, "--inception", "W.h5",
+           "the weights, converted from pt_inception-2015-12-05-6726825d.pth\n"
+           "by scripts/convert_inception_weights (nothing is downloaded)");
+  add_text(app, "--images", "X.h5", "uint8 images [N, H, W, C]; N ≥ 2");
+  add_text(app, "--out", "F.h5", "the feature file to write (replaced)");
+  add_integer(app, "--batch-size", "B",
+              "images per forward pass (default " + std::to_string(kDefaultBatchSize) + ")");
+  add_text(app, "--device", "D", "cpu (default), cuda or cuda:K");
+  add_integer(app, "--threads", "T", "CPU threads (default: all cores)");
 }
 
-int run_features(Args& args) {
+int run_features(const Args& args) {
   const std::string weights = args.require("inception");
   const std::string images = args.require("images");
   const std::string out = args.require("out");
@@ -62,7 +58,6 @@ int run_features(Args& args) {
   const at::Device device = parse_device(args.get("device").value_or("cpu"));
   const int threads = args.get_int("threads").value_or(
       static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  args.finish();
   if (batch_size < 1) throw ConfigError("--batch-size", "must be at least 1");
   if (threads < 1) throw ConfigError("--threads", "must be at least 1");
   at::set_num_threads(threads);

@@ -13,20 +13,42 @@
 namespace samplersearch::cli {
 namespace {
 
-std::string solver_flags_help() {
-  return "  --solver NAME            one of:\n" + registry_help(solver_registry()) +
-         solver_options_help() +
-         "  --steps N                model calls (NFE)\n"
-         "  --schedule NAME          one of:\n" +
-         registry_help(schedule_registry()) +
-         "  --discretization NAME    one of (default time-uniform):\n" +
-         registry_help(discretization_registry()) +
-         "  --timesteps t0,t1,…      explicit times instead of a discretization\n"
-         "  --t-start T --t-end E    the range (default: the schedule's)\n";
+// The flags that choose a sampler and its plan (matrices, marginals and each --batch line). The
+// solver options are solver_option_table()'s rows, each declared by its kind.
+void declare_solver_flags(CLI::App& app) {
+  add_text(app, "--solver", "NAME", "one of:\n" + registry_help(solver_registry()));
+  for (const SolverOptionSpec& spec : solver_option_table()) {
+    const std::string flag(spec.flag), values = solver_option_values(spec),
+                                       help = solver_option_help(spec);
+    switch (spec.kind) {
+      case OptionKind::integer:
+        add_integer(app, flag, values, help);
+        break;
+      case OptionKind::real:
+        add_number(app, flag, values, help);
+        break;
+      case OptionKind::boolean:
+        add_boolean(app, flag, help);
+        break;
+      case OptionKind::real_list:
+        add_numbers(app, flag, values, help);
+        break;
+      case OptionKind::choice:  // the value is checked against the solver's row (complete_plan)
+        add_text(app, flag, values, help);
+        break;
+    }
+  }
+  add_integer(app, "--steps", "N", "model calls (NFE)");
+  add_text(app, "--schedule", "NAME", "one of:\n" + registry_help(schedule_registry()));
+  add_text(app, "--discretization", "NAME",
+           "one of (default time-uniform):\n" + registry_help(discretization_registry()));
+  add_numbers(app, "--timesteps", "t0,t1,...", "explicit times instead of a discretization");
+  add_number(app, "--t-start", "T", "the range's start (default: the schedule's)");
+  add_number(app, "--t-end", "E", "the range's end (default: the schedule's)");
 }
 
 // Builds the plan from the flags: schedule, grid, steps and the solver options.
-std::pair<std::string, SolverPlan> plan_from_args(Args& args) {
+std::pair<std::string, SolverPlan> plan_from_args(const Args& args) {
   const std::string solver = args.require("solver");
   find_solver(solver);
   SolverPlan plan{make_schedule(args.require("schedule")), TimeGrid("time-uniform", {}), 0, {}};
@@ -60,32 +82,29 @@ void print_matrix(const char* title, const RowMatrix& m) {
 
 }  // namespace
 
-std::string matrices_help() {
-  return "samplersearch matrices --solver NAME --steps N --schedule NAME [options]\n"
-         "Prints the times and the matrices C (signal, (N+1)×N) and B (noise, (N+1)×(N+1)) of a\n"
-         "classic sampler, computed exactly in double precision by running it on linear "
-         "forms.\n\n" +
-         solver_flags_help() +
-         "  --format text|json|table  text (default), one JSON object (keys solver, schedule,\n"
-         "                           timesteps, alpha, sigma, signal, noise), or the papers' "
-         "table\n"
-         "  --batch                  read one set of these flags per stdin line and print one "
-         "JSON\n"
-         "                           object per line ({\"error\", \"exit\"} for a bad line)\n";
+void declare_matrices(CLI::App& app) {
+  app.description(
+      "Prints the times and the matrices C (signal, (N+1)×N) and B (noise, (N+1)×(N+1)) of a\n"
+      "classic sampler, computed exactly in double precision by running it on linear forms.\n");
+  declare_solver_flags(app);
+  add_text(app, "--format", "text|json|table",
+           "text (default), one JSON object (keys solver, schedule,\n"
+           "timesteps, alpha, sigma, signal, noise), or the papers' table");
+  add_switch(app, "--batch",
+             "read one set of these flags per stdin line and print one\n"
+             "JSON object per line ({\"error\", \"exit\"} for a bad line)");
 }
 
 // --batch: one set of flags per stdin line, one JSON object per stdout line (the matrices, or
 // {"error": message, "exit": code}); LibTorch is loaded once for all of them.
-int run_matrices_batch() {
+int run_matrices_batch(const Command& command) {
   for (std::string line; std::getline(std::cin, line);) {
     std::istringstream words(line);
     std::vector<std::string> tokens;
     for (std::string w; words >> w;) tokens.push_back(w);
     try {
-      Args args("matrices", tokens);
+      const Args args(command, tokens);
       auto [solver, plan] = plan_from_args(args);
-      args.get("format");
-      args.finish();
       std::cout << matrices_to_json(solver_matrices(solver, plan)).dump() << "\n";
     } catch (const ConfigError& e) {
       std::cout << nlohmann::json{{"error", e.what()}, {"exit", kUsage}}.dump() << "\n";
@@ -97,14 +116,11 @@ int run_matrices_batch() {
   return kOk;
 }
 
-int run_matrices(Args& args) {
-  if (args.flag("batch")) {
-    args.finish();
-    return run_matrices_batch();
-  }
+int run_matrices(const Args& args) {
+  if (args.flag("batch"))
+    return run_matrices_batch(registry_find(command_registry(), "matrices", "command"));
   auto [solver, plan] = plan_from_args(args);
   const std::string format = args.get("format").value_or("text");
-  args.finish();
   const Matrices m = solver_matrices(solver, plan);
   if (format == "json") {
     std::cout << matrices_to_json(m).dump() << "\n";
@@ -124,16 +140,15 @@ int run_matrices(Args& args) {
   return kOk;
 }
 
-std::string marginals_help() {
-  return "samplersearch marginals --solver NAME --steps N --schedule NAME [options]\n"
-         "Prints, per row k, t_k, Σ_j C[k][j] beside α(t_k) and √(Σ_j B[k][j]²) beside σ(t_k)\n"
-         "(seed 000, Figures 8–13), and the largest deviations.\n\n" +
-         solver_flags_help();
+void declare_marginals(CLI::App& app) {
+  app.description(
+      "Prints, per row k, t_k, Σ_j C[k][j] beside α(t_k) and √(Σ_j B[k][j]²) beside σ(t_k)\n"
+      "(seed 000, Figures 8–13), and the largest deviations.\n");
+  declare_solver_flags(app);
 }
 
-int run_marginals(Args& args) {
+int run_marginals(const Args& args) {
   auto [solver, plan] = plan_from_args(args);
-  args.finish();
   const Matrices m = solver_matrices(solver, plan);
   const auto sums = m.row_sums();
   const auto norms = m.noise_norms();

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "commands.hpp"
+#include "samplersearch/common/format.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/experiments/driver.hpp"
 #include "samplersearch/experiments/export.hpp"
@@ -31,7 +32,12 @@ struct StoreArgs {
   std::vector<std::string> files;  // every store file, a directory expanded
 };
 
-StoreArgs store_arguments(Args& args, const char* command) {
+// The positional help of status, export and report.
+constexpr const char* kStoresHelp =
+    "the experiment's trial store, or several shards of one shared study (or their directory)\n"
+    "read as one experiment";
+
+StoreArgs store_arguments(const Args& args, const char* command) {
   if (args.positional().empty())
     throw ConfigError(command, std::string("takes a store file, several shards or their directory "
                                            "(samplersearch ") +
@@ -50,45 +56,25 @@ std::map<std::string, std::pair<int, std::set<std::string>>> by_host(const Store
   return out;
 }
 
-// The stored experiment, made runnable from where the store is now.
-Experiment stored_experiment(const StoreContents& contents, const std::string& store_path) {
-  json doc = parse_experiment(current_experiment(store_path, contents),
-                              store_path + " (stored experiment)")
-                 .doc;
-  doc["output"] = store_path;
-  return make_experiment(doc, store_path);
-}
-
-std::string fmt(double v) {
-  if (std::isnan(v)) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-const Baseline* find_baseline(const StoreContents& c, const std::string& label) {
-  for (const Baseline& b : c.baselines)
-    if (b.label == label) return &b;
-  return nullptr;
-}
+// Values in the status text: "-" for one not measured.
+constexpr NumberFormat kMissingAsDash{.nan = "-"};
 
 }  // namespace
 
-std::string status_help() {
-  return "samplersearch status STORE.h5|SHARD.h5…|DIR [--json]\n"
-         "Several shards of one shared study (or their directory) read as one experiment.\n"
-         "Progress of an experiment (also while it runs): trials by state, the budget, the best "
-         "in-sample\n"
-         "value so far (on the search's own noise), the winner once the best trials were "
-         "re-scored on\n"
-         "unseen noise, its matrix (the papers' table), and the classic baselines.\n";
+void declare_status(CLI::App& app) {
+  app.description(
+      "Progress of an experiment (also while it runs): trials by state, the budget, the best\n"
+      "in-sample value so far (on the search's own noise), the winner once the best trials were\n"
+      "re-scored on unseen noise, its matrix (the papers' table), and the classic baselines.\n"
+      "Several shards of one shared study (or their directory) read as one experiment.\n");
+  add_positionals(app, "STORE.h5", kStoresHelp);
+  add_switch(app, "--json", "one JSON object instead of text");
 }
 
-int run_status(Args& args) {
+int run_status(const Args& args) {
   const StoreArgs stores = store_arguments(args, "status");
   const std::string& path = stores.path;
   const bool as_json = args.flag("json");
-  args.finish();
   const StoreContents contents = read_stores(stores.files);
   const json experiment = json::parse(current_experiment(stores.files.front(), contents));
   const StoreSummary s = summarize(contents);
@@ -137,11 +123,13 @@ int run_status(Args& args) {
     for (const std::string& d : row.second) devices += (devices.empty() ? "" : ", ") + d;
     std::printf("shard       %s: %d trials on %s\n", host.c_str(), row.first, devices.c_str());
   }
-  const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
+  const Baseline* dpm = find_baseline(contents, kRatioBaseline);
   if (s.best) {
-    std::printf("in-sample   best %s at trial %d%s", fmt(*s.best->value).c_str(), s.best->number,
+    std::printf("in-sample   best %s at trial %d%s",
+                format_number(*s.best->value, kMissingAsDash).c_str(), s.best->number,
                 s.best->warm_start.empty() ? "" : (" (" + s.best->warm_start + ")").c_str());
-    if (dpm && dpm->value > 0) std::printf(", %.3f× dpmsolver++(2M)", *s.best->value / dpm->value);
+    if (dpm && dpm->value > 0)
+      std::printf(", %.3f× %s", *s.best->value / dpm->value, kRatioBaseline);
     std::printf(" (on the search's own noise)\n");
   } else {
     std::printf("in-sample   - (no COMPLETE trial yet)\n");
@@ -149,19 +137,20 @@ int run_status(Args& args) {
   if (s.winner) {
     std::printf("winner      trial %d%s: re-scored %s", s.winner->number,
                 s.winner->warm_start.empty() ? "" : (" (" + s.winner->warm_start + ")").c_str(),
-                fmt(s.winner_rescored).c_str());
+                format_number(s.winner_rescored, kMissingAsDash).c_str());
     if (dpm && dpm->validation > 0)
-      std::printf(", %.3f× dpmsolver++(2M)", s.winner_rescored / dpm->validation);
+      std::printf(", %.3f× %s", s.winner_rescored / dpm->validation, kRatioBaseline);
     std::printf(" (unseen noise; best of %d re-scored; in-sample %s)\n", s.rescored,
-                fmt(*s.winner->value).c_str());
+                format_number(*s.winner->value, kMissingAsDash).c_str());
   } else if (s.best) {
     std::printf("winner      - (named after the search, when the best trials are re-scored)\n");
   }
   if (!contents.baselines.empty()) {
     std::printf("\nbaselines   %-18s %12s %14s\n", "", "in-sample", "re-scored");
     for (const Baseline& b : contents.baselines)
-      std::printf("            %-18s %12s %14s\n", b.label.c_str(), fmt(b.value).c_str(),
-                  fmt(b.validation).c_str());
+      std::printf("            %-18s %12s %14s\n", b.label.c_str(),
+                  format_number(b.value, kMissingAsDash).c_str(),
+                  format_number(b.validation, kMissingAsDash).c_str());
   }
   if (const TrialRecord* shown = s.winner ? s.winner : s.best; shown && shown->matrices)
     std::printf("\n%s matrix (rows = target times, divided by the newest entry):\n%s",
@@ -170,28 +159,28 @@ int run_status(Args& args) {
   return kOk;
 }
 
-std::string export_help() {
+void declare_export(CLI::App& app) {
   std::string formats;
   for (const ExportFormatEntry& f : export_format_registry())
-    formats += "  " + std::string(f.name) +
-               std::string(10 - std::min<size_t>(9, f.name.size()), ' ') + std::string(f.summary) +
-               "\n";
-  return "samplersearch export STORE.h5|SHARD.h5…|DIR --format FORMAT [--top K] [--out PATH]\n"
-         "The best K trials (default 1) beside every classic sampler measured as a baseline.\n"
-         "Text formats print to stdout (or --out FILE); file formats write one matrix file per\n"
-         "sampler into --out DIR (default <store>-export/), which `samplersearch sample --matrix`\n"
-         "and read_matrices load back unchanged.\nformats:\n" +
-         formats;
+    formats += "\n  " + std::string(f.name) + ": " + std::string(f.summary);
+  app.description(
+      "The best K trials (default 1) beside every classic sampler measured as a baseline.\n"
+      "Text formats print to stdout (or --out FILE); file formats write one matrix file per\n"
+      "sampler into --out DIR (default <store>-export/), which `samplersearch sample --matrix`\n"
+      "and read_matrices load back unchanged.\n");
+  add_positionals(app, "STORE.h5", kStoresHelp);
+  add_text(app, "--format", "FORMAT", "one of:" + formats);
+  add_integer(app, "--top", "K", "the best K trials (default 1)");
+  add_text(app, "--out", "PATH", "the file (text formats) or directory (file formats)");
 }
 
-int run_export(Args& args) {
+int run_export(const Args& args) {
   const StoreArgs stores = store_arguments(args, "export");
   const std::string& path = stores.path;
   const ExportFormatEntry& format = export_format(args.require("format"));
   const int top = args.get_int("top").value_or(1);
   if (top < 0) throw ConfigError("--top", "must be >= 0");
   const auto out = args.get("out");
-  args.finish();
   const StoreContents contents = read_stores(stores.files);
   const std::vector<ExportEntry> entries = ranked_entries(contents, top);
   const json experiment = json::parse(current_experiment(stores.files.front(), contents));
@@ -199,7 +188,7 @@ int run_export(Args& args) {
   context.experiment_name = experiment.at("name").get<std::string>();
   context.metric = experiment.at("metric").at("name").get<std::string>() + " " +
                    experiment.at("metric").at("params").dump();
-  context.baseline = find_baseline(contents, "dpmsolver++(2M)") ? "dpmsolver++(2M)" : "";
+  context.baseline = find_baseline(contents, kRatioBaseline) ? kRatioBaseline : "";
   if (format.text) {
     if (!out) {
       format.write_text(entries, context, std::cout);
@@ -218,28 +207,28 @@ int run_export(Args& args) {
   return kOk;
 }
 
-std::string report_help() {
-  return "samplersearch report STORE.h5|SHARD.h5…|DIR [--out DIR] [--samples N]\n"
-         "Writes DIR/index.html (default <store>-report/): the optimization history, the best "
-         "matrix\n"
-         "as a heat map beside DPM-Solver++(2M)'s, and sample grids (PNG) of the best trial and "
-         "the\n"
-         "best classic sampler drawn from the same (unseen) noise. Viewing it needs no network.\n"
-         "  --samples N   images per grid (default 64)\n";
+void declare_report(CLI::App& app) {
+  app.description(
+      "Writes DIR/index.html (default <store>-report/): the optimization history, the best\n"
+      "matrix as a heat map beside DPM-Solver++(2M)'s, and sample grids (PNG) of the best trial\n"
+      "and the best classic sampler drawn from the same (unseen) noise. Viewing it needs no\n"
+      "network.\n");
+  add_positionals(app, "STORE.h5", kStoresHelp);
+  add_text(app, "--out", "DIR", "the report's directory (default <store>-report/)");
+  add_integer(app, "--samples", "N", "images per grid (default 64)");
 }
 
-int run_report(Args& args) {
+int run_report(const Args& args) {
   const StoreArgs stores = store_arguments(args, "report");
   const std::string& path = stores.path;
   const std::string dir = args.get("out").value_or(
       std::filesystem::path(path).replace_extension("").string() + "-report");
   const int count = args.get_int("samples").value_or(64);
   if (count < 1) throw ConfigError("--samples", "must be >= 1");
-  args.finish();
   const StoreContents contents = read_stores(stores.files);
   const StoreSummary s = summarize(contents);
   if (!s.best) throw ConfigError("report", path + " has no COMPLETE trial yet");
-  ExperimentRun run(stored_experiment(contents, stores.files.front()));
+  ExperimentRun run(stored_experiment(stores.files.front(), contents));
   ReportInput input;
   input.title = run.experiment().name();
   input.experiment = current_experiment(stores.files.front(), contents);
@@ -251,11 +240,11 @@ int run_report(Args& args) {
     if (r.number == shown->number) input.best = &r;
   if (const auto it = contents.validations.find(shown->number); it != contents.validations.end())
     input.best_validation = it->second;
-  const Baseline* dpm = find_baseline(contents, "dpmsolver++(2M)");
+  const Baseline* dpm = find_baseline(contents, kRatioBaseline);
   Matrices dpm_matrices;
-  if (!dpm) dpm_matrices = run.classic("dpmsolver++(2M)");
+  if (!dpm) dpm_matrices = run.classic(kRatioBaseline);
   input.classic = dpm ? &dpm->matrices : &dpm_matrices;
-  input.classic_label = "dpmsolver++(2M)";
+  input.classic_label = kRatioBaseline;
   // The best classic sampler: lowest unseen-noise value (search value when not measured).
   const Baseline* best_classic = nullptr;
   auto key = [](const Baseline& b) { return std::isnan(b.validation) ? b.value : b.validation; };
@@ -264,15 +253,11 @@ int run_report(Args& args) {
   input.best_grid = run.samples(*input.best->matrices, count);
   const Matrices& classic_for_grid = best_classic ? best_classic->matrices : *input.classic;
   input.classic_grid = run.samples(classic_for_grid, count);
-  input.classic_grid_label = best_classic ? best_classic->label : "dpmsolver++(2M)";
+  input.classic_grid_label = best_classic ? best_classic->label : kRatioBaseline;
   const std::string index = write_report(input, dir);
   std::printf("%s\n", index.c_str());
   return kOk;
 }
-
-}  // namespace samplersearch::cli
-
-namespace samplersearch::cli {
 
 namespace {
 
@@ -299,19 +284,21 @@ json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
 
 }  // namespace
 
-std::string evaluate_help() {
-  return "samplersearch evaluate --matrix FILE[,FILE…] [--classic LABEL,…] [--experiment "
-         "EXP.json]\n"
-         "                       [--samples N] [--seed S] [--set FIELD=VALUE]…\n"
-         "Scores matrix files (and classic samplers at the same times) with the experiment's "
-         "metric\n"
-         "(default: the embedded default's bias-free excess FD in classifier features) on "
-         "`--samples`\n"
-         "samples of the noise stream `--seed` (defaults: the experiment's full count, 1000).\n"
-         "The first matrix file fixes the schedule, steps and times.\n";
+void declare_evaluate(CLI::App& app) {
+  app.description(
+      "Scores matrix files (and classic samplers at the same times) with the experiment's metric\n"
+      "(default: the embedded default's bias-free excess FD in classifier features) on\n"
+      "`--samples` samples of the noise stream `--seed` (defaults: the experiment's full count,\n"
+      "1000). The first matrix file fixes the schedule, steps and times.\n");
+  add_text(app, "--matrix", "FILE[,FILE...]", "the matrix files to score");
+  add_text(app, "--classic", "LABEL,...", "classic samplers to score at the same times");
+  add_text(app, "--experiment", "EXP.json", "the experiment (default: the embedded one)");
+  add_integer(app, "--samples", "N", "samples (default: the experiment's full count)");
+  add_integer(app, "--seed", "S", "noise stream (default 1000)");
+  add_repeated(app, "--set", "FIELD=VALUE", "any experiment field; repeatable");
 }
 
-int run_evaluate(Args& args) {
+int run_evaluate(const Args& args) {
   const auto given = args.get_strings("matrix");
   if (!given) throw ConfigError("--matrix", "is required (see 'evaluate --help')");
   const std::vector<std::string> files = *given;
@@ -321,7 +308,6 @@ int run_evaluate(Args& args) {
   const auto samples = args.get_int("samples");
   const int seed = args.get_int("seed").value_or(1000);
   const auto sets = args.get_all("set");
-  args.finish();
   std::vector<Matrices> matrices;
   for (const std::string& f : files) {
     matrices.push_back(read_matrices(f));

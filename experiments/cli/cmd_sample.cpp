@@ -19,28 +19,6 @@
 
 namespace samplersearch::cli {
 
-std::string sample_help() {
-  return "samplersearch sample [--model FILE.pt|EXP.json] [--solver LABEL | --matrix FILE]\n"
-         "                     [--steps N] [--samples S] [--seed X] [--chunk C] --out OUT\n"
-         "Draws S samples (default 64) of noise stream X (default 0) and writes them as uint8\n"
-         "images: OUT.h5 gets `images` [S, H, W, C] (the input of `features`), OUT.png a grid,\n"
-         "any other OUT a folder of one PNG per sample (000000.png, …).\n"
-         "  --model      a network exported by scripts/export_model (its schedule, "
-         "parameterization\n"
-         "               and time input come from the file) or an experiment file (its model,\n"
-         "               schedule, times and steps); default: the embedded Fashion-MNIST exact\n"
-         "               denoiser (--experiment EXP.json is the same as --model EXP.json)\n"
-         "  --solver     a classic sampler label (default dpmsolver++(2M)) at N steps (default: "
-         "the\n"
-         "               experiment's, 10 for a network file) on the experiment's time grid (a\n"
-         "               network file: time-quadratic over its schedule's range)\n"
-         "  --matrix     a matrix file (.json/.h5/.npz, e.g. from export) instead: its schedule, "
-         "times\n"
-         "               and steps; it must be the model's schedule (the exact denoiser takes "
-         "any)\n"
-         "  --chunk      samples per model call (default 250); progress goes to stderr\n";
-}
-
 namespace {
 
 using nlohmann::json;
@@ -95,7 +73,33 @@ json model_document(const std::optional<std::string>& source, bool& own_schedule
 
 }  // namespace
 
-int run_sample(Args& args) {
+void declare_sample(CLI::App& app) {
+  app.description(
+      "Draws S samples (default 64) of noise stream X (default 0) and writes them as uint8\n"
+      "images: OUT.h5 gets `images` [S, H, W, C] (the input of `features`), OUT.png a grid,\n"
+      "any other OUT a folder of one PNG per sample (000000.png, …).\n");
+  add_text(app, "--model", "FILE.pt|EXP.json",
+           "a network exported by scripts/export_model (its schedule,\n"
+           "parameterization and time input come from the file) or an\n"
+           "experiment file (its model, schedule, times and steps);\n"
+           "default: the embedded Fashion-MNIST exact denoiser");
+  add_text(app, "--experiment", "EXP.json", "the same as --model EXP.json");
+  add_text(app, "--solver", "LABEL",
+           "a classic sampler label (default dpmsolver++(2M)) at N steps\n"
+           "on the experiment's time grid (a network file:\n"
+           "time-quadratic over its schedule's range)");
+  add_text(app, "--matrix", "FILE",
+           "a matrix file (.json/.h5/.npz, e.g. from export) instead:\n"
+           "its schedule, times and steps; it must be the model's\n"
+           "schedule (the exact denoiser takes any)");
+  add_integer(app, "--steps", "N", "model calls (default: the experiment's, 10 for a network)");
+  add_integer(app, "--samples", "S", "how many (default 64)");
+  add_integer(app, "--seed", "X", "noise stream (default 0)");
+  add_integer(app, "--chunk", "C", "samples per model call (default 250); progress on stderr");
+  add_text(app, "--out", "OUT", "OUT.h5 (uint8 images), OUT.png (a grid) or a folder");
+}
+
+int run_sample(const Args& args) {
   auto source = args.get("model");
   const auto experiment = args.get("experiment");
   const auto solver = args.get("solver");
@@ -105,7 +109,6 @@ int run_sample(Args& args) {
   const int seed = args.get_int("seed").value_or(0);
   const int chunk = args.get_int("chunk").value_or(250);
   const std::string out = args.require("out");
-  args.finish();
   if (source && experiment) throw ConfigError("--model", "give --model or --experiment, not both");
   if (experiment) source = experiment;
   if (solver && matrix_file) throw ConfigError("--solver", "give --solver or --matrix, not both");

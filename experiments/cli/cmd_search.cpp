@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "progress.hpp"
+#include "samplersearch/common/format.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/experiments/driver.hpp"
 #include "samplersearch/experiments/export.hpp"
@@ -54,7 +55,7 @@ constexpr FieldFlag kFieldFlags[] = {
 };
 
 // The value of a shortcut flag as the field's JSON (nullopt when the flag is not given).
-std::optional<json> flag_value(const FieldFlag& f, Args& args) {
+std::optional<json> flag_value(const FieldFlag& f, const Args& args) {
   const std::string name(f.flag);
   if (f.kind == FieldFlag::names) {
     const auto items = args.get_strings(name);
@@ -98,7 +99,7 @@ std::optional<json> flag_value(const FieldFlag& f, Args& args) {
 
 // The experiment of `search`: the file (or the embedded default), then the shortcut flags, then
 // every --set, validated once at the end.
-Experiment experiment_from_flags(Args& args, std::string& origin) {
+Experiment experiment_from_flags(const Args& args, std::string& origin) {
   json doc = json::object();
   origin = "the embedded default";
   if (!args.positional().empty()) {
@@ -128,7 +129,7 @@ void print_results(const StoreContents& contents, const std::string& store_path,
     std::printf("%s\n", out.dump().c_str());
     return;
   }
-  ExportContext context{run.experiment().name(), run.metric_description(), "dpmsolver++(2M)", 3};
+  ExportContext context{run.experiment().name(), run.metric_description(), kRatioBaseline, 3};
   std::printf("\n");
   export_format("markdown").write_text(entries, context, std::cout);
   std::cout.flush();
@@ -204,15 +205,7 @@ bool run_one_seed(const Experiment& e, OutputMode mode) {
   std::optional<StoreContents> existing;
   if (std::filesystem::exists(path)) {
     existing = read_store(path);
-    const Experiment stored =
-        parse_experiment(current_experiment(path, *existing), path + " (stored experiment)");
-    if (stored.hash() != e.hash()) {
-      std::string diff;
-      for (const std::string& line : experiment_diff(stored.doc, e.doc)) diff += "  " + line + "\n";
-      throw ConfigError("--seeds", path + " holds another experiment:\n" + diff +
-                                       "move it away or continue it with 'samplersearch resume " +
-                                       path + "'");
-    }
+    require_same_experiment(path, *existing, e, "--seeds");
   }
   ExperimentRun run(e);
   const StoreSummary summary = existing ? summarize(*existing) : StoreSummary{};
@@ -252,69 +245,73 @@ void print_spread(const std::vector<SeedOutcome>& outcomes, const std::string& b
     return;
   }
   if (mode == OutputMode::quiet) return;
-  const auto g = [](double v) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.4g", v);
-    return std::isfinite(v) ? std::string(buf) : std::string("-");
-  };
+  constexpr NumberFormat kSpreadNumber{.digits = 4, .nan = "-"};
   std::printf(
       "\nspread over %zu search seeds (re-scored values: unseen noise, never seen by the "
       "search)\n%-6s %-40s %7s %12s %16s %8s\n",
       outcomes.size(), "seed", "store", "winner", "re-scored", baseline.c_str(), "ratio");
   for (const SeedOutcome& o : outcomes)
     std::printf("%-6lld %-40s %7s %12s %16s %8s\n", static_cast<long long>(o.seed), o.store.c_str(),
-                o.trial >= 0 ? std::to_string(o.trial).c_str() : "-", g(o.rescored).c_str(),
-                g(o.baseline).c_str(), g(o.ratio).c_str());
+                o.trial >= 0 ? std::to_string(o.trial).c_str() : "-",
+                format_number(o.rescored, kSpreadNumber).c_str(),
+                format_number(o.baseline, kSpreadNumber).c_str(),
+                format_number(o.ratio, kSpreadNumber).c_str());
   std::printf("ratio to %s: median %s, range %s – %s over %d runs\n", baseline.c_str(),
-              g(spread.median).c_str(), g(spread.min).c_str(), g(spread.max).c_str(), spread.runs);
+              format_number(spread.median, kSpreadNumber).c_str(),
+              format_number(spread.min, kSpreadNumber).c_str(),
+              format_number(spread.max, kSpreadNumber).c_str(), spread.runs);
 }
 
-std::string flags_help() {
-  std::string out;
+// The shortcut flags, declared from kFieldFlags (numbers are checked while parsing; the other
+// kinds when the experiment is built).
+void declare_field_flags(CLI::App& app) {
   for (const FieldFlag& f : kFieldFlags) {
-    std::string line = "  --" + std::string(f.flag) + " V";
-    line.resize(std::max<size_t>(line.size(), 24), ' ');
-    out += line + "= --set " + std::string(f.field) + "=V\n";
+    const std::string flag = "--" + std::string(f.flag);
+    const std::string help = "= --set " + std::string(f.field) + "=V";
+    if (f.kind == FieldFlag::number)
+      add_number(app, flag, "V", help);
+    else if (f.kind == FieldFlag::counts)
+      add_numbers(app, flag, "V", help);
+    else
+      add_text(app, flag, "V", help);
   }
-  return out;
 }
 
 }  // namespace
 
-std::string search_help() {
-  return "samplersearch search [EXPERIMENT.json] [--set FIELD=VALUE]… [flags] [--quiet|--json]\n"
-         "Runs an experiment: measures every classic baseline, searches with Optuna, stores every\n"
-         "trial in the HDF5 store (the `output` field, default runs/<name>.h5; its Optuna study "
-         "in\n"
-         "runs/<name>.optuna.db), re-measures the best on unseen noise and prints the table.\n"
-         "Without a file it runs the embedded default (the Fashion-MNIST exact denoiser).\n"
-         "Ctrl-C stops asking, lets running trials finish, and prints the resume command.\n\n"
-         "Shortcut flags:\n" +
-         flags_help() +
-         "  --set FIELD=VALUE      any experiment field (VALUE is JSON, or a plain string); "
-         "repeatable\n"
-         "  --seeds K              run the experiment K times with search seeds seed … seed+K-1,\n"
-         "                         one store each (<output>-seedS.h5), and print the median and\n"
-         "                         range of the winners' re-scored ratio to dpmsolver++(2M);\n"
-         "                         the same command again resumes the unfinished seeds\n"
-         "  --quiet                print nothing but errors   --json  one JSON object per line\n\n"
-         "Experiment fields:\n" +
-         experiment_help();
+void declare_search(CLI::App& app) {
+  app.description(
+      "Runs an experiment: measures every classic baseline, searches with Optuna, stores every\n"
+      "trial in the HDF5 store (the `output` field, default runs/<name>.h5; its Optuna study in\n"
+      "runs/<name>.optuna.db), re-measures the best on unseen noise and prints the table.\n"
+      "Without a file it runs the embedded default (the Fashion-MNIST exact denoiser).\n"
+      "Ctrl-C stops asking, lets running trials finish, and prints the resume command.\n");
+  add_positionals(app, "EXPERIMENT.json", "the experiment file (default: the embedded one)");
+  declare_field_flags(app);
+  add_repeated(app, "--set", "FIELD=VALUE",
+               "any experiment field (VALUE is JSON, or a plain string);\nrepeatable");
+  add_integer(app, "--seeds", "K",
+              "run the experiment K times with search seeds seed … seed+K-1,\n"
+              "one store each (<output>-seedS.h5), and print the median and\n"
+              "range of the winners' re-scored ratio to dpmsolver++(2M);\n"
+              "the same command again resumes the unfinished seeds");
+  add_switch(app, "--quiet", "print nothing but errors");
+  add_switch(app, "--json", "one JSON object per line");
+  app.footer("Experiment fields:\n" + experiment_help());
 }
 
-int run_search(Args& args) {
+int run_search(const Args& args) {
   std::string origin;
   const Experiment experiment = experiment_from_flags(args, origin);
   const OutputMode mode = output_mode(args.flag("json"), args.flag("quiet"));
   const std::optional<int> seeds = args.get_int("seeds");
-  args.finish();
   if (seeds) {
     if (*seeds < 1) throw ConfigError("--seeds", "must be >= 1, got " + std::to_string(*seeds));
     const auto first = experiment.doc.at("seed").get<int64_t>();
     std::vector<Experiment> runs;  // all validated before the first search starts
     for (int k = 0; k < *seeds; ++k) runs.push_back(seed_experiment(experiment, first + k));
     install_stop_handlers();
-    const std::string baseline = "dpmsolver++(2M)";
+    const std::string baseline = kRatioBaseline;
     std::vector<SeedOutcome> outcomes;
     for (const Experiment& e : runs) {
       if (!run_one_seed(e, mode)) {
@@ -353,59 +350,41 @@ int run_search(Args& args) {
                     progress);
 }
 
-std::string resume_help() {
-  return "samplersearch resume STORE.h5 [--experiment FILE [--force]] [--set FIELD=VALUE]… "
-         "[--quiet|--json]\n"
-         "Continues a killed, interrupted or finished experiment: trials that were running are\n"
-         "marked FAIL (interrupted) and asked again, so the count ends exactly at budget.trials.\n"
-         "  --experiment FILE   the experiment file to continue with; when it differs from the "
-         "one\n"
-         "                      stored, the difference is printed and resume refuses unless "
-         "--force\n"
-         "  --set FIELD=VALUE   change a field (e.g. budget.trials=200); needs --force\n"
-         "  --force             accept a changed experiment; it is saved beside the store\n"
-         "                      (STORE.h5.experiment.json) and later resumes, status, export and\n"
-         "                      report use it. What defines the stored trials (name, steps,\n"
-         "                      schedule, times, space, metric, seed, model, study) cannot "
-         "change.\n";
+void declare_resume(CLI::App& app) {
+  app.description(
+      "Continues a killed, interrupted or finished experiment: trials that were running are\n"
+      "marked FAIL (interrupted) and asked again, so the count ends exactly at budget.trials.\n");
+  add_positionals(app, "STORE.h5", "the experiment's trial store");
+  add_text(app, "--experiment", "FILE",
+           "the experiment file to continue with; when it differs from the\n"
+           "one stored, the difference is printed and resume refuses unless\n"
+           "--force");
+  add_repeated(app, "--set", "FIELD=VALUE",
+               "change a field (e.g. budget.trials=200); needs --force");
+  add_switch(app, "--force",
+             "accept a changed experiment; it is saved beside the store\n"
+             "(STORE.h5.experiment.json) and later resumes, status, export and\n"
+             "report use it. What defines the stored trials (name, steps,\n"
+             "schedule, times, space, metric, seed, model, study) cannot change.");
+  add_switch(app, "--quiet", "print nothing but errors");
+  add_switch(app, "--json", "one JSON object per line");
 }
 
-int run_resume(Args& args) {
+int run_resume(const Args& args) {
   if (args.positional().size() != 1) throw ConfigError("resume", "takes one store file (STORE.h5)");
   const std::string store_path = args.positional()[0];
   const auto file = args.get("experiment");
   const bool force = args.flag("force");
   const OutputMode mode = output_mode(args.flag("json"), args.flag("quiet"));
   const auto sets = args.get_all("set");
-  args.finish();
   const StoreContents contents = read_store(store_path);
-  const Experiment stored = parse_experiment(current_experiment(store_path, contents),
-                                             store_path + " (stored experiment)");
-  json doc = file ? load_experiment(*file).doc : stored.doc;
-  apply_assignments(doc, sets, "--set");
-  const Experiment experiment = make_experiment(doc, file ? *file : store_path);
-  if (experiment.hash() != stored.hash()) {
-    std::string diff;
-    for (const std::string& line : experiment_diff(stored.doc, experiment.doc))
-      diff += "  " + line + "\n";
-    if (const std::string fixed = immutable_change(stored.doc, experiment.doc); !fixed.empty())
-      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" +
-                                          diff + fixed +
-                                          " cannot change on resume (the stored trials were "
-                                          "made with it); start a new experiment instead");
-    if (!force)
-      throw ConfigError("experiment", "differs from the one stored in " + store_path + ":\n" +
-                                          diff +
-                                          "resume with --force to continue with the changed one");
+  const ResumeDecision decision = decide_resume(store_path, contents, file, sets, force);
+  if (!decision.changes.empty())
     std::fprintf(stderr,
                  "continuing with a changed experiment (--force), saved as %s.experiment.json:\n%s",
-                 store_path.c_str(), diff.c_str());
-    save_experiment_revision(store_path, experiment);
-  }
-  // The study lives beside the store actually given, wherever the experiment was started from.
-  json located = experiment.doc;
-  located["output"] = store_path;
-  ExperimentRun run(make_experiment(located, store_path));
+                 store_path.c_str(), decision.changes.c_str());
+  const Experiment& experiment = decision.experiment;
+  ExperimentRun run(experiment);
   const StoreSummary summary = summarize(contents);
   Progress progress(
       mode, std::max(0, experiment.doc.at("budget").at("trials").get<int>() - summary.counted),

@@ -1,34 +1,34 @@
 #pragma once
-// Every subcommand's help and run function; the table in commands.cpp lists them.
-#include <string>
+// Every subcommand's flag declarations and run function; the table in commands.cpp lists them.
+#include <CLI/App.hpp>
 
 #include "samplersearch/experiments/cli.hpp"
 
 namespace samplersearch::cli {
 
-std::string matrices_help();
-int run_matrices(Args& args);
-std::string marginals_help();
-int run_marginals(Args& args);
-std::string convert_help();
-int run_convert(Args& args);
-std::string search_help();
-int run_search(Args& args);
-std::string resume_help();
-int run_resume(Args& args);
-std::string status_help();
-int run_status(Args& args);
-std::string export_help();
-int run_export(Args& args);
-std::string report_help();
-int run_report(Args& args);
-std::string evaluate_help();
-int run_evaluate(Args& args);
-std::string sample_help();
-int run_sample(Args& args);
-std::string features_help();
-int run_features(Args& args);
-std::string fd_help();
-int run_fd(Args& args);
+void declare_matrices(CLI::App& app);
+int run_matrices(const Args& args);
+void declare_marginals(CLI::App& app);
+int run_marginals(const Args& args);
+void declare_convert(CLI::App& app);
+int run_convert(const Args& args);
+void declare_search(CLI::App& app);
+int run_search(const Args& args);
+void declare_resume(CLI::App& app);
+int run_resume(const Args& args);
+void declare_status(CLI::App& app);
+int run_status(const Args& args);
+void declare_export(CLI::App& app);
+int run_export(const Args& args);
+void declare_report(CLI::App& app);
+int run_report(const Args& args);
+void declare_evaluate(CLI::App& app);
+int run_evaluate(const Args& args);
+void declare_sample(CLI::App& app);
+int run_sample(const Args& args);
+void declare_features(CLI::App& app);
+int run_features(const Args& args);
+void declare_fd(CLI::App& app);
+int run_fd(const Args& args);
 
 }  // namespace samplersearch::cli

@@ -26,9 +26,9 @@ int main(int argc, char** argv) {
   }
   try {
     const Command& cmd = registry_find(command_registry(), args[0], "command");
-    Args parsed(std::string(cmd.name), std::span(args).subspan(1));
-    if (parsed.flag("help")) {
-      std::cout << cmd.help();
+    const Args parsed(cmd, std::span(args).subspan(1));
+    if (parsed.help_requested()) {
+      std::cout << command_help(cmd);
       return kOk;
     }
     return cmd.run(parsed);

@@ -8,29 +8,12 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "samplersearch/common/format.hpp"
+
 namespace samplersearch::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-const char* state_name(TrialState s) {
-  switch (s) {
-    case TrialState::complete:
-      return "COMPLETE";
-    case TrialState::pruned:
-      return "PRUNED";
-    case TrialState::fail:
-      return "FAIL";
-    default:
-      return "RUNNING";
-  }
-}
-
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
 
 }  // namespace
 
@@ -91,8 +74,8 @@ std::string Progress::status_line() const {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   std::string line = "trials " + std::to_string(done_before_ + finished_);
   if (budget_ > 0) line += "/" + std::to_string(done_before_ + budget_);
-  line +=
-      "  best " + (best_ ? number(*best_) + " (trial " + std::to_string(*best_trial_) + ")" : "-");
+  line += "  best " +
+          (best_ ? format_number(*best_) + " (trial " + std::to_string(*best_trial_) + ")" : "-");
   double eta = NAN;
   if (budget_ > 0 && finished_ > 0) {
     const double per_trial =
@@ -118,7 +101,7 @@ void Progress::trial_finished(const TrialRecord& r) {
   if (mode_ == OutputMode::quiet) return;
   if (mode_ == OutputMode::json) {
     nlohmann::json j = {
-        {"event", "trial"},     {"number", r.number}, {"state", state_name(r.state)},
+        {"event", "trial"},     {"number", r.number}, {"state", std::string(to_string(r.state))},
         {"seconds", r.seconds}, {"device", r.device}, {"warm_start", r.warm_start}};
     j["value"] = r.value ? nlohmann::json(*r.value) : nlohmann::json();
     if (!r.reason.empty()) j["reason"] = r.reason;
@@ -130,8 +113,9 @@ void Progress::trial_finished(const TrialRecord& r) {
   }
   char buf[512];
   std::snprintf(buf, sizeof buf, "trial %4d %-8s %-16s value %-12s %5.1f s%s%s", r.number,
-                state_name(r.state), r.warm_start.c_str(), r.value ? number(*r.value).c_str() : "-",
-                r.seconds, r.reason.empty() ? "" : "  ", r.reason.c_str());
+                std::string(to_string(r.state)).c_str(), r.warm_start.c_str(),
+                r.value ? format_number(*r.value).c_str() : "-", r.seconds,
+                r.reason.empty() ? "" : "  ", r.reason.c_str());
   log(std::string(buf) + "   | " + status_line());
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "samplersearch/common/error.hpp"
@@ -156,6 +157,71 @@ TEST_F(ExportedModels, OutputsBreakingTheContractOnTheProbeAreFileErrors) {
   EXPECT_NE(load_error("wrong_shape").find("forward returned shape [2, 1, 1, 2]"),
             std::string::npos)
       << load_error("wrong_shape");
+}
+
+// model.dtype: the float64 mixture network cast to float32 / bfloat16 and run with the samples
+// and sums in float64 agrees with itself in float64 to within each type's rounding amplified by
+// the network: its posterior weights are a softmax of logits of size |x − αμ|²/(2v), up to ~50
+// here, so a unit roundoff u (2^-24 float32, 2^-9 bfloat16) moves them by ~50u, i.e. 3e-6 and
+// 0.1 in a value of size 1 (measured: 5.5e-6 and 0.126). Half on CPU either agrees to its own
+// rounding (u = 2^-11) or is refused at the probe with a FileError naming model.dtype.
+TEST_F(ExportedModels, NetworkDtypesAgreeWithFloat64) {
+  const ExportedModel reference = load_exported_model(path("mixture_eps"));
+  const SampleLayout f64{reference.metadata.sample_shape, at::kDouble};
+  struct Case {
+    at::ScalarType dtype;
+    double tolerance;
+  };
+  for (const Case c : {Case{at::kFloat, 1e-4}, Case{at::kBFloat16, 0.25}, Case{at::kHalf, 0.05}}) {
+    SCOPED_TRACE(c10::toString(c.dtype));
+    std::optional<ExportedModel> cast;
+    try {
+      cast.emplace(load_exported_model(path("mixture_eps"), "cpu", c.dtype));
+    } catch (const FileError& e) {
+      EXPECT_EQ(c.dtype, at::kHalf) << e.what();
+      EXPECT_NE(std::string(e.what()).find("(model.dtype Half: the cast module may lack kernels "
+                                           "for it on cpu)"),
+                std::string::npos)
+          << e.what();
+      std::cout << "[ measured ] " << c10::toString(c.dtype) << " refused: " << e.what() << "\n";
+      continue;
+    }
+    for (const char* label : {"ddim", "dpmsolver++(2M)"}) {
+      const ClassicSampler& sampler = find_classic(label, "test");
+      const SolverPlan plan{
+          reference.schedule,
+          TimeGrid("time-quadratic", {reference.schedule->t_max(), reference.schedule->t_min()}),
+          10, sampler.options};
+      const Matrices m = classic_matrices(sampler, plan);
+      const at::Tensor a = run_engine(m, *reference.model, 11, 0, 64, f64);
+      const at::Tensor b = run_engine(m, *cast->model, 11, 0, 64, f64);
+      EXPECT_EQ(b.scalar_type(), at::kDouble);
+      const double diff = (a - b).abs().max().item<double>();
+      EXPECT_LE(diff, c.tolerance) << label;
+      EXPECT_GT(diff, 0.0) << label << ": the cast changed nothing";
+      std::cout << "[ measured ] network in " << c10::toString(c.dtype) << ", " << label
+                << ": largest difference to float64 " << diff << "\n";
+    }
+  }
+}
+
+// model.sum_dtype: the same network with samples and sums in float32 vs float64.
+TEST_F(ExportedModels, SumsInFloat32AgreeWithFloat64) {
+  const ExportedModel e = load_exported_model(path("mixture_eps"));
+  const ClassicSampler& sampler = find_classic("dpmsolver++(3M)", "test");
+  const SolverPlan plan{e.schedule,
+                        TimeGrid("time-quadratic", {e.schedule->t_max(), e.schedule->t_min()}),
+                        10, sampler.options};
+  const Matrices m = classic_matrices(sampler, plan);
+  const at::Tensor a =
+      run_engine(m, *e.model, 11, 0, 64, SampleLayout{e.metadata.sample_shape, at::kDouble});
+  const at::Tensor b =
+      run_engine(m, *e.model, 11, 0, 64, SampleLayout{e.metadata.sample_shape, at::kFloat});
+  EXPECT_EQ(b.scalar_type(), at::kFloat);
+  const double diff = (a - b.to(at::kDouble)).abs().max().item<double>();
+  EXPECT_LE(diff, 1e-4);
+  EXPECT_GT(diff, 0.0);
+  std::cout << "[ measured ] sums in float32 vs float64: largest difference " << diff << "\n";
 }
 
 }  // namespace

@@ -213,5 +213,48 @@ TEST(Loop, AParameterTheSpaceRejectsFailsOnlyThatTrial) {
   EXPECT_FALSE(sink.records.front().matrices.has_value());
 }
 
+// One "best": only COMPLETE trials with a value count, a lower value wins, and no best yet means
+// any COMPLETE trial is the best.
+TEST(Loop, ImprovesOnRanksCompleteTrialsByValue) {
+  TrialRecord a, b, pruned;
+  a.state = b.state = TrialState::complete;
+  a.value = 0.25;
+  b.value = 0.5;
+  pruned.state = TrialState::pruned;
+  pruned.value = 0.125;  // a pruned trial never ranks, whatever it reported
+  EXPECT_TRUE(improves_on(a, nullptr));
+  EXPECT_TRUE(improves_on(a, &b));
+  EXPECT_FALSE(improves_on(b, &a));
+  EXPECT_FALSE(improves_on(a, &a));  // ties keep the earlier trial
+  EXPECT_FALSE(improves_on(pruned, nullptr));
+  EXPECT_FALSE(improves_on(pruned, &b));
+}
+
+// tell_record tells Optuna exactly what the record holds: COMPLETE with its value, PRUNED, and
+// FAIL with the reason as the user attr fail_reason.
+TEST(Loop, TellRecordTellsEachFinishedState) {
+  OptunaBridge study;
+  create_random_study(study);
+  const std::vector<Distribution> d{Distribution::floating("x", 0, 1)};
+  TrialRecord c, p, f;
+  c.number = study.ask(d).number;
+  p.number = study.ask(d).number;
+  f.number = study.ask(d).number;
+  c.state = TrialState::complete;
+  c.value = 0.375;
+  p.state = TrialState::pruned;
+  f.state = TrialState::fail;
+  f.reason = kInterruptedReason;
+  for (const TrialRecord* r : {&c, &p, &f}) tell_record(study, *r);
+  const std::vector<FrozenTrial> t = study.trials();
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].state, TrialState::complete);
+  EXPECT_EQ(t[0].values, std::vector<double>{0.375});
+  EXPECT_EQ(t[1].state, TrialState::pruned);
+  EXPECT_EQ(t[2].state, TrialState::fail);
+  EXPECT_EQ(t[2].user_attrs.at("fail_reason"), "interrupted");
+  EXPECT_STREQ(TrialCancelled().what(), "interrupted");
+}
+
 }  // namespace
 }  // namespace samplersearch

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <set>
@@ -19,6 +20,7 @@
 
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/search/optuna_bridge.hpp"
+#include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch {
 namespace {
@@ -257,6 +259,38 @@ TEST_F(OptunaBridgeTest, RegistriesMatchTheBridge) {
   EXPECT_EQ(optuna_storage_kind("sqlite:///a.db"), "sqlite");
   EXPECT_EQ(optuna_storage_kind("postgresql+psycopg2://u@h/db"), "postgresql");
   EXPECT_EQ(optuna_storage_kind("journal:///a.log"), "journal");
+}
+
+// The bridge's own name tables (its `describe` op) are the C++ tables: samplers, pruners and
+// storage kinds by name and order, Optuna's trial states with their codes' order, and the
+// finished ones (those a tell accepts) are exactly TrialState::is_finished().
+TEST_F(OptunaBridgeTest, DescribeListsTheCppTables) {
+  const json d = bridge_->request({{"op", "describe"}});
+  EXPECT_EQ(d.at("samplers").get<std::vector<std::string>>(),
+            registry_names(optuna_sampler_registry()));
+  EXPECT_EQ(d.at("pruners").get<std::vector<std::string>>(),
+            registry_names(optuna_pruner_registry()));
+  EXPECT_EQ(d.at("storages").get<std::vector<std::string>>(),
+            registry_names(optuna_storage_registry()));
+  std::vector<std::string> states, finished;
+  for (const TrialStateEntry& e : trial_state_table()) {
+    states.emplace_back(e.name);
+    if (is_finished(e.state)) finished.emplace_back(e.name);
+    EXPECT_EQ(trial_state_from_string(e.name), e.state);
+  }
+  EXPECT_EQ(d.at("states").get<std::vector<std::string>>(), states);
+  EXPECT_EQ(d.at("finished_states").get<std::vector<std::string>>(), finished);
+  EXPECT_EQ(finished, (std::vector<std::string>{"COMPLETE", "PRUNED", "FAIL"}));
+  // A scheme neither side lists is refused by both (the bridge used to accept mysql://).
+  EXPECT_THROW(optuna_storage_kind("mysql://u@h/db"), ConfigError);
+  try {
+    bridge_->request({{"op", "create_study"}, {"storage", "mysql://u@h/db"}});
+    ADD_FAILURE() << "the bridge accepted mysql://";
+  } catch (const BridgeError& e) {
+    EXPECT_EQ(e.python_type(), "ValueError");
+    EXPECT_NE(e.python_message().find("unknown storage URL 'mysql://u@h/db'"), std::string::npos)
+        << e.python_message();
+  }
 }
 
 // A well-formed storage URL whose database cannot be reached (a SQLite file in a directory that
@@ -647,6 +681,26 @@ TEST(OptunaBridgeFaults, GarbageWrongIdsAndCrashesAreReportedAfterOneRetry) {
               0u)
         << error.what();
     EXPECT_NE(std::string(error.what()).find("study_name"), std::string::npos) << error.what();
+  }
+  // The shared-study ops decode their answers the same way: a missing field is a protocol error
+  // naming the op, not a JSON exception.
+  const std::vector<std::pair<std::string, std::function<void()>>> shared_ops = {
+      {"ask", [&] { ask_within_budget(bridge, {Distribution::floating("x", 0, 1)}, 3); }},
+      {"counted", [&] { counted_in_study(bridge); }},
+      {"stale_trials", [&] { stale_trials(bridge); }},
+      {"fail_trial", [&] { fail_trial(bridge, 1, "interrupted"); }},
+      {"claim", [&] { claim(bridge, "baseline:ddim", "host-1"); }},
+  };
+  for (const auto& [op, call] : shared_ops) {
+    try {
+      call();
+      ADD_FAILURE() << op << ": no BridgeError";
+    } catch (const BridgeError& error) {
+      EXPECT_EQ(error.kind(), BridgeError::Kind::protocol) << op;
+      EXPECT_EQ(
+          std::string(error.what()).rfind("optuna bridge: " + op + ": malformed response: ", 0), 0u)
+          << error.what();
+    }
   }
   fs::remove_all(dir);
 }

@@ -5,7 +5,9 @@
 // (trials RUNNING at a crash become FAIL "interrupted", or get the state the store already has)
 // and runs exactly the budget that is left.
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "samplersearch/experiments/setup.hpp"
 #include "samplersearch/experiments/trial_store.hpp"
@@ -35,6 +37,34 @@ void save_experiment_revision(const std::string& store_path, const Experiment& e
 // Fields a resume may never change, even with --force: they define what the stored trials mean.
 // Returns the first changed one ("" when none).
 std::string immutable_change(const nlohmann::json& before, const nlohmann::json& after);
+
+// The experiment a store runs under now (current_experiment, parsed), made runnable from where the
+// store is now: its output is `store_path`, so the Optuna study beside it is the one opened.
+Experiment stored_experiment(const std::string& store_path, const StoreContents& contents);
+
+// The experiment diff (experiment_diff) as "  field: before → after" lines.
+std::string experiment_changes(const Experiment& before, const Experiment& after);
+
+// What a resume continues with.
+struct ResumeDecision {
+  Experiment experiment;  // runnable from the store (output = the store's path)
+  std::string changes;    // experiment_changes from the stored one; "" when unchanged
+};
+
+// The resume policy. The candidate -- the experiment stored at `store_path`, or the file
+// `experiment_file` -- with the FIELD=VALUE `assignments` (--set) applied, is compared with the
+// stored one. Unchanged: continue. Changed: ConfigError("experiment", the difference and the
+// reason) when a field that defines the stored trials changed (immutable_change), or when `force`
+// is false; with `force` the changed experiment is saved beside the store
+// (save_experiment_revision) and later commands use it.
+ResumeDecision decide_resume(const std::string& store_path, const StoreContents& contents,
+                             const std::optional<std::string>& experiment_file,
+                             const std::vector<std::string>& assignments, bool force);
+
+// A search into a store that exists (a --seeds spread run again continues its unfinished seeds):
+// the store must hold this very experiment, else ConfigError(field, the difference).
+void require_same_experiment(const std::string& store_path, const StoreContents& contents,
+                             const Experiment& experiment, const std::string& field);
 
 // Trials that count toward the budget: every finished one except FAIL "interrupted".
 int counted_trials(const StoreContents& contents);

@@ -13,6 +13,10 @@
 
 namespace samplersearch {
 
+// The classic sampler every ratio is taken to (status, export, report, the seed spread): the
+// second-order multistep DPM-Solver++ of Lu et al. (2022), "DPM-Solver++", Algorithm 2.
+inline constexpr const char* kRatioBaseline = "dpmsolver++(2M)";
+
 struct StoreSummary {
   std::map<std::string, int> by_state;  // "COMPLETE" → count, …
   int counted = 0;                      // finished trials that count toward the budget

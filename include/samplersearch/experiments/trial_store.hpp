@@ -9,8 +9,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "samplersearch/common/sha256.hpp"  // sha256_hex, the experiment hash
 #include "samplersearch/samplers/matrices.hpp"
 #include "samplersearch/search/loop.hpp"
 
@@ -77,7 +79,7 @@ class TrialStore final : public TrialSink {
 // FileError naming the path and reason on a file that is not a store.
 StoreContents read_store(const std::string& path);
 
-// SHA-256 of bytes, as 64 lower-case hex digits.
-std::string sha256_hex(const std::string& bytes);
+// The baseline labelled `label` in `contents` (nullptr when it was not measured).
+const Baseline* find_baseline(const StoreContents& contents, std::string_view label);
 
 }  // namespace samplersearch

@@ -49,6 +49,16 @@ struct TimeInputEntry {
 };
 std::span<const TimeInputEntry> time_input_registry();
 
+// One row of the floating-point type registry: what a network may run in (model.dtype) and,
+// where `for_sums`, what the engine's Natural Inference sums may be kept in (model.sum_dtype).
+struct DtypeEntry {
+  std::string_view name;
+  std::string_view summary;
+  at::ScalarType kind;
+  bool for_sums;
+};
+std::span<const DtypeEntry> dtype_registry();
+
 // The number given to the network at time t: t, 999·t, σ(t), ¼·ln(σ/α) (EDM's c_noise), or the
 // integer step round(t) of a discrete schedule.
 double network_time(TimeInput kind, const Schedule& schedule, double t);

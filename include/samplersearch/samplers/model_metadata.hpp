@@ -45,6 +45,7 @@ struct ExportedModel {
   std::shared_ptr<const Schedule> schedule;
   std::unique_ptr<X0Model> model;
 };
-ExportedModel load_exported_model(const std::string& path, const std::string& device = "cpu");
+ExportedModel load_exported_model(const std::string& path, const std::string& device = "cpu",
+                                  std::optional<at::ScalarType> dtype = std::nullopt);
 
 }  // namespace samplersearch

@@ -98,9 +98,11 @@ SolverPlan complete_plan(const SolverEntry& solver, SolverPlan plan);
 // The exact matrices of a solver: its one implementation run on linear forms.
 Matrices solver_matrices(std::string_view name, const SolverPlan& plan);
 
-// The --help lines of every option of solver_option_table(): flag, values, meaning and the
-// default of each solver that takes it.
-std::string solver_options_help();
+// The value placeholder of an option's flag in --help: K, X, true|false, X[,X…] or its choices.
+std::string solver_option_values(const SolverOptionSpec& spec);
+// An option's --help text: its meaning, then each solver that takes it with its range and
+// default.
+std::string solver_option_help(const SolverOptionSpec& spec);
 
 // A named sampler: a classic configuration under the name papers give it, e.g.
 // "dpmsolver++(2M)" = dpmsolver++ with order 2, multistep; or a published matrix file compiled

@@ -58,7 +58,7 @@ struct Evaluation {
 using ReportFn = std::function<bool(int64_t count, double value)>;
 
 // Called after each chunk with the samples done so far (of the whole trial) and the full count;
-// may throw to abandon the trial (e.g. NumericalError("interrupted")).
+// may throw to abandon the trial (the loop throws TrialCancelled after a stop).
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
 // Scores `m`; NumericalError on NaN/Inf samples or metric values (the trial then FAILs).

@@ -4,6 +4,7 @@
 // trial sink, then told — in that order, so a finished trial is stored before Optuna hears of it.
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -34,6 +35,21 @@ struct TrialRecord {
 
 // The reason stored for trials cut off by a stop (after the grace period) or a crash.
 inline constexpr const char* kInterruptedReason = "interrupted";
+
+// Thrown from a trial's report or progress callback to abandon it after a stop: the trial ends
+// FAIL (kInterruptedReason). Not a NumericalError: nothing about the trial's numbers was wrong.
+class TrialCancelled : public std::exception {
+ public:
+  const char* what() const noexcept override { return kInterruptedReason; }
+};
+
+// The in-sample order of trials: true when `r` is COMPLETE and beats `best` (a lower value than
+// `best`'s, or `best` is nullptr). The one definition of "best" for the loop, status and ranking.
+bool improves_on(const TrialRecord& r, const TrialRecord* best);
+
+// Tells Optuna a finished record: COMPLETE with its value, PRUNED, or FAIL with the user attr
+// fail_reason = r.reason. The record must be finished (is_finished(r.state)).
+void tell_record(OptunaBridge& study, const TrialRecord& r);
 
 // Where finished trials go before they are told (the HDF5 trial store implements it).
 class TrialSink {

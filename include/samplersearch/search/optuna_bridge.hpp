@@ -35,13 +35,25 @@ class BridgeError : public Error {
   std::string op_, python_type_, message_;
 };
 
-// Optuna's trial states; waiting is an enqueued trial not yet asked.
+// Optuna's trial states (optuna.trial.TrialState); waiting is an enqueued trial not yet asked.
+// The enum's values are the codes the trial store keeps.
 enum class TrialState { running, complete, pruned, fail, waiting };
 
-// RUNNING, COMPLETE, PRUNED, FAIL, WAITING.
+// One row of the state table: Optuna's name and whether a trial in it is finished (told).
+struct TrialStateEntry {
+  TrialState state;
+  std::string_view name;
+  bool finished;
+};
+
+// RUNNING, COMPLETE, PRUNED, FAIL, WAITING (finished: COMPLETE, PRUNED, FAIL), in code order.
+std::span<const TrialStateEntry> trial_state_table();
+// Optuna's name of a state.
 std::string_view to_string(TrialState state);
 // Inverse of to_string; ConfigError("trial state", ...) for any other string.
 TrialState trial_state_from_string(std::string_view name);
+// TrialState.is_finished(): COMPLETE, PRUNED or FAIL.
+bool is_finished(TrialState state);
 
 // One row of the Optuna sampler, pruner or storage registry (names as the bridge spells them;
 // a storage's name is its URL scheme, "memory" for in-memory).

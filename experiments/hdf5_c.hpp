@@ -1,0 +1,114 @@
+#pragma once
+// Private to experiments/: a thin layer over HDF5's C API for the trial store. HDF5 is built
+// without thread safety here, so every call runs under one process-wide mutex (Hdf5Lock); a failed
+// call becomes Hdf5Failure carrying the library's error stack; identifiers are owned by Handle.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+namespace samplersearch::store_detail {
+
+// An HDF5 call failed; `what` plus the library's error stack. Turned into FileError(path, ...) at
+// the public boundary, where the path is known.
+class Hdf5Failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Holds the process-wide HDF5 mutex and silences HDF5's automatic error printing for the scope.
+class Hdf5Lock {
+ public:
+  Hdf5Lock();
+  ~Hdf5Lock();
+  Hdf5Lock(const Hdf5Lock&) = delete;
+  Hdf5Lock& operator=(const Hdf5Lock&) = delete;
+
+ private:
+  std::lock_guard<std::mutex> lock_;
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
+// The current HDF5 error stack as "outer: inner: innermost" (and clears it).
+std::string hdf5_error();
+
+// Throws Hdf5Failure("what: <HDF5 error stack>") when an HDF5 call returned a negative value.
+template <class T>
+T h5(T result, const std::string& what) {
+  if (result < 0) throw Hdf5Failure(what + ": " + hdf5_error());
+  return result;
+}
+
+// An owned hid_t, closed with the matching H5*close.
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id) : id_(id) {}
+  Handle(hid_t id, const std::string& what) : id_(h5(id, what)) {}
+  Handle(Handle&& o) noexcept : id_(o.id_) { o.id_ = -1; }
+  Handle& operator=(Handle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      id_ = o.id_;
+      o.id_ = -1;
+    }
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  ~Handle() { reset(); }
+  hid_t get() const { return id_; }
+  operator hid_t() const { return id_; }  // NOLINT: handles are passed straight to the C API
+  void reset() {
+    if (id_ < 0) return;
+    switch (H5Iget_type(id_)) {
+      case H5I_FILE:
+        H5Fclose(id_);
+        break;
+      case H5I_GROUP:
+        H5Gclose(id_);
+        break;
+      case H5I_DATASET:
+        H5Dclose(id_);
+        break;
+      case H5I_DATASPACE:
+        H5Sclose(id_);
+        break;
+      case H5I_DATATYPE:
+        H5Tclose(id_);
+        break;
+      case H5I_ATTR:
+        H5Aclose(id_);
+        break;
+      case H5I_GENPROP_LST:
+        H5Pclose(id_);
+        break;
+      default:
+        break;
+    }
+    id_ = -1;
+  }
+
+ private:
+  hid_t id_ = -1;
+};
+
+// File access: the latest format (SWMR needs it) and no HDF5 flock (readers would otherwise block
+// a resume; writers are excluded by the store's own lock).
+Handle file_access();
+// A variable-length UTF-8 string type.
+Handle utf8_string_type();
+
+// Scalar attributes of a file, group or dataset: name = value.
+void write_string_attr(hid_t loc, const char* name, const std::string& value);
+void write_int_attr(hid_t loc, const char* name, int64_t value);
+// Reads them back; Hdf5Failure naming the attribute when it is missing or of another type.
+std::string read_attr_string(hid_t loc, const char* name);
+int64_t read_attr_int(hid_t loc, const char* name);
+// Reads a variable- or fixed-length string from an attribute or a scalar dataset.
+std::string read_string(hid_t obj, bool is_attr, const std::string& what);
+
+}  // namespace samplersearch::store_detail
