@@ -112,19 +112,6 @@ bool shows_matrix(std::span<const ExportEntry> entries, const ExportContext& con
   return entries[i].searched || (!context.baseline.empty() && entries[i].label == context.baseline);
 }
 
-// The cells of matrices_to_table: a header row (time, t_1…t_N, marginal coeff), then N rows.
-std::vector<std::vector<std::string>> paper_cells(const Matrices& m, int digits) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(matrices_to_table(m, digits));
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> cells;
-    std::istringstream cell_in(line);
-    for (std::string cell; std::getline(cell_in, cell, '\t');) cells.push_back(cell);
-    rows.push_back(std::move(cells));
-  }
-  return rows;
-}
-
 // "<label> (in-sample v[, ratio r][; re-scored w[, ratio q]])", the title of a paper table.
 std::string matrix_title(const Summary& s) {
   std::string t = s.label + " (in-sample " + (s.value.empty() ? "-" : s.value);
@@ -186,7 +173,7 @@ void write_markdown(std::span<const ExportEntry> entries, const ExportContext& c
         << matrix_note(entries[i].matrices) << '.' << (first ? std::string(" ") + kHowToRead : "")
         << "\n\n";
     first = false;
-    const auto cells = paper_cells(entries[i].matrices, context.digits);
+    const auto cells = matrices_table_cells(entries[i].matrices, context.digits);
     md_row(out, cells[0]);
     out << "|---:|";
     for (size_t c = 1; c < cells[0].size(); ++c) out << "---:|";
@@ -250,7 +237,7 @@ void write_latex(std::span<const ExportEntry> entries, const ExportContext& cont
   out << "\\bottomrule\n\\end{tabular}\n\\end{table}\n";
   for (size_t i = 0; i < entries.size(); ++i) {
     if (!shows_matrix(entries, context, i)) continue;
-    const auto cells = paper_cells(entries[i].matrices, context.digits);
+    const auto cells = matrices_table_cells(entries[i].matrices, context.digits);
     out << "\n\\begin{table}[ht]\n\\centering\n\\caption{" << tex(matrix_title(rows[i])) << ": "
         << tex(matrix_note(entries[i].matrices)) << "}\n\\begin{tabular}{"
         << std::string(cells[0].size(), 'r') << "}\n\\toprule\n";
@@ -283,7 +270,7 @@ void write_csv(std::span<const ExportEntry> entries, const ExportContext& contex
   out << ",marginal\n";
   for (size_t i = 0; i < entries.size(); ++i) {
     const Summary& s = rows[i];
-    const auto cells = paper_cells(entries[i].matrices, context.digits);
+    const auto cells = matrices_table_cells(entries[i].matrices, context.digits);
     for (size_t r = 1; r < cells.size(); ++r) {
       const auto& c = cells[r];  // time, c_1…c_N, marginal
       out << s.rank << ',' << csv_field(s.label) << ',' << s.kind << ',' << s.trial << ','

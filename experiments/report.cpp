@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/samplers/matrix_io.hpp"
 #include "samplersearch/common/format.hpp"
 
 namespace samplersearch {
@@ -300,13 +301,6 @@ std::string history_svg(const ReportInput& in) {
 
 // ---- Heat maps ------------------------------------------------------------------------------
 
-// Row k of C divided by its newest entry C[k][k-1] (as the papers' tables; the row sum, then 1,
-// when that entry is ~0).
-double row_scale(const Matrices& m, Eigen::Index k) {
-  const double diag = m.signal(k, k - 1), sum = m.signal.row(k).sum();
-  return std::abs(diag) > 1e-12 ? diag : (std::abs(sum) > 1e-12 ? sum : 1.0);
-}
-
 // α(t_k) from the schedule, or the row sum Σ_j C[k][j] when the matrices carry none.
 double marginal(const Matrices& m, Eigen::Index k) {
   const double t = m.times.at(static_cast<size_t>(k));
@@ -323,7 +317,7 @@ double max_abs_normalized(const Matrices& m) {
   double out = 0;
   for (Eigen::Index k = 1; k < m.signal.rows(); ++k)
     for (Eigen::Index j = 0; j < k; ++j)
-      if (const double v = m.signal(k, j) / row_scale(m, k); std::isfinite(v))
+      if (const double v = m.signal(k, j) / table_row_scale(m, k); std::isfinite(v))
         out = std::max(out, std::abs(v));
   return out;
 }
@@ -371,7 +365,7 @@ std::string heatmap_svg(const Matrices& m, const std::string& name, double half_
     << ' ' << px(height) << "\" role=\"img\" aria-label=\"" << esc("C of " + name) << "\">\n";
   for (Eigen::Index k = 1; k <= n; ++k) {
     const double y = top + cell * static_cast<double>(k - 1);
-    const double scale = row_scale(m, k), alpha = marginal(m, k);
+    const double scale = table_row_scale(m, k), alpha = marginal(m, k);
     const double sum = m.signal.row(k).sum();
     for (Eigen::Index j = 0; j < n; ++j) {
       const double x = left + cell * static_cast<double>(j);

@@ -31,7 +31,7 @@ V eps_of(const Schedule& s, const V& x, const V& y, double t) {
   return (x - s.alpha(t) * y) / s.sigma(t);
 }
 
-// DDPM ancestral step, seed 000 eq. 31 on any grid (the posterior q(x_s | x_t, x0 = y)):
+// DDPM ancestral step, Zheng & Zheng 2025, eq. 31 on any grid (the posterior q(x_s | x_t, x0 = y)):
 // x_s = d·x_t + e·y + g·ε, d = α_tσ_s²/(α_sσ_t²), e = α_s·r, g = σ_s·√r, r = 1 − e^{λ_t−λ_s}.
 template <class Ctx>
 typename Ctx::Value ddpm(Ctx& ctx, const SolverPlan& plan) {
@@ -48,7 +48,7 @@ typename Ctx::Value ddpm(Ctx& ctx, const SolverPlan& plan) {
   return x;
 }
 
-// DDIM with η (Song et al. 2021 eq. 12; seed 000 eq. 35): x_s = α_s·y + √(σ_s² − c²)·ε̂ + c·ε,
+// DDIM with η (Song et al. 2021 eq. 12; Zheng & Zheng 2025, eq. 35): x_s = α_s·y + √(σ_s² − c²)·ε̂ + c·ε,
 // c = η·σ_s·√(1 − e^{λ_t−λ_s}) (= η√((1−ᾱ_s)/(1−ᾱ_t))√(1−ᾱ_t/ᾱ_s) on VP schedules).
 template <class Ctx>
 typename Ctx::Value ddim(Ctx& ctx, const SolverPlan& plan) {
@@ -69,7 +69,7 @@ typename Ctx::Value ddim(Ctx& ctx, const SolverPlan& plan) {
 }
 
 // Euler in σ̃ = σ/α on x̃ = x/α (Karras et al. 2022 Alg. 1 without churn; k-diffusion sample_euler;
-// flow-matching Euler, seed 000 eq. 37): x̃_s = x̃_t + (σ̃_s − σ̃_t)·(x̃_t − y)/σ̃_t, written without
+// flow-matching Euler, Zheng & Zheng 2025, eq. 37): x̃_s = x̃_t + (σ̃_s − σ̃_t)·(x̃_t − y)/σ̃_t, written without
 // dividing by α so that t = 1 (α = 0) of the flow schedule works:
 // x_s = (σ_s/σ_t)·x_t + (α_s − σ_s·α_t/σ_t)·y.
 template <class Ctx>

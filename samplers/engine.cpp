@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -38,6 +39,7 @@ at::Tensor run_engine(const Matrices& m, const X0Model& model, uint64_t seed, in
   shape.insert(shape.end(), layout.shape.begin(), layout.shape.end());
   const auto opts = at::TensorOptions().dtype(layout.dtype).device(layout.device);
   at::Tensor x;
+  int64_t peak = 0;
   for (Eigen::Index k = 0; k <= n; ++k) {
     x = at::zeros(shape, opts);
     for (Eigen::Index j = 0; j < std::min(k, n); ++j) {
@@ -54,6 +56,7 @@ at::Tensor run_engine(const Matrices& m, const X0Model& model, uint64_t seed, in
       if (it == eps.end()) it = eps.emplace(j, noise_batch(seed, first, count, j, layout)).first;
       x.add_(it->second, b);
     }
+    peak = std::max(peak, static_cast<int64_t>(ys.size() + eps.size()));
     // Drop what no later row uses.
     for (auto it = ys.begin(); it != ys.end();)
       it = y_last[static_cast<size_t>(it->first)] <= k ? ys.erase(it) : std::next(it);
@@ -68,33 +71,12 @@ at::Tensor run_engine(const Matrices& m, const X0Model& model, uint64_t seed, in
     }
   }
   check_finite(x, "output", n);
+  if (options.peak_held != nullptr) *options.peak_held = peak;
   if (options.denoise_to_zero) {
     x = model.predict_x0(x, m.times.back());
     check_finite(x, "denoised output", n);
   }
   return x;
-}
-
-int64_t engine_peak_live_tensors(const Matrices& m) {
-  const Eigen::Index n = m.signal.cols();
-  const std::vector<Eigen::Index> y_last = last_use(m.signal);
-  const std::vector<Eigen::Index> e_last = last_use(m.noise);
-  std::vector<Eigen::Index> e_first(static_cast<size_t>(n + 1), -1);
-  for (Eigen::Index k = n; k >= 0; --k)
-    for (Eigen::Index j = 0; j <= k; ++j)
-      if (m.noise(k, j) != 0.0) e_first[static_cast<size_t>(j)] = k;
-  int64_t peak = 0;
-  for (Eigen::Index k = 0; k <= n; ++k) {
-    int64_t live = 0;  // held while row k is formed
-    for (Eigen::Index j = 0; j < std::min(k, n); ++j)
-      if (y_last[static_cast<size_t>(j)] >= k) ++live;
-    for (Eigen::Index j = 0; j <= n; ++j)
-      if (e_first[static_cast<size_t>(j)] >= 0 && e_first[static_cast<size_t>(j)] <= k &&
-          e_last[static_cast<size_t>(j)] >= k)
-        ++live;
-    peak = std::max(peak, live);
-  }
-  return peak;
 }
 
 }  // namespace samplersearch

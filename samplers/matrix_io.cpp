@@ -183,26 +183,46 @@ Matrices matrices_from_json(const json& j, const std::string& origin) {
   return m;
 }
 
-std::string matrices_to_table(const Matrices& m, int digits) {
+double table_row_scale(const Matrices& m, Eigen::Index k) {
+  const double diag = m.signal(k, k - 1);
+  const double sum = m.signal.row(k).sum();
+  return std::abs(diag) > 1e-12 ? diag : (std::abs(sum) > 1e-12 ? sum : 1.0);
+}
+
+std::vector<std::vector<std::string>> matrices_table_cells(const Matrices& m, int digits) {
   const Eigen::Index n = m.signal.cols();
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(digits);
-  out << "time";
-  for (Eigen::Index k = 1; k <= n; ++k) out << '\t' << m.times[static_cast<size_t>(k)];
-  out << "\tmarginal coeff\n";
+  auto fixed = [digits](double v) {
+    std::ostringstream out;
+    out.setf(std::ios::fixed);
+    out.precision(digits);
+    out << v;
+    return out.str();
+  };
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header{"time"};
+  for (Eigen::Index k = 1; k <= n; ++k) header.push_back(fixed(m.times[static_cast<size_t>(k)]));
+  header.emplace_back("marginal coeff");
+  rows.push_back(std::move(header));
   for (Eigen::Index k = 1; k <= n; ++k) {
-    const double diag = m.signal(k, k - 1);
-    const double sum = m.signal.row(k).sum();
-    const double scale = std::abs(diag) > 1e-12 ? diag : (std::abs(sum) > 1e-12 ? sum : 1.0);
-    out << m.times[static_cast<size_t>(k)];
+    const double scale = table_row_scale(m, k);
+    std::vector<std::string> row{fixed(m.times[static_cast<size_t>(k)])};
     for (Eigen::Index j = 0; j < n; ++j) {
       const double v = m.signal(k, j) / scale;
-      out << '\t' << (std::abs(v) < 0.5 * std::pow(10.0, -digits) ? 0.0 : v);
+      row.push_back(fixed(std::abs(v) < 0.5 * std::pow(10.0, -digits) ? 0.0 : v));
     }
-    out << '\t' << m.schedule->alpha(m.times[static_cast<size_t>(k)]) << '\n';
+    row.push_back(fixed(m.schedule->alpha(m.times[static_cast<size_t>(k)])));
+    rows.push_back(std::move(row));
   }
-  return out.str();
+  return rows;
+}
+
+std::string matrices_to_table(const Matrices& m, int digits) {
+  std::string out;
+  for (const auto& row : matrices_table_cells(m, digits)) {
+    for (size_t c = 0; c < row.size(); ++c) out += (c ? "\t" : "") + row[c];
+    out += '\n';
+  }
+  return out;
 }
 
 Matrices matrices_from_table(std::string_view text, std::shared_ptr<const Schedule> schedule,

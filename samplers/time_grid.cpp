@@ -27,9 +27,4 @@ double TimeGrid::end_time(const Schedule& schedule) const {
   return schedule.discrete() ? std::round(grid_.t_end) : grid_.t_end;
 }
 
-nlohmann::json TimeGrid::describe() const {
-  if (!explicit_.empty()) return {{"explicit", explicit_}};
-  return {{"discretization", name_}, {"t_start", grid_.t_start}, {"t_end", grid_.t_end}};
-}
-
 }  // namespace samplersearch

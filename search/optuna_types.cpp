@@ -47,7 +47,6 @@ Distribution Distribution::floating(std::string name, double low, double high, b
                                     std::optional<double> step) {
   Distribution d;
   d.name = std::move(name);
-  d.kind = Kind::floating;
   d.low = low;
   d.high = high;
   d.log = log;
@@ -55,42 +54,9 @@ Distribution Distribution::floating(std::string name, double low, double high, b
   return d;
 }
 
-Distribution Distribution::integer(std::string name, long low, long high, bool log, long step) {
-  Distribution d;
-  d.name = std::move(name);
-  d.kind = Kind::integer;
-  d.low = static_cast<double>(low);
-  d.high = static_cast<double>(high);
-  d.log = log;
-  d.step = static_cast<double>(step);
-  return d;
-}
-
-Distribution Distribution::categorical(std::string name, json choices) {
-  Distribution d;
-  d.name = std::move(name);
-  d.kind = Kind::categorical;
-  d.choices = std::move(choices);
-  return d;
-}
-
 json Distribution::to_json() const {
-  switch (kind) {
-    case Kind::floating:
-      return {{"name", name}, {"type", "float"}, {"low", low},
-              {"high", high}, {"log", log},      {"step", step ? json(*step) : json(nullptr)}};
-    case Kind::integer:
-      return {{"name", name},
-              {"type", "int"},
-              {"low", std::lround(low)},
-              {"high", std::lround(high)},
-              {"log", log},
-              {"step", std::lround(step.value_or(1))}};
-    case Kind::categorical:
-      return {{"name", name}, {"type", "categorical"}, {"choices", choices}};
-  }
-  SS_CHECK(false) << "unhandled Distribution::Kind";
-  return {};
+  return {{"name", name}, {"type", "float"}, {"low", low},
+          {"high", high}, {"log", log},      {"step", step ? json(*step) : json(nullptr)}};
 }
 
 namespace {

@@ -143,7 +143,7 @@ int run_matrices(const Args& args) {
 void declare_marginals(CLI::App& app) {
   app.description(
       "Prints, per row k, t_k, Σ_j C[k][j] beside α(t_k) and √(Σ_j B[k][j]²) beside σ(t_k)\n"
-      "(seed 000, Figures 8–13), and the largest deviations.\n");
+      "(Zheng & Zheng 2025, Figures 8–13), and the largest deviations.\n");
   declare_solver_flags(app);
 }
 

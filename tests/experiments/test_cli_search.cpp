@@ -278,7 +278,9 @@ TEST_F(CliSearch, BridgeDyingBeforeAnsweringAskLeavesNothingRunning) {
   std::set<int> numbers;
   for (const TrialRecord& t : c.trials) {
     numbers.insert(t.number);
-    if (t.state == TrialState::fail) EXPECT_EQ(t.reason, kInterruptedReason);
+    if (t.state == TrialState::fail) {
+      EXPECT_EQ(t.reason, kInterruptedReason);
+    }
   }
   EXPECT_EQ(numbers, (std::set<int>{0, 1, 2, 3, 4, 5}));
 }

@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// α(t) of vp-linear written out here (SPEC §1), independent of the library's schedule.
+// α(t) of vp-linear written out here (docs/equations.md §1), independent of the library's schedule.
 double vp_alpha(double t) { return std::exp(-0.25 * 19.9 * t * t - 0.5 * 0.1 * t); }
 
 Matrices classic(const std::string& name, int steps, SolverOptions options = {}) {
@@ -213,7 +213,7 @@ TEST(Markdown, ComparisonAndPaperTablesReadBack) {
   const auto sums = entries[0].matrices.row_sums();
   for (size_t k = 1; k <= 5; ++k)
     EXPECT_NEAR(number(tables[1].second[k].back()), sums[k], 5e-4 + 1e-12);
-  // Seed 000's reading rule (divide by the row sum, multiply by α) gives C back (table reader).
+  // The reading rule of Zheng & Zheng 2025 (divide by the row sum, multiply by α) gives C back (table reader).
   const auto& m = entries[0].matrices;
   std::string block;
   for (const auto& r : tables[1].second) {

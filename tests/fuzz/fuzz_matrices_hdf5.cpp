@@ -1,4 +1,4 @@
-// HDF5 matrix files (SPEC §4): read_matrices on arbitrary bytes named .h5.
+// HDF5 matrix files (docs/equations.md §4): read_matrices on arbitrary bytes named .h5.
 #include "fuzz_support.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"
 

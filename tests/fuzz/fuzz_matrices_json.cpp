@@ -1,4 +1,4 @@
-// JSON matrix files (SPEC §4): read_matrices on arbitrary bytes named .json.
+// JSON matrix files (docs/equations.md §4): read_matrices on arbitrary bytes named .json.
 #include "fuzz_support.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"
 

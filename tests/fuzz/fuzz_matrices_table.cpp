@@ -1,4 +1,4 @@
-// The papers' table (seed 000, Tables 15-17): matrices_from_table on arbitrary text, on the
+// The papers' table (Zheng & Zheng 2025, Table 15-17): matrices_from_table on arbitrary text, on the
 // VP-linear schedule with only t_0 = 1 given (the other times are read from the table).
 #include "fuzz_support.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"

@@ -1,4 +1,4 @@
-// Statistics files (SPEC §6): read_statistics on arbitrary bytes.
+// Statistics files (docs/equations.md §6): read_statistics on arbitrary bytes.
 #include "fuzz_support.hpp"
 #include "samplersearch/metrics/statistics_file.hpp"
 

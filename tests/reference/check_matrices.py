@@ -27,7 +27,7 @@ import numpy as np
 
 import reference_samplers as R  # the sibling file: Python puts the script's folder on the path
 
-# |cli − ref| ≤ MATRIX_RTOL · max(1, |ref|) for every time, α, σ, C and B entry (issue 2).
+# |cli − ref| ≤ MATRIX_RTOL · max(1, |ref|) for every time, α, σ, C and B entry.
 MATRIX_RTOL = 1e-6
 # Identities between references that are exact in real arithmetic (rounding only).
 IDENTITY_RTOL = 1e-10
@@ -69,7 +69,7 @@ def self_test():
     dd = R.make_schedule("ddpm-discrete")
     expect(all(abs(dd.alpha(float(n)) - math.sqrt(abar[n])) < 1e-14 for n in (0, 1, 500, 999)),
            "ddpm-discrete α_n != √ᾱ_n")
-    # SPEC §4 Table 15 grid: vp-linear time-quadratic N=5 → t = 1, 0.650, 0.375, 0.176, 0.051, 0.001.
+    # docs/equations.md §4 Table 15 grid: vp-linear time-quadratic N=5 → t = 1, 0.650, 0.375, 0.176, 0.051, 0.001.
     tq = R.discretize(R.make_schedule("vp-linear"), "time-quadratic", 5, 1.0, 1e-3)
     expect(_close(np.round(tq, 3), [1, 0.650, 0.375, 0.176, 0.051, 0.001], 1e-12), f"time-quadratic {tq}")
 

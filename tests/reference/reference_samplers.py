@@ -9,7 +9,7 @@ formed; ``ctx.eps(x, t)`` is the noise-prediction view ε̂ = (x − α y)/σ of
 
 Each function follows the control flow and defaults of one reference implementation (the comment
 above it names which); see README.md in this folder.  Schedules and discretizations follow
-SPEC §1–§2.  Only NumPy and SciPy are used.
+docs/equations.md §1–§2.  Only NumPy and SciPy are used.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from scipy import integrate
 
 
 # --------------------------------------------------------------------------------------------
-# Schedules (SPEC §1).  `lam` is DPM-Solver's half log-SNR  log α − log σ  (= λ_SPEC / 2).
+# Schedules (docs/equations.md §1).  `lam` is DPM-Solver's half log-SNR  log α − log σ  (= λ_full / 2, λ_full the log-SNR of docs/equations.md §1).
 # --------------------------------------------------------------------------------------------
 class Schedule:
     name = ""
@@ -200,7 +200,7 @@ def make_schedule(name):
 
 
 # --------------------------------------------------------------------------------------------
-# Discretizations (SPEC §2): n+1 times from T = t_start down to ε = t_end.
+# Discretizations (docs/equations.md §2): n+1 times from T = t_start down to ε = t_end.
 # --------------------------------------------------------------------------------------------
 def discretize(schedule, name, n, t_start, t_end, karras_rho=7.0, round_discrete=True):
     i = np.arange(n + 1, dtype=np.float64) / n
@@ -213,7 +213,7 @@ def discretize(schedule, name, n, t_start, t_end, karras_rho=7.0, round_discrete
         l0, l1 = schedule.lam(t_start), schedule.lam(t_end)
         t = np.array([schedule.t_of_lam(l0 + v * (l1 - l0)) for v in i])
         t[0], t[-1] = t_start, t_end
-    elif name == "karras":                   # EDM, σ = e^{−λ_SPEC/2} = σ/α, mapped back to t
+    elif name == "karras":                   # EDM, σ = e^{−λ_full/2} = σ/α, mapped back to t
         a = math.exp(-schedule.lam(t_start)) ** (1.0 / karras_rho)
         b = math.exp(-schedule.lam(t_end)) ** (1.0 / karras_rho)
         t = np.array([schedule.t_of_lam(-math.log((a + v * (b - a)) ** karras_rho)) for v in i])
@@ -349,7 +349,7 @@ def _sigma2_ts(ctx, t, s):
 # The samplers.  Shared signature: fn(ctx, steps, **options); the model is ctx.denoise/ctx.eps.
 # --------------------------------------------------------------------------------------------
 
-# DDPM ancestral sampling (seed 000 eq. 31 = Ho et al. eq. 7): x_s ~ q(x_s | x_t, x0 = y),
+# DDPM ancestral sampling (Zheng & Zheng 2025, eq. 31 = Ho et al. eq. 7): x_s ~ q(x_s | x_t, x0 = y),
 # the Gaussian posterior, on every step including the last one to t_N.
 def ddpm(ctx, steps):
     ts = ctx.grid.times(steps)
@@ -364,7 +364,7 @@ def ddpm(ctx, steps):
     return ctx.finish(x, ts[-1])
 
 
-# DDIM (Song et al. 2021, eq. 12 with σ_η of eq. 16; seed 000 eq. 35 for η = 0):
+# DDIM (Song et al. 2021, eq. 12 with σ_η of eq. 16; Zheng & Zheng 2025, eq. 35 for η = 0):
 # x_s = α_s y + √(σ_s² − σ_η²)·ε̂ + σ_η ε,  σ_η = η·(σ_s/σ_t)·σ_{t|s}.
 def ddim(ctx, steps, eta=0.0):
     ts = ctx.grid.times(steps)
@@ -381,7 +381,7 @@ def ddim(ctx, steps, eta=0.0):
 
 
 # k-diffusion sampling.py sample_euler (s_churn = 0) in σ-space: x̃ = x/α, σ̃ = σ/α,
-# d = (x̃ − denoised)/σ̃, x̃ ← x̃ + d·(σ̃_next − σ̃).  (Seed 000 eq. 37 on `flow`.)
+# d = (x̃ − denoised)/σ̃, x̃ ← x̃ + d·(σ̃_next − σ̃).  (Zheng & Zheng 2025, eq. 37 on `flow`.)
 def euler(ctx, steps):
     ts = ctx.grid.times(steps)
     x = ctx.prior(ts[0])
@@ -750,7 +750,7 @@ def unipc(ctx, steps, order=2, variant="bh1", predict="x0", lower_order_final=Tr
     return ctx.finish(x, ts[-1])
 
 
-# The generalized backward step of SPEC §5 (seed 001, Corollary 1, sign corrected), λ = the full
+# The generalized backward step of docs/equations.md §5 (Corollary 1 of "Unified Perspectives on S2N Diffusion Models", sign corrected), λ = the full
 # log-SNR log(α²/σ²):  x_s = (α_s/α_t)x_t − ((1+ρ²)/(1+γ))·α_s·[e^{−(1+γ)λ_t/2} − e^{−(1+γ)λ_s/2}]
 # ·e^{γλ_t/2}·ε̂ + ρ·α_t·√(e^{−λ_t} − e^{−λ_s})·(α_s/α_t)^{1−δ}·(σ_s/σ_t)^δ·ε.
 def generalized(ctx, steps, gamma=0.0, delta=1.0, rho=0.0):

@@ -1,4 +1,4 @@
-"""Independent NumPy references for the exact models (SPEC §3), for test_exact_models.
+"""Independent NumPy references for the exact models (docs/equations.md §3), for test_exact_models.
 
 Usage: exact_models_reference.py INPUT.json OUTPUT.json
 INPUT holds {"task": "gmm" | "mixture_moments" | "empirical", ...}; OUTPUT gets the answer.

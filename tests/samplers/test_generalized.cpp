@@ -1,4 +1,4 @@
-// The (γ, δ, ρ) step of SPEC §5: its two identities to 1e-12, and per-step values.
+// The (γ, δ, ρ) step of docs/equations.md §5: its two identities to 1e-12, and per-step values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -37,7 +37,7 @@ TEST(Generalized, GammaZeroRhoZeroIsDdimForAnyDelta) {
   }
 }
 
-// The ancestral step exactly as SPEC §5 writes it, run on linear forms:
+// The ancestral step exactly as docs/equations.md §5 writes it, run on linear forms:
 // x_s = (α_s/α_t)x_t + α_sα_t(e^{−λ_t}−e^{−λ_s})·score + α_t√(e^{−λ_t}−e^{−λ_s})·(σ_s/σ_t)·ε,
 // score = −(x_t − α_t y)/σ_t².
 Matrices ancestral_as_written(int steps, const std::string& schedule) {
@@ -65,7 +65,7 @@ TEST(Generalized, GammaOneDeltaOneRhoOneIsTheAncestralStep) {
     o.rho = {1.0};
     const Matrices g = solver_matrices("generalized", plan(8, o, schedule));
     EXPECT_LE(max_diff(g, ancestral_as_written(8, schedule)), kIdentity) << schedule;
-    // … which is also DDPM's posterior step (seed 000 eq. 31).
+    // … which is also DDPM's posterior step (Zheng & Zheng 2025, eq. 31).
     EXPECT_LE(max_diff(g, solver_matrices("ddpm", plan(8, {}, schedule))), kIdentity) << schedule;
   }
 }

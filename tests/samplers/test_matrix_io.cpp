@@ -1,4 +1,4 @@
-// Matrix files: JSON and HDF5 round trips, the papers' table format (seed 000 Table 15), errors.
+// Matrix files: JSON and HDF5 round trips, the papers' table format (Zheng & Zheng 2025, Table 15), errors.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -15,7 +15,7 @@
 namespace samplersearch {
 namespace {
 
-// Seed 000, Table 15 (5 steps, ScoreSDE VP, time-quadratic), verbatim.
+// Zheng & Zheng 2025, Table 15 (5 steps, ScoreSDE VP, time-quadratic), verbatim.
 constexpr const char* kTable15 =
     "time\t0.650\t0.375\t0.176\t0.051\t0.001\tmarginal coeff\n"
     "0.650\t1\t0\t0\t0\t0\t0.118\n"
@@ -34,7 +34,7 @@ TEST(Table, Table15OnVpLinearTimeQuadratic) {
   auto s = make_schedule("vp-linear");
   const auto times = make_timesteps("time-quadratic", *s, 5, {1.0, 1e-3});
   const Matrices m = matrices_from_table(kTable15, s, times, "table15");
-  // SPEC §4: row 2 = (−0.291, 1)·0.487/0.709 = (−0.200, 0.687).
+  // docs/equations.md §4: row 2 = (−0.291, 1)·0.487/0.709 = (−0.200, 0.687).
   EXPECT_NEAR(m.signal(2, 0), -0.200, 5e-4);
   EXPECT_NEAR(m.signal(2, 1), 0.687, 5e-4);
   // Its marginal column: the rows sum to α(t_k), which rounds to the table's column.

@@ -1,5 +1,5 @@
 // NaturalDiffusion .npz files: the paper's three published matrices against NumPy's reading of
-// them and against seed 000's Table 15; bit-exact round trips (member bytes compared by Python's
+// them and against Table 15 of Zheng & Zheng 2025; bit-exact round trips (member bytes compared by Python's
 // zipfile); both past_epsilon_coeff widths; every malformed input a FileError naming file, array
 // and reason; conversions through the CLI; the paper:N catalogue entries and their checks.
 #include <gtest/gtest.h>
@@ -108,7 +108,7 @@ TEST(NaturalDiffusion, PaperFilesMatchNumpyAndTheSchedule) {
 }
 
 TEST(NaturalDiffusion, FivePaperStepsAreTable15) {
-  // Seed 000, Table 15: rows divided by the newest entry.
+  // Zheng & Zheng 2025, Table 15: rows divided by the newest entry.
   const Matrices m = read_matrices(paper_path("step_5_weight_00.npz"));
   EXPECT_NEAR(m.signal(2, 0) / m.signal(2, 1), -0.291, 5e-4);
   EXPECT_NEAR(m.signal(3, 1) / m.signal(3, 2), 0.133, 5e-4);

@@ -1,4 +1,4 @@
-// Schedules and discretizations (SPEC §1–§2) against closed forms worked independently
+// Schedules and discretizations (docs/equations.md §1–§2) against closed forms worked independently
 // (NumPy: values quoted beside each assertion).
 #include <gtest/gtest.h>
 

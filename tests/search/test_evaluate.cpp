@@ -1,5 +1,5 @@
 // Chunked, pooled, multi-fidelity scoring: bit-identical for 1 or several workers, pruning,
-// and numerical failures (issue 4 items 3–5).
+// and numerical failures.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // The search loop against real Optuna: warm starts first, every trial stored before it is told,
-// budgets, failures and stops (issue 4 items 3 and 5).
+// budgets, failures and stops.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -50,7 +50,9 @@ class RecordingSink final : public TrialSink {
       : study_(study), stop_after_(stop_after) {}
   void write(const TrialRecord& r) override {
     for (const FrozenTrial& t : study_.trials())
-      if (t.number == r.number) EXPECT_EQ(t.state, TrialState::running) << "told before stored";
+      if (t.number == r.number) {
+        EXPECT_EQ(t.state, TrialState::running) << "told before stored";
+      }
     records.push_back(r);
     if (static_cast<int>(records.size()) == stop_after_) request_stop();
   }
@@ -78,7 +80,7 @@ struct World {
       model, 3, SampleLayout{{8}, at::kFloat}};
   Objective objective{&model, &metric, {{8}, at::kFloat}, 3, 16, {16, 32}, &reference, {}};
   std::unique_ptr<SearchSpace> space =
-      make_space("matrix", SpaceConfig{schedule, times, {{"tail", 2}}});
+      make_space("matrix", SpaceConfig{schedule, times, {{"tail", 2}}, {}});
   DevicePool pool{{"cpu:2"}};
 };
 
@@ -111,7 +113,9 @@ TEST(Loop, WarmStartsFirstEveryTrialStoredBeforeToldAndTheBudgetHolds) {
   for (size_t i = 0; i < warm.size() && i < trials.size(); ++i) {
     EXPECT_EQ(trials[i].user_attrs.value("warm_start", ""), warm[i].label);
     for (const TrialRecord& rec : sink.records)
-      if (rec.number == static_cast<int>(i)) EXPECT_EQ(rec.warm_start, warm[i].label);
+      if (rec.number == static_cast<int>(i)) {
+        EXPECT_EQ(rec.warm_start, warm[i].label);
+      }
     for (const auto& [k, v] : warm[i].params.items())
       EXPECT_NEAR(trials[i].params[k].get<double>(), v.get<double>(), 1e-12) << k;
   }
@@ -179,7 +183,9 @@ TEST(Loop, AnErrorThatIsNotTheTrialsStopsTheLoopAndIsRethrown) {
     const bool stored =
         std::find(sink.stored.begin(), sink.stored.end(), t.number) != sink.stored.end();
     // Stored trials were told; the one that could not be stored stays RUNNING for resume.
-    if (stored) EXPECT_NE(t.state, TrialState::running) << t.number;
+    if (stored) {
+      EXPECT_NE(t.state, TrialState::running) << t.number;
+    }
   }
   EXPECT_EQ(std::count_if(trials.begin(), trials.end(),
                           [](const FrozenTrial& t) { return t.state == TrialState::running; }),

@@ -1,4 +1,4 @@
-// Search spaces: params ↔ matrices, warm starts, bounds and errors (issue 4 item 2).
+// Search spaces: params ↔ matrices, warm starts, bounds and errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,7 +14,7 @@ namespace {
 
 SpaceConfig config(int steps, nlohmann::json options = nlohmann::json::object()) {
   auto s = make_schedule("vp-linear");
-  return {s, make_timesteps("time-quadratic", *s, steps, {1.0, 1e-3}), std::move(options)};
+  return {s, make_timesteps("time-quadratic", *s, steps, {1.0, 1e-3}), std::move(options), {}};
 }
 
 class EverySpace : public ::testing::TestWithParam<std::string> {};
@@ -33,7 +33,9 @@ TEST_P(EverySpace, WarmStartsAreInsideTheBoundsAndGiveValidMatrices) {
       }
       const Matrices m = space->to_matrices(w.params);
       EXPECT_EQ(m.steps(), 10);
-      if (!stochastic) EXPECT_TRUE(m.deterministic()) << w.label;
+      if (!stochastic) {
+        EXPECT_TRUE(m.deterministic()) << w.label;
+      }
       if (GetParam() != "matrix") continue;
       // The matrix space keeps the marginal noise exactly: ‖B[k]‖ = σ(t_k).
       const auto norms = m.noise_norms();
@@ -100,7 +102,7 @@ TEST(MatrixSpace, RowsSumToAlphaAndCountTheFreeEntries) {
     for (Eigen::Index j = 0; j < k - 3; ++j) EXPECT_EQ(m.signal(k, j), 0.0);
 }
 
-// Seed 000 Table 15 is a tail-2 matrix: its ratios as params give back the imported table.
+// Zheng & Zheng 2025, Table 15 is a tail-2 matrix: its ratios as params give back the imported table.
 TEST(MatrixSpace, Table15RoundTrips) {
   const SpaceConfig c = config(5, {{"tail", 2}});
   auto space = make_space("matrix", c);

@@ -1,5 +1,5 @@
 #pragma once
-// Running an experiment end to end (issue 5 items 2–3): a new search creates the HDF5 store and
+// Running an experiment end to end: a new search creates the HDF5 store and
 // the Optuna study, measures the classic baselines, runs the loop with the store as its sink, and
 // re-measures the best trials on unseen noise; a resume reconciles the study with the store
 // (trials RUNNING at a crash become FAIL "interrupted", or get the state the store already has)

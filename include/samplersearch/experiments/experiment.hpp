@@ -1,5 +1,5 @@
 #pragma once
-// Experiment files (issue 5 item 1): one JSON document describing a search — model, schedule,
+// Experiment files: one JSON document describing a search — model, schedule,
 // times, NFE, search space, baselines, metric and sample counts, Optuna sampler/pruner/storage,
 // devices, concurrency, seed, budget and output. One field table (experiment_fields) is the schema:
 // defaults, validation, `--help` and experiments/README.md's field list all come from it.

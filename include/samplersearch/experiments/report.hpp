@@ -1,5 +1,5 @@
 #pragma once
-// The HTML report (issue 5 item 6): optimization history, the best matrix as a heat map beside
+// The HTML report: optimization history, the best matrix as a heat map beside
 // DPM-Solver++'s, and sample grids (PNG) of the best trial and the best classic sampler drawn from
 // the same noise. Self-contained: inline SVG and CSS, PNGs beside index.html, no network to view.
 #include <ATen/core/Tensor.h>

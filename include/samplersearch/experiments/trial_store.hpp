@@ -1,5 +1,5 @@
 #pragma once
-// The HDF5 trial store (issue 5 item 2): one file per experiment holding the experiment file as
+// The HDF5 trial store: one file per experiment holding the experiment file as
 // run, its hash, the classic baselines measured before the search, and every finished trial
 // (number, state, params, C, B, times, intermediate and final values, timings, device, reason).
 // It implements the loop's TrialSink: a trial is flushed to disk before Optuna is told. The file

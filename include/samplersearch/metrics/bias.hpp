@@ -1,5 +1,5 @@
 #pragma once
-// Finite-sample-bias-aware estimators (issue 3 item 7): KID, the unbiased squared MMD with the
+// Finite-sample-bias-aware estimators: KID, the unbiased squared MMD with the
 // polynomial kernel k(x, y) = (xᵀy/d + 1)³ (Bińkowski et al. 2018), and FD∞, the Fréchet distance
 // extrapolated to infinitely many samples from a linear fit in 1/n (Chong & Forsyth 2020).
 //

@@ -1,5 +1,5 @@
 #pragma once
-// The offline metric's feature network (issue 3 item 6): a small CNN trained by our own code on the
+// The offline metric's feature network: a small CNN trained by our own code on the
 // data set (Fashion-MNIST by default: 60,000 images [1, 28, 28] in [−1, 1], 10 classes), whose
 // penultimate layer is the feature space. Architecture (any C×H×W input, K classes):
 //   conv3×3(C→c1, pad 1) → BatchNorm → ReLU → maxpool 2 → conv3×3(c1→c2, pad 1) → BatchNorm → ReLU

@@ -1,5 +1,5 @@
 #pragma once
-// The feature extractors a metric compares samples in (issue 3 item 6), as one registry table:
+// The feature extractors a metric compares samples in, as one registry table:
 // `pixels` (the samples flattened), `classifier` (the penultimate layer of a small CNN trained on
 // the data set, classifier.hpp) and `inception` (FID Inception pool3, inception.hpp).
 #include <ATen/core/Tensor.h>

@@ -1,5 +1,5 @@
 #pragma once
-// The Fréchet distance between two Gaussians (SPEC §6), in double precision:
+// The Fréchet distance between two Gaussians (docs/equations.md §6), in double precision:
 //   FD = ‖μ₁ − μ₂‖² + Tr Σ₁ + Tr Σ₂ − 2·Tr √(Σ₁^{½} Σ₂ Σ₁^{½}),
 // computed by a symmetric route with LAPACK (no general-matrix sqrtm, no eigenvectors): pivoted
 // Cholesky factors Σ₁ = F₁F₁ᵀ, Σ₂ = F₂F₂ᵀ with rank cuts, then Tr √(…) = Σ_i √λ_i where λ_i are

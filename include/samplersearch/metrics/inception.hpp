@@ -1,5 +1,5 @@
 #pragma once
-// The FID Inception v3 (SPEC §6): pytorch-fid's port of the TF 2015-12-05 graph, i.e. torchvision's
+// The FID Inception v3 (docs/equations.md §6): pytorch-fid's port of the TF 2015-12-05 graph, i.e. torchvision's
 // Inception3 with the A, C and E blocks changed (average pools with count_include_pad=False, the
 // last E block's pool branch a max pool), run up to pool3 (2048-d). The preprocessing is included
 // and matches pytorch-fid: uint8 → [0, 1] → grey repeated to RGB → bilinear resize to 299×299

@@ -1,5 +1,5 @@
 #pragma once
-// The metric interface and registry (issue 3 items 6–7). A metric scores a set of samples; it is
+// The metric interface and registry. A metric scores a set of samples; it is
 // fed in chunks (any number, from any worker) through a MetricState that merges, so a value never
 // depends on how samples were split, and it can be read at any count (multi-fidelity). Metrics know
 // nothing of samplers: the caller passes samples (and, for metrics that compare with a reference

@@ -1,5 +1,5 @@
 #pragma once
-// Time discretizations t_0 > t_1 > … > t_N (SPEC §2).
+// Time discretizations t_0 > t_1 > … > t_N (docs/equations.md §2).
 #include <span>
 #include <string_view>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// The Natural Inference engine (SPEC §4): samples from (C, B, times) and an x0-model.
+// The Natural Inference engine (docs/equations.md §4): samples from (C, B, times) and an x0-model.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -12,6 +12,9 @@ namespace samplersearch {
 
 struct EngineOptions {
   bool denoise_to_zero = false;  // one more call: output f(x_N, t_N) instead of x_N
+  // When set, receives the largest number of y and ε tensors the run held at once (its memory,
+  // in batches of samples), counted on the maps the engine keeps.
+  int64_t* peak_held = nullptr;
 };
 
 // x_N (or f(x_N, t_N)) for samples first … first+count−1 of the noise stream `seed`, with
@@ -19,8 +22,5 @@ struct EngineOptions {
 // that a later row still uses are kept. Throws NumericalError on a NaN/Inf.
 at::Tensor run_engine(const Matrices& matrices, const X0Model& model, uint64_t seed, int64_t first,
                       int64_t count, const SampleLayout& layout, const EngineOptions& options = {});
-
-// Number of y and ε tensors held at once by run_engine for these matrices (its memory, in samples).
-int64_t engine_peak_live_tensors(const Matrices& matrices);
 
 }  // namespace samplersearch

@@ -1,5 +1,5 @@
 #pragma once
-// Exact x0-models (SPEC §3): no training, exact ground truth.
+// Exact x0-models (docs/equations.md §3): no training, exact ground truth.
 #include <ATen/core/Tensor.h>
 
 #include <memory>
@@ -35,7 +35,7 @@ class GaussianMixtureModel final : public X0Model {
   std::vector<int64_t> shape_;
 };
 
-// The exact denoiser of an empirical data set {X_i} (seed 000 eq. 23):
+// The exact denoiser of an empirical data set {X_i} (Zheng & Zheng 2025, eq. 23):
 // E[x0|x_t] = Σ_i w_i X_i, w = softmax_i(−‖x_t − α X_i‖²/(2σ²)); the distances come from one matrix
 // product per batch and the softmax is taken in log space.
 class EmpiricalDenoiser final : public X0Model {

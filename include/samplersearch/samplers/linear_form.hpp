@@ -1,7 +1,7 @@
 #pragma once
 // Linear forms over (y_0 … y_{N−1}, ε_0 … ε_N): the values a classic sampler computes when it is
 // run symbolically. Every classic sampler is linear in the y's and ε's once its times are fixed,
-// so running it on linear forms yields its exact Natural Inference matrices (SPEC §4).
+// so running it on linear forms yields its exact Natural Inference matrices (docs/equations.md §4).
 #include <cstddef>
 #include <vector>
 

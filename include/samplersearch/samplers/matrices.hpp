@@ -1,5 +1,5 @@
 #pragma once
-// The Natural Inference coefficient matrices (SPEC §4), the engine's only input:
+// The Natural Inference coefficient matrices (docs/equations.md §4), the engine's only input:
 //   x_0 = B[0][0]·ε_0,   x_k = Σ_{j<k} C[k][j]·y_j + Σ_{j≤k} B[k][j]·ε_j,   y_k = f(x_k, t_k).
 #include <Eigen/Core>
 #include <memory>

@@ -1,5 +1,5 @@
 #pragma once
-// Matrix files: C, B and the times as JSON and HDF5, and the papers' table format (SPEC §4).
+// Matrix files: C, B and the times as JSON and HDF5, and the papers' table format (docs/equations.md §4).
 // Parsers are functions of bytes (JSON, table) so they can be fuzzed.
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -16,10 +16,16 @@ nlohmann::json matrices_to_json(const Matrices& m);
 // Inverse of matrices_to_json; ConfigError naming `origin` and the field on bad input.
 Matrices matrices_from_json(const nlohmann::json& j, const std::string& origin);
 
-// The papers' table (seed 000, Tables 15–17): a header "time t_1 … t_N marginal coeff", then one
+// The papers' table (Zheng & Zheng 2025, Tables 15–17): a header "time t_1 … t_N marginal coeff", then one
 // row per target time t_k (k = 1…N): the time, C[k][·] scaled so the newest entry C[k][k−1] is 1,
 // and α(t_k). Tab- or space-separated; deterministic noise column B[k][0] = σ(t_k) is implied.
 std::string matrices_to_table(const Matrices& m, int digits = 3);
+// The same table as cells (header row, then one row per t_k), each number printed fixed with
+// `digits` decimals; matrices_to_table joins them with tabs.
+std::vector<std::vector<std::string>> matrices_table_cells(const Matrices& m, int digits = 3);
+// The divisor of row k in the papers' table: the newest entry C[k][k−1], or the row sum when that
+// is ~0, or 1 when both are.
+double table_row_scale(const Matrices& m, Eigen::Index k);
 // Rows scaled back to sum α(t_k) as the paper says ("divide by its sum and multiply by α(t_k)").
 // `times` is either all N+1 times t_0…t_N of the rows (e.g. from the discretization the table was
 // made on; the table's rounded times are checked against them) or just {t_0} (the table does not

@@ -1,6 +1,6 @@
 #pragma once
 // NaturalDiffusion's coefficient files (the .npz that the Natural Inference paper's code writes and
-// reads; seed 000, §4) ↔ Matrices. The archive holds three float64 arrays, in this order:
+// reads; Zheng & Zheng 2025, §4) ↔ Matrices. The archive holds three float64 arrays, in this order:
 //   past_xstart_coeff  N×N      row r: weights of y_0…y_r in the input of model call r+2, i.e.
 //                               x at t_{r+1} (the newest y included): C[r+1][j] = X[r][j];
 //   past_epsilon_coeff N×(N+1)  (classic-sampler files) or N×N (searched files): weights of

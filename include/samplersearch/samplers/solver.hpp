@@ -35,8 +35,6 @@ class TimeGrid {
   explicit TimeGrid(std::vector<double> explicit_times);
   // n+1 times t_0 … t_n.
   std::vector<double> times(const Schedule& schedule, int n, std::string_view solver) const;
-  // JSON description (discretization name and range, or the explicit list).
-  nlohmann::json describe() const;
   // The discretization's name ("" for an explicit list) and its range.
   const std::string& discretization() const { return name_; }
   const GridSpec& spec() const { return grid_; }
@@ -108,7 +106,7 @@ std::string solver_option_help(const SolverOptionSpec& spec);
 
 // A named sampler: a classic configuration under the name papers give it, e.g.
 // "dpmsolver++(2M)" = dpmsolver++ with order 2, multistep; or a published matrix file compiled
-// into the library, e.g. "paper:5" (seed 000's searched 5-step matrix, samplers/data/).
+// into the library, e.g. "paper:5" (the searched 5-step matrix of Zheng & Zheng 2025, samplers/data/).
 struct ClassicSampler {
   std::string label;
   std::string solver;  // registry solver ("" for a published matrix)

@@ -1,5 +1,5 @@
 #pragma once
-// Scoring one trial's matrices (issue 4 items 3–4): samples are drawn in fixed-size chunks
+// Scoring one trial's matrices: samples are drawn in fixed-size chunks
 // (chunk c holds noise indices [c·chunk, (c+1)·chunk)), spread over the device pool, scored per
 // chunk and merged in chunk order — so the value is bit-identical for 1 or several workers. The
 // metric is read at growing sample counts (multi-fidelity), each reported as an intermediate value

@@ -1,5 +1,5 @@
 #pragma once
-// The parallel search loop (issue 4 items 3 and 5): up to K trials in flight, each asked from
+// The parallel search loop: up to K trials in flight, each asked from
 // Optuna, turned into matrices by the search space, scored on the device pool, written to the
 // trial sink, then told — in that order, so a finished trial is stored before Optuna hears of it.
 #include <atomic>
@@ -17,7 +17,7 @@
 
 namespace samplersearch {
 
-// Everything the store keeps of one trial (issue 5 writes it to HDF5).
+// Everything the store keeps of one trial (the trial store writes it to HDF5).
 struct TrialRecord {
   int number = -1;
   TrialState state = TrialState::running;

@@ -71,24 +71,18 @@ std::span<const OptunaEntry> optuna_storage_registry();
 // The storage registry name of a URL ("" -> memory); ConfigError("storage", ...) if unknown.
 std::string_view optuna_storage_kind(std::string_view url);
 
-// One parameter Optuna samples: float in [low, high] (log, step), int, or a categorical choice.
+// One parameter Optuna samples: a float in [low, high] (log-uniform if `log`, on a grid if `step`).
+// The search spaces ask only for floats; the bridge script also knows Optuna's int and
+// categorical distributions, which a new space would add here with its first use.
 struct Distribution {
-  enum class Kind { floating, integer, categorical };
   std::string name;
-  Kind kind = Kind::floating;
   double low = 0, high = 0;
   bool log = false;
-  std::optional<double> step;  // float: grid step; int: step (default 1)
-  nlohmann::json choices = nlohmann::json::array();
+  std::optional<double> step;  // grid step
 
   // Uniform (or log-uniform) float in [low, high], optionally on a step grid.
   static Distribution floating(std::string name, double low, double high, bool log = false,
                                std::optional<double> step = std::nullopt);
-  // Integer in [low, high] with the given step (or log-scaled).
-  static Distribution integer(std::string name, long low, long high, bool log = false,
-                              long step = 1);
-  // One of `choices` (strings, numbers, booleans or null).
-  static Distribution categorical(std::string name, nlohmann::json choices);
   // {"name", "type", ...} as the protocol's ask request carries it.
   nlohmann::json to_json() const;
 };

@@ -1,5 +1,5 @@
 #pragma once
-// Search spaces (issue 4 item 2): params ↔ Natural Inference matrices, the distributions Optuna is
+// Search spaces: params ↔ Natural Inference matrices, the distributions Optuna is
 // asked for, and warm starts. One registry: `matrix` and `gdr`.
 #include <memory>
 #include <nlohmann/json.hpp>
