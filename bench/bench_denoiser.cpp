@@ -1,7 +1,7 @@
-// The empirical Fashion-MNIST denoiser (docs/equations.md §3): 10,000 training images × a batch of 500
-// queries of dimension 784, timed in float32 and float64 at two t on 2 threads (and all
-// 60,000 images in float32 at one t), side by side
-// with the same computation in NumPy (bench/bench_denoiser.py) run in the same process tree.
+// The empirical Fashion-MNIST denoiser (docs/equations.md §3): 10,000 training images × a batch of
+// 500 queries of dimension 784, timed in float32 and float64 at two t on 2 threads (and all 60,000
+// images in float32 at one t), side by side with the same computation in NumPy
+// (bench/bench_denoiser.py) run in the same process tree.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>

@@ -1,8 +1,9 @@
-// The engine's overhead (docs/equations.md §4): deterministic DDIM (Song et al. 2021, eq. 12 with σ_t = 0) run
-// through run_engine on its exact matrices C, B, side by side with the same DDIM written by hand
-// as a plain loop on the same model, noise and times, at N = 5, 10, 50, 200 on a cheap model
-// (a Gaussian mixture) and N = 5, 10, 50 on the exact Fashion-MNIST denoiser; then the engine's
-// peak memory for a banded C (the matrix space, 3 columns) against the dense C of unrolled DDIM.
+// The engine's overhead (docs/equations.md §4): deterministic DDIM (Song et al. 2021, eq. 12 with
+// σ_t = 0) run through run_engine on its exact matrices C, B, side by side with the same DDIM
+// written by hand as a plain loop on the same model, noise and times, at N = 5, 10, 50, 200 on a
+// cheap model (a Gaussian mixture) and N = 5, 10, 50 on the exact Fashion-MNIST denoiser; then the
+// engine's peak memory for a banded C (the matrix space, 3 columns) against the dense C of unrolled
+// DDIM.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 

@@ -1,5 +1,5 @@
-// The Fréchet distance on 2048-d covariances (docs/equations.md §6): ours (pivoted Cholesky + eigenvalues
-// only, LAPACK through OpenBLAS) against pytorch-fid's formula with scipy.linalg.sqrtm
+// The Fréchet distance on 2048-d covariances (docs/equations.md §6): ours (pivoted Cholesky +
+// eigenvalues only, LAPACK through OpenBLAS) against pytorch-fid's formula with scipy.linalg.sqrtm
 // (bench/bench_frechet.py), on the same two statistics files, in one run. Prints the times, the
 // speed ratio and the relative difference of the two values, for a full-rank pair and a
 // near-singular pair (500 samples of 2048-d features).
@@ -133,8 +133,8 @@ int main(int argc, char** argv) {
       const bool full_rank = c.n1 > kDim;
       samplersearch::bench::emit_row(
           full_rank ? "Frechet distance, full rank" : "Frechet distance, near-singular",
-          samplersearch::bench::format("d=2048, n=%lld vs %lld, 2 threads", static_cast<long long>(c.n1),
-                                       static_cast<long long>(c.n2)),
+          samplersearch::bench::format("d=2048, n=%lld vs %lld, 2 threads",
+                                       static_cast<long long>(c.n1), static_cast<long long>(c.n2)),
           samplersearch::bench::format("%.3f s", ours),
           samplersearch::bench::format("SciPy sqrtm (pytorch-fid) %.3f s", scipy_seconds),
           scipy_seconds / ours, "SciPy s / ours s", full_rank ? ">=" : "", 10.0,

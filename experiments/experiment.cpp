@@ -325,9 +325,10 @@ void check_across(const json& doc, const std::string& origin) {
       std::error_code ec;
       const std::string file = str(doc, "model.path");
       if (!std::filesystem::is_regular_file(file, ec))
-        fail("model.path", "'" + file + "' is not a file (relative paths are read from the "
-                           "working directory, " + std::filesystem::current_path(ec).string() +
-                           ")");
+        fail("model.path", "'" + file +
+                               "' is not a file (relative paths are read from the "
+                               "working directory, " +
+                               std::filesystem::current_path(ec).string() + ")");
       fail("model.shape", "is required for model.kind torchscript (e.g. [3, 32, 32]) when '" +
                               file + "' has no samplersearch.json metadata");
     }

@@ -20,7 +20,8 @@ namespace {
 
 using nlohmann::json;
 
-// E[x0 | x_t] over the first `model.data_size` Fashion-MNIST training images (docs/equations.md §3).
+// E[x0 | x_t] over the first `model.data_size` Fashion-MNIST training images (docs/equations.md
+// §3).
 std::unique_ptr<X0Model> make_fashion_mnist(const json& model,
                                             std::shared_ptr<const Schedule> schedule,
                                             const std::string& device) {

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "samplersearch/common/error.hpp"
-#include "samplersearch/samplers/matrix_io.hpp"
 #include "samplersearch/common/format.hpp"
+#include "samplersearch/samplers/matrix_io.hpp"
 
 namespace samplersearch {
 namespace {

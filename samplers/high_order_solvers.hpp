@@ -172,8 +172,8 @@ typename Ctx::Value unipc(Ctx& ctx, const SolverPlan& plan) {
   return x;
 }
 
-// The generalized backward step ([S2N] Corollary 1, sign corrected; docs/equations.md §5), per step k:
-// x_s = (α_s/α_t)x_t − ((1+ρ²)/(1+γ))·α_s·[e^{−(1+γ)λ_t/2} − e^{−(1+γ)λ_s/2}]·e^{γλ_t/2}·ε̂
+// The generalized backward step ([S2N] Corollary 1, sign corrected; docs/equations.md §5), per step
+// k: x_s = (α_s/α_t)x_t − ((1+ρ²)/(1+γ))·α_s·[e^{−(1+γ)λ_t/2} − e^{−(1+γ)λ_s/2}]·e^{γλ_t/2}·ε̂
 //       + ρ·α_t·√(e^{−λ_t} − e^{−λ_s})·(α_s/α_t)^{1−δ}·(σ_s/σ_t)^δ·ε.
 template <class Ctx>
 typename Ctx::Value generalized(Ctx& ctx, const SolverPlan& plan) {

@@ -33,7 +33,8 @@ constexpr std::array kDtypes{
     DtypeEntry{"float64", "IEEE double precision", at::kDouble, true},
     DtypeEntry{"bfloat16", "bfloat16 network call (8-bit mantissa); sums stay float32/64",
                at::kBFloat16, false},
-    DtypeEntry{"float16", "IEEE half network call, a GPU feature (LibTorch 1.13 has few CPU half "
+    DtypeEntry{"float16",
+               "IEEE half network call, a GPU feature (LibTorch 1.13 has few CPU half "
                "kernels); sums stay float32/64",
                at::kHalf, false},
 };

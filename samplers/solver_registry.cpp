@@ -59,9 +59,13 @@ void check_unipc(const SolverSettings& s, int steps) {
 #define SS_SOLVER(fn) &solvers::fn<TensorContext>, &solvers::fn<FormContext>
 
 const std::array kSolvers{
-    SolverEntry{"ddpm", "DDPM ancestral sampling (Zheng & Zheng 2025 eq. 31)", {}, nullptr, SS_SOLVER(ddpm)},
-    SolverEntry{"ddim", "DDIM with η (Zheng & Zheng 2025 eq. 35; η = 1 is ancestral)", kDdimOptions, nullptr,
-                SS_SOLVER(ddim)},
+    SolverEntry{"ddpm",
+                "DDPM ancestral sampling (Zheng & Zheng 2025 eq. 31)",
+                {},
+                nullptr,
+                SS_SOLVER(ddpm)},
+    SolverEntry{"ddim", "DDIM with η (Zheng & Zheng 2025 eq. 35; η = 1 is ancestral)", kDdimOptions,
+                nullptr, SS_SOLVER(ddim)},
     SolverEntry{"euler",
                 "Euler in σ/α (k-diffusion; flow Euler, Zheng & Zheng 2025 eq. 37)",
                 {},
@@ -77,8 +81,10 @@ const std::array kSolvers{
                 check_dpm, SS_SOLVER(dpmsolver_pp)},
     SolverEntry{"unipc", "UniPC predictor-corrector, B(h) bh1|bh2, x0|eps prediction",
                 kUnipcOptions, check_unipc, SS_SOLVER(unipc)},
-    SolverEntry{"generalized", "the (γ, δ, ρ) backward step (signal-to-noise diffusion, Cor. 1; docs/equations.md §5)",
-                kGeneralizedOptions, nullptr, SS_SOLVER(generalized)},
+    SolverEntry{
+        "generalized",
+        "the (γ, δ, ρ) backward step (signal-to-noise diffusion, Cor. 1; docs/equations.md §5)",
+        kGeneralizedOptions, nullptr, SS_SOLVER(generalized)},
     SolverEntry{"pf-euler",
                 "Euler in t on the probability-flow ODE (Song et al. 2021 eq. 13)",
                 {},

@@ -126,9 +126,8 @@ std::unique_ptr<X0Model> load_torchscript_model(const TorchScriptSpec& spec,
     try {
       module->to(*spec.dtype);
     } catch (const c10::Error& e) {
-      throw ConfigError("model.dtype", "cannot cast " + path + " to " +
-                                           c10::toString(*spec.dtype) + ": " +
-                                           last_line(e.what_without_backtrace()));
+      throw ConfigError("model.dtype", "cannot cast " + path + " to " + c10::toString(*spec.dtype) +
+                                           ": " + last_line(e.what_without_backtrace()));
     }
   }
   module->eval();
@@ -160,10 +159,10 @@ std::unique_ptr<X0Model> load_torchscript_model(const TorchScriptSpec& spec,
   const std::string what =
       "a probe batch of shape " + shape_text(probe_shape) + " at τ = " + std::to_string(tau);
   // A type the module was cast to on request may lack kernels on this device (half on CPU).
-  const std::string cast =
-      spec.dtype ? std::string(" (model.dtype ") + c10::toString(*spec.dtype) +
-                       ": the cast module may lack kernels for it on " + device + ")"
-                 : std::string();
+  const std::string cast = spec.dtype
+                               ? std::string(" (model.dtype ") + c10::toString(*spec.dtype) +
+                                     ": the cast module may lack kernels for it on " + device + ")"
+                               : std::string();
   at::IValue out;
   try {
     out = network.call(probe, tau);

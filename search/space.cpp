@@ -145,8 +145,8 @@ class MatrixSpace final : public SearchSpace {
     if (stochastic_)
       for (int k = 1; k <= steps(); ++k)
         fresh[static_cast<size_t>(k)] = value_of(values, params_[p++]);
-    const SpaceConfig placed =
-        warp_.placed(config_, values, [&](const ParamSpec& spec) { return value_of(values, spec); });
+    const SpaceConfig placed = warp_.placed(
+        config_, values, [&](const ParamSpec& spec) { return value_of(values, spec); });
     Matrices m = banded_matrices(placed, tail_, ratios, fresh);
     m.options = {{"space", "matrix"},
                  {"tail", tail_},
@@ -200,8 +200,8 @@ class MatrixSpace final : public SearchSpace {
   std::vector<ParamSpec> params_;
 };
 
-// The `gdr` space: (γ, δ, ρ) of docs/equations.md §5, one triple or one per step; deterministic searches fix
-// ρ = 0 (δ then does not matter and is not asked).
+// The `gdr` space: (γ, δ, ρ) of docs/equations.md §5, one triple or one per step; deterministic
+// searches fix ρ = 0 (δ then does not matter and is not asked).
 class GdrSpace final : public SearchSpace {
  public:
   explicit GdrSpace(const SpaceConfig& config) : SearchSpace(config) {

@@ -213,7 +213,8 @@ TEST(Markdown, ComparisonAndPaperTablesReadBack) {
   const auto sums = entries[0].matrices.row_sums();
   for (size_t k = 1; k <= 5; ++k)
     EXPECT_NEAR(number(tables[1].second[k].back()), sums[k], 5e-4 + 1e-12);
-  // The reading rule of Zheng & Zheng 2025 (divide by the row sum, multiply by α) gives C back (table reader).
+  // The reading rule of Zheng & Zheng 2025 (divide by the row sum, multiply by α) gives C back
+  // (table reader).
   const auto& m = entries[0].matrices;
   std::string block;
   for (const auto& r : tables[1].second) {

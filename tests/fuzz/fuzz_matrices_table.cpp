@@ -1,5 +1,5 @@
-// The papers' table (Zheng & Zheng 2025, Table 15-17): matrices_from_table on arbitrary text, on the
-// VP-linear schedule with only t_0 = 1 given (the other times are read from the table).
+// The papers' table (Zheng & Zheng 2025, Table 15-17): matrices_from_table on arbitrary text, on
+// the VP-linear schedule with only t_0 = 1 given (the other times are read from the table).
 #include "fuzz_support.hpp"
 #include "samplersearch/samplers/matrix_io.hpp"
 #include "samplersearch/samplers/schedule.hpp"

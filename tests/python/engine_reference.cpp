@@ -2,9 +2,9 @@
 //   engine_reference DIR
 // with DIR/x0.pt and DIR/eps.pt TorchScript models (fed t, predicting x0 / ε, float64) writes
 //   DIR/searched.json  a point of the `matrix` space (stochastic, times moved), as a search stores
-//   it; DIR/classic.h5     DPM-Solver++(2M); DIR/gdr.npz        the (γ, δ, ρ) step of docs/equations.md §5 with
-//   ρ = 1 (stochastic); DIR/<file>.samples.h5  `samples` [16, 3, 4] of the engine in float64
-//   (searched and gdr with the
+//   it; DIR/classic.h5     DPM-Solver++(2M); DIR/gdr.npz        the (γ, δ, ρ) step of
+//   docs/equations.md §5 with ρ = 1 (stochastic); DIR/<file>.samples.h5  `samples` [16, 3, 4] of
+//   the engine in float64 (searched and gdr with the
 //                      ε model, classic with the x0 model, noise stream 7) and every noise it
 //                      drew, `noise` [N+1, 16, 3, 4];
 //   DIR/schedules.json α, σ, λ, t(λ) and prior_std of every registry schedule at a few times.

@@ -1,4 +1,5 @@
-// The exact x0-models (docs/equations.md §3) against NumPy references run by the test and hand-worked limits.
+// The exact x0-models (docs/equations.md §3) against NumPy references run by the test and
+// hand-worked limits.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// Matrix files: JSON and HDF5 round trips, the papers' table format (Zheng & Zheng 2025, Table 15), errors.
+// Matrix files: JSON and HDF5 round trips, the papers' table format (Zheng & Zheng 2025, Table 15),
+// errors.
 #include <gtest/gtest.h>
 
 #include <cstdio>

@@ -210,8 +210,8 @@ TEST_F(ExportedModels, SumsInFloat32AgreeWithFloat64) {
   const ExportedModel e = load_exported_model(path("mixture_eps"));
   const ClassicSampler& sampler = find_classic("dpmsolver++(3M)", "test");
   const SolverPlan plan{e.schedule,
-                        TimeGrid("time-quadratic", {e.schedule->t_max(), e.schedule->t_min()}),
-                        10, sampler.options};
+                        TimeGrid("time-quadratic", {e.schedule->t_max(), e.schedule->t_min()}), 10,
+                        sampler.options};
   const Matrices m = classic_matrices(sampler, plan);
   const at::Tensor a =
       run_engine(m, *e.model, 11, 0, 64, SampleLayout{e.metadata.sample_shape, at::kDouble});

@@ -1,7 +1,7 @@
 // NaturalDiffusion .npz files: the paper's three published matrices against NumPy's reading of
-// them and against Table 15 of Zheng & Zheng 2025; bit-exact round trips (member bytes compared by Python's
-// zipfile); both past_epsilon_coeff widths; every malformed input a FileError naming file, array
-// and reason; conversions through the CLI; the paper:N catalogue entries and their checks.
+// them and against Table 15 of Zheng & Zheng 2025; bit-exact round trips (member bytes compared by
+// Python's zipfile); both past_epsilon_coeff widths; every malformed input a FileError naming file,
+// array and reason; conversions through the CLI; the paper:N catalogue entries and their checks.
 #include <gtest/gtest.h>
 
 #include <cmath>

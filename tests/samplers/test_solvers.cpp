@@ -234,8 +234,8 @@ TEST(Identities, DdimEtaOneIsDdpmAncestral) {
             kIdentity);
 }
 
-// Zheng & Zheng 2025, §4.5: flow-matching Euler from pure noise (t_0 = 1) has row sums exactly 1 − t_k and
-// noise exactly t_k.
+// Zheng & Zheng 2025, §4.5: flow-matching Euler from pure noise (t_0 = 1) has row sums exactly 1 −
+// t_k and noise exactly t_k.
 TEST(Marginals, FlowEulerIsExact) {
   auto flow = make_schedule("flow");
   const Matrices m =

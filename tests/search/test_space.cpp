@@ -102,7 +102,8 @@ TEST(MatrixSpace, RowsSumToAlphaAndCountTheFreeEntries) {
     for (Eigen::Index j = 0; j < k - 3; ++j) EXPECT_EQ(m.signal(k, j), 0.0);
 }
 
-// Zheng & Zheng 2025, Table 15 is a tail-2 matrix: its ratios as params give back the imported table.
+// Zheng & Zheng 2025, Table 15 is a tail-2 matrix: its ratios as params give back the imported
+// table.
 TEST(MatrixSpace, Table15RoundTrips) {
   const SpaceConfig c = config(5, {{"tail", 2}});
   auto space = make_space("matrix", c);

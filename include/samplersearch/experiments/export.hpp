@@ -1,9 +1,9 @@
 #pragma once
 // Export of an experiment's best matrices: the papers' tables (rows = target
-// times, each row divided by its newest entry, "marginal coeff" column α(t_k); docs/equations.md §4) in
-// markdown, CSV and LaTeX, matrix files (JSON, HDF5, NaturalDiffusion .npz) that read_matrices
-// loads back unchanged, and sigma lists (the time steps only).
-// The classic samplers measured as baselines are listed beside the searched ones for comparison.
+// times, each row divided by its newest entry, "marginal coeff" column α(t_k); docs/equations.md
+// §4) in markdown, CSV and LaTeX, matrix files (JSON, HDF5, NaturalDiffusion .npz) that
+// read_matrices loads back unchanged, and sigma lists (the time steps only). The classic samplers
+// measured as baselines are listed beside the searched ones for comparison.
 #include <iosfwd>
 #include <limits>
 #include <span>

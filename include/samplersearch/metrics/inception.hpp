@@ -1,9 +1,9 @@
 #pragma once
-// The FID Inception v3 (docs/equations.md §6): pytorch-fid's port of the TF 2015-12-05 graph, i.e. torchvision's
-// Inception3 with the A, C and E blocks changed (average pools with count_include_pad=False, the
-// last E block's pool branch a max pool), run up to pool3 (2048-d). The preprocessing is included
-// and matches pytorch-fid: uint8 → [0, 1] → grey repeated to RGB → bilinear resize to 299×299
-// (align_corners=False) → 2x − 1.
+// The FID Inception v3 (docs/equations.md §6): pytorch-fid's port of the TF 2015-12-05 graph, i.e.
+// torchvision's Inception3 with the A, C and E blocks changed (average pools with
+// count_include_pad=False, the last E block's pool branch a max pool), run up to pool3 (2048-d).
+// The preprocessing is included and matches pytorch-fid: uint8 → [0, 1] → grey repeated to RGB →
+// bilinear resize to 299×299 (align_corners=False) → 2x − 1.
 //
 // Weights file: HDF5, one float dataset per state_dict entry of pytorch-fid's network, named by the
 // key at the file root (`Conv2d_1a_3x3.conv.weight`, `Mixed_7c.branch_pool.bn.running_var`, ...).

@@ -62,11 +62,11 @@ struct MetricResources {
   at::Tensor data_labels;  // its labels (to train the classifier), int64 [N]
   at::Tensor test_data;    // held-out samples (classifier accuracy)
   at::Tensor test_labels;
-  std::string cache_dir;      // where statistics and the trained classifier are cached
+  std::string cache_dir;          // where statistics and the trained classifier are cached
   std::string inception_weights;  // HDF5 weights for the `inception` features (FID = fd on them)
   std::string statistics_file;    // when set: the data side's statistics (e.g. the CIFAR-10
                                   // training set's FID statistics) instead of computing them
-  at::Tensor reference_data;  // when defined: the data side of fd/kid/fd_inf (e.g. the held-out
+  at::Tensor reference_data;      // when defined: the data side of fd/kid/fd_inf (e.g. the held-out
                               // test split) instead of `data`, which still trains the classifier
 };
 

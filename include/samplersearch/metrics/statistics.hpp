@@ -1,6 +1,6 @@
 #pragma once
-// Streaming statistics of feature vectors (docs/equations.md §6): the mean and the unbiased (n−1) covariance in
-// double precision, accumulated batch by batch and mergeable across workers.
+// Streaming statistics of feature vectors (docs/equations.md §6): the mean and the unbiased (n−1)
+// covariance in double precision, accumulated batch by batch and mergeable across workers.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>

@@ -1,8 +1,8 @@
 #pragma once
-// Statistics files (docs/equations.md §6): HDF5 with a float64 dataset `mu` (d) and a float64 dataset `sigma`
-// (d×d) at the root, and optional attributes `count` (int64, samples behind them) and `source`
-// (string, what they were computed from). Feature files written by `samplersearch features` are
-// statistics files too (they also hold `features`).
+// Statistics files (docs/equations.md §6): HDF5 with a float64 dataset `mu` (d) and a float64
+// dataset `sigma` (d×d) at the root, and optional attributes `count` (int64, samples behind them)
+// and `source` (string, what they were computed from). Feature files written by `samplersearch
+// features` are statistics files too (they also hold `features`).
 #include <ATen/core/Tensor.h>
 
 #include <functional>

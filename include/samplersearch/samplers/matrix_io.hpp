@@ -1,6 +1,6 @@
 #pragma once
-// Matrix files: C, B and the times as JSON and HDF5, and the papers' table format (docs/equations.md §4).
-// Parsers are functions of bytes (JSON, table) so they can be fuzzed.
+// Matrix files: C, B and the times as JSON and HDF5, and the papers' table format
+// (docs/equations.md §4). Parsers are functions of bytes (JSON, table) so they can be fuzzed.
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -16,9 +16,10 @@ nlohmann::json matrices_to_json(const Matrices& m);
 // Inverse of matrices_to_json; ConfigError naming `origin` and the field on bad input.
 Matrices matrices_from_json(const nlohmann::json& j, const std::string& origin);
 
-// The papers' table (Zheng & Zheng 2025, Tables 15–17): a header "time t_1 … t_N marginal coeff", then one
-// row per target time t_k (k = 1…N): the time, C[k][·] scaled so the newest entry C[k][k−1] is 1,
-// and α(t_k). Tab- or space-separated; deterministic noise column B[k][0] = σ(t_k) is implied.
+// The papers' table (Zheng & Zheng 2025, Tables 15–17): a header "time t_1 … t_N marginal coeff",
+// then one row per target time t_k (k = 1…N): the time, C[k][·] scaled so the newest entry
+// C[k][k−1] is 1, and α(t_k). Tab- or space-separated; deterministic noise column B[k][0] = σ(t_k)
+// is implied.
 std::string matrices_to_table(const Matrices& m, int digits = 3);
 // The same table as cells (header row, then one row per t_k), each number printed fixed with
 // `digits` decimals; matrices_to_table joins them with tabs.

@@ -1,5 +1,6 @@
 #pragma once
-// The model as an x0-predictor f(x_t, t) ≈ E[x0 | x_t] (docs/equations.md §3) and the parameterization adapters.
+// The model as an x0-predictor f(x_t, t) ≈ E[x0 | x_t] (docs/equations.md §3) and the
+// parameterization adapters.
 #include <ATen/core/Tensor.h>
 
 #include <functional>

@@ -1,5 +1,6 @@
 #pragma once
-// Noise schedules of the forward process x_t = α(t)·x0 + σ(t)·ε (docs/equations.md §1), in double precision.
+// Noise schedules of the forward process x_t = α(t)·x0 + σ(t)·ε (docs/equations.md §1), in double
+// precision.
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <span>

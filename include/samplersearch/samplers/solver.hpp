@@ -106,7 +106,8 @@ std::string solver_option_help(const SolverOptionSpec& spec);
 
 // A named sampler: a classic configuration under the name papers give it, e.g.
 // "dpmsolver++(2M)" = dpmsolver++ with order 2, multistep; or a published matrix file compiled
-// into the library, e.g. "paper:5" (the searched 5-step matrix of Zheng & Zheng 2025, samplers/data/).
+// into the library, e.g. "paper:5" (the searched 5-step matrix of Zheng & Zheng 2025,
+// samplers/data/).
 struct ClassicSampler {
   std::string label;
   std::string solver;  // registry solver ("" for a published matrix)

@@ -21,8 +21,9 @@ struct TorchScriptSpec {
   std::optional<at::ScalarType> dtype;
 };
 
-// Loads the module on `device` (cast to spec.dtype when given); FileError naming the path when it cannot be read or its forward
-// does not accept (x, τ) or returns a tensor of another shape (checked on one probe batch).
+// Loads the module on `device` (cast to spec.dtype when given); FileError naming the path when it
+// cannot be read or its forward does not accept (x, τ) or returns a tensor of another shape
+// (checked on one probe batch).
 std::unique_ptr<X0Model> load_torchscript_model(const TorchScriptSpec& spec,
                                                 std::shared_ptr<const Schedule> schedule,
                                                 const std::string& device = "cpu");
