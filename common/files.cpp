@@ -49,6 +49,19 @@ int lock_file(const std::string& path) {
   return fd;
 }
 
+bool writer_lock_held(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kLockOffset;
+  fl.l_len = 1;
+  const bool held = ::fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
+}
+
 void sync_fd(int fd, const std::string& path) {
   if (fd >= 0 && ::fdatasync(fd) != 0)
     throw FileError(path, std::string("fsync failed: ") + std::strerror(errno));

@@ -306,9 +306,11 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
   const bool shared = is_shared_storage(config.storage);
   if (shared) config.owner = shard_name();
   const std::string path =
-      shared
-          ? (std::filesystem::path(shard_directory(run.output())) / (config.owner + ".h5")).string()
-          : run.output();
+      shared ? (std::filesystem::path(o.shard_directory.empty() ? shard_directory(run.output())
+                                                                : o.shard_directory) /
+                (config.owner + ".h5"))
+                   .string()
+             : run.output();
   if (std::filesystem::exists(path))
     throw FileError(path, "exists already: continue it with 'samplersearch resume " + path +
                               "' or choose another output");

@@ -6,9 +6,11 @@
 #include <cctype>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/files.hpp"
 #include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch {
@@ -31,6 +33,13 @@ std::string shard_name() {
                 : '_';
   if (name.empty()) name = "host";
   return name + "-" + std::to_string(getpid());
+}
+
+bool shard_writer_gone(const std::string& directory, const std::string& shard) {
+  if (shard.empty()) return false;
+  const fs::path file = fs::path(directory) / (shard + ".h5");
+  std::error_code ec;
+  return fs::is_regular_file(file, ec) && !writer_lock_held(file.string());
 }
 
 std::string shard_of(const std::string& path) { return fs::path(path).stem().string(); }
@@ -99,7 +108,18 @@ std::vector<std::string> settle_stale_trials(OptunaBridge& study, const std::str
                                              const std::string& own) {
   std::vector<std::string> log;
   std::map<std::string, StoreContents> shards;  // read once each
-  for (const StaleTrial& t : stale_trials(study)) {
+  std::vector<StaleTrial> orphans = stale_trials(study);
+  std::set<int> gone;  // of a shard without a writer
+  for (const FrozenTrial& t : study.trials({TrialState::running})) {
+    const std::string shard = t.user_attrs.value("shard", std::string());
+    if (shard != own && shard_writer_gone(directory, shard) &&
+        std::none_of(orphans.begin(), orphans.end(),
+                     [&](const StaleTrial& o) { return o.number == t.number; })) {
+      orphans.push_back({t.number, shard, t.params});
+      gone.insert(t.number);
+    }
+  }
+  for (const StaleTrial& t : orphans) {
     if (t.shard == own) continue;
     const TrialRecord* stored = nullptr;
     const fs::path file = fs::path(directory) / (t.shard + ".h5");
@@ -111,6 +131,8 @@ std::vector<std::string> settle_stale_trials(OptunaBridge& study, const std::str
     }
     const std::string who = "trial " + std::to_string(t.number) + " of " +
                             (t.shard.empty() ? std::string("an untagged process") : t.shard);
+    const std::string why =
+        gone.count(t.number) ? ": its shard has no writer any more" : ": no heartbeat";
     if (stored && stored->state != TrialState::running &&
         !(stored->state == TrialState::fail && stored->reason == kInterruptedReason)) {
       nlohmann::json req = {{"op", "tell"},
@@ -119,9 +141,9 @@ std::vector<std::string> settle_stale_trials(OptunaBridge& study, const std::str
                             {"state", std::string(to_string(stored->state))}};
       if (stored->state == TrialState::complete) req["values"] = {*stored->value};
       study.request(req);
-      log.push_back(who + ": no heartbeat; its shard had stored it, told Optuna the stored result");
+      log.push_back(who + why + "; its shard had stored it, told Optuna the stored result");
     } else if (fail_trial(study, t.number, kInterruptedReason)) {
-      log.push_back(who + ": no heartbeat, now FAIL (interrupted); its budget is asked again");
+      log.push_back(who + why + ", now FAIL (interrupted); its budget is asked again");
     }
   }
   return log;

@@ -354,7 +354,9 @@ void declare_resume(CLI::App& app) {
   app.description(
       "Continues a killed, interrupted or finished experiment: trials that were running are\n"
       "marked FAIL (interrupted) and asked again, so the count ends exactly at budget.trials.\n");
-  add_positionals(app, "STORE.h5", "the experiment's trial store");
+  add_positionals(app, "STORE.h5|DIR",
+                  "the experiment's trial store; or the directory of a shared study's\n"
+                  "shards, which this process joins with a new shard");
   add_text(app, "--experiment", "FILE",
            "the experiment file to continue with; when it differs from the\n"
            "one stored, the difference is printed and resume refuses unless\n"
@@ -370,13 +372,59 @@ void declare_resume(CLI::App& app) {
   add_switch(app, "--json", "one JSON object per line");
 }
 
+namespace {
+
+// The progress display of a run whose stores hold `contents` so far.
+Progress resume_progress(OutputMode mode, const Experiment& experiment,
+                         const StoreContents& contents) {
+  const StoreSummary summary = summarize(contents);
+  return Progress(
+      mode, std::max(0, experiment.doc.at("budget").at("trials").get<int>() - summary.counted),
+      std::chrono::seconds(static_cast<long>(
+          parse_duration(experiment.doc.at("budget").at("timeout"), "budget.timeout"))),
+      summary.counted, summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
+      summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
+}
+
+// resume DIR: a new process joins the shared study whose shards DIR holds, with the experiment
+// they were made with (unchanged: shards of one study must hold one experiment), writing its own
+// shard into DIR; shards whose writer has gone have their RUNNING trials settled first.
+int rejoin_shared_study(const std::string& directory, OutputMode mode, bool changes) {
+  if (changes)
+    throw ConfigError("resume", directory +
+                                    " is a directory of shards: it resumes with the experiment "
+                                    "its shards hold, without --experiment, --set or --force");
+  const std::vector<std::string> files = store_files({directory});
+  const StoreContents contents = read_stores(files);
+  json doc = parse_experiment(current_experiment(files.front(), read_store(files.front())),
+                              files.front() + " (stored experiment)")
+                 .doc;
+  const Experiment experiment = make_experiment(std::move(doc), files.front());
+  if (!is_shared_storage(experiment.doc.at("optuna").at("storage").get<std::string>()))
+    throw ConfigError("resume", directory +
+                                    " is a directory, but its experiment's optuna.storage is not "
+                                    "shared (postgresql:// or journal://); resume its store file");
+  ExperimentRun run(experiment);
+  Progress progress = resume_progress(mode, experiment, contents);
+  install_stop_handlers();
+  DriverOptions o = driver_options(progress, mode);
+  o.shard_directory = directory;
+  const DriverResult result = start_experiment(run, o);
+  return finish_run(result, result.store, run, mode, progress);
+}
+
+}  // namespace
+
 int run_resume(const Args& args) {
-  if (args.positional().size() != 1) throw ConfigError("resume", "takes one store file (STORE.h5)");
+  if (args.positional().size() != 1)
+    throw ConfigError("resume", "takes one store file (STORE.h5) or a directory of shards");
   const std::string store_path = args.positional()[0];
   const auto file = args.get("experiment");
   const bool force = args.flag("force");
   const OutputMode mode = output_mode(args.flag("json"), args.flag("quiet"));
   const auto sets = args.get_all("set");
+  if (std::error_code ec; std::filesystem::is_directory(store_path, ec))
+    return rejoin_shared_study(store_path, mode, file || force || !sets.empty());
   const StoreContents contents = read_store(store_path);
   const ResumeDecision decision = decide_resume(store_path, contents, file, sets, force);
   if (!decision.changes.empty())
@@ -385,13 +433,7 @@ int run_resume(const Args& args) {
                  store_path.c_str(), decision.changes.c_str());
   const Experiment& experiment = decision.experiment;
   ExperimentRun run(experiment);
-  const StoreSummary summary = summarize(contents);
-  Progress progress(
-      mode, std::max(0, experiment.doc.at("budget").at("trials").get<int>() - summary.counted),
-      std::chrono::seconds(static_cast<long>(
-          parse_duration(experiment.doc.at("budget").at("timeout"), "budget.timeout"))),
-      summary.counted, summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
-      summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
+  Progress progress = resume_progress(mode, experiment, contents);
   install_stop_handlers();
   const DriverResult result = resume_experiment(run, store_path, driver_options(progress, mode));
   return finish_run(result, store_path, run, mode, progress);

@@ -276,6 +276,35 @@ def main():
     check(codes3 == [0, 0], f"journal: both end with 0 (got {codes3}) {two[0].stderr()[-300:]}")
     _, files3 = check_study(check, url3, "journal", os.path.join(d, "journal"), 3)
     check(len(files3) == 2, f"journal: two shards (got {len(files3)})")
+    # 4. resume DIR on the journal (no heartbeats): a worker killed mid-trial, then a new process
+    #    joins with `resume DIR`; the dead shard has no writer, so its RUNNING trial is settled.
+    exp4 = os.path.join(d, "rejoin.json")
+    url4 = "journal://" + os.path.join(d, "rejoin.log")
+    with open(exp4, "w") as f:
+        json.dump(experiment(d, "rejoin", url4, 3), f)
+    first = Proc(cli, ["search", exp4], d)
+    end = time.time() + 90
+    while time.time() < end and first.p.poll() is None and not first.trials():
+        first.poll_lines(0.05)
+    check(first.p.poll() is None and first.trials(),
+          f"rejoin: the first worker finished a trial first: {first.stderr()[-600:]}")
+    first.kill()
+    shard_dir4 = os.path.join(d, "rejoin")
+    running4 = [t.number for t in study_trials(url4, "rejoin") if t.state.name == "RUNNING"]
+    joined = Proc(cli, ["resume", shard_dir4], os.path.dirname(d))  # another working directory
+    code4 = joined.wait(120)
+    check(code4 == 0, f"rejoin: resume DIR ends with 0 (got {code4}): {joined.stderr()[-600:]}")
+    _, files4 = check_study(check, url4, "rejoin", shard_dir4, 3)
+    check(len(files4) == 2, f"rejoin: the new process wrote a second shard in DIR (got {files4})")
+    settled = [e for e in joined.lines if e.get("event") == "log" and
+               "its shard has no writer any more" in e.get("message", "")]
+    check(len(settled) == len(running4),
+          f"rejoin: each RUNNING trial of the killed worker settled ({running4}, {settled})")
+    bad = subprocess.run([cli, "resume", shard_dir4, "--set", "budget.trials=5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(bad.returncode != 0 and "is a directory of shards: it resumes with the experiment its "
+          "shards hold" in bad.stderr, "rejoin: resume DIR refuses changes: " + bad.stderr)
+    summary["rejoin"] = {"running_when_killed": running4, "settled": len(settled)}
     summary["seconds"] = round(time.time() - t0, 1)
     summary["failures"] = failures
     print(json.dumps(summary))

@@ -122,7 +122,7 @@ class TorchScriptModel : public ::testing::Test {
   static std::string path(const std::string& name) { return (*dir_ / (name + ".pt")).string(); }
   static TorchScriptSpec spec(const std::string& name, Parameterization p = Parameterization::eps,
                               TimeInput time = TimeInput::t999) {
-    return {path(name), p, time, {3, 4, 4}};
+    return {path(name), p, time, {3, 4, 4}, std::nullopt};
   }
   // The message of the FileError that loading `s` throws ("" if it loads).
   static std::string load_error(const TorchScriptSpec& s) {

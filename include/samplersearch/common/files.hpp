@@ -11,6 +11,9 @@ namespace samplersearch {
 // byte far past its end; returns the descriptor that holds it. FileError naming the path when
 // another process holds it, or when the path was replaced while it was being locked.
 int lock_file(const std::string& path);
+// True when a process holds lock_file's lock on `path` (F_OFD_GETLK: nothing is taken); false
+// when nobody does or the file cannot be opened.
+bool writer_lock_held(const std::string& path);
 // fdatasync(fd) (nothing for fd < 0); FileError naming `path` when it fails.
 void sync_fd(int fd, const std::string& path);
 // fsync of the directory holding `path`, so a rename or a creation in it is durable.

@@ -19,6 +19,9 @@ struct DriverOptions {
   LoopObserver* observer = nullptr;
   std::function<void(const std::string&)> log;  // progress messages ("baseline ddim: 12.3")
   std::chrono::seconds grace{60};
+  // A shared study's shard directory when it is not the experiment's output without .h5 (resume
+  // DIR run from another working directory than the search was).
+  std::string shard_directory;
 };
 
 struct DriverResult {

@@ -17,6 +17,10 @@ std::string shard_directory(const std::string& output);
 std::string shard_name();
 // The shard name of a shard file (its stem).
 std::string shard_of(const std::string& path);
+// True when the shard's store <directory>/<shard>.h5 exists and no process holds its writer lock
+// (common/files.hpp; the kernel drops it when the writer dies, and a resume takes it again): its
+// trials still RUNNING are orphans, whatever their heartbeats say (journal storage has none).
+bool shard_writer_gone(const std::string& directory, const std::string& shard);
 
 // The store files of command-line arguments: a directory stands for every *.h5 in it (sorted), a
 // file for itself. FileError for a missing path or a directory without stores.
@@ -27,7 +31,8 @@ std::vector<std::string> store_files(const std::vector<std::string>& arguments);
 // first's. One file reads as read_store does (hosts left empty).
 StoreContents read_stores(const std::vector<std::string>& files);
 
-// Trials of the study whose shard's process stopped sending heartbeats: one its shard stored is
+// Trials of the study whose shard's process stopped sending heartbeats, or whose shard has no
+// writer any more (shard_writer_gone): one its shard stored is
 // told to Optuna as stored (it is not run again or counted twice), the others become FAIL
 // "interrupted" and their budget is asked again. Trials of `own` are left to the caller. Returns
 // the messages to log.
