@@ -79,8 +79,9 @@ void put_row(Column& c, hsize_t row, hid_t mem_type, const void* data) {
     h5(H5Dset_extent(c.ds, dims.data()), "H5Dset_extent");
   }
   if (c.row_elems() == 0) return;
-  std::vector<hsize_t> start(static_cast<size_t>(rank), 0), count{1};
-  start[0] = row;
+  // {row, 0, …}: built without indexing, which GCC 12's -Wnull-dereference misreads here.
+  std::vector<hsize_t> start{row}, count{1};
+  start.resize(static_cast<size_t>(rank), 0);
   count.insert(count.end(), c.inner.begin(), c.inner.end());
   Handle fspace(H5Dget_space(c.ds), "H5Dget_space");
   h5(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
