@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -78,8 +77,11 @@ Grey read_grey_png(const fs::path& file) {
 }
 
 std::string file_bytes(const fs::path& file) {
+  std::string bytes(fs::file_size(file), '\0');
   std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  EXPECT_TRUE(in.good()) << file;
+  return bytes;
 }
 
 // The embedded default at 3 steps of DPM-Solver++(2M): 5 samples of noise stream `seed`.
@@ -94,8 +96,7 @@ TEST(CliSample, ImagesGridAndFolderHoldTheSameSamples) {
   for (const fs::path& out : {h5, png, folder}) {
     const CliRun r = sample(out.string(), 7);
     ASSERT_EQ(r.status, 0) << r.out;
-    EXPECT_NE(r.out.find("5 samples (dpmsolver++, 3 steps) → " + out.string()),
-              std::string::npos)
+    EXPECT_NE(r.out.find("5 samples (dpmsolver++, 3 steps) → " + out.string()), std::string::npos)
         << r.out;
   }
 
