@@ -93,7 +93,8 @@ json parse_bridge_response(std::string_view line, long id, const std::string& op
   json resp;
   try {
     resp = json::parse(line);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {
+    // parse_error, and also out_of_range 406 for a number beyond double (e.g. -1e600).
     throw BridgeError(BridgeError::Kind::protocol, op, "",
                       "response to '" + op + "' is not JSON: " + head);
   }

@@ -734,6 +734,11 @@ TEST(OptunaBridgeProtocol, ResponseLinesAreCheckedAndDecoded) {
   };
   EXPECT_EQ(protocol_error([] { parse_bridge_response("{\"id\": 3", 3, "ask"); }),
             "optuna bridge: ask: response to 'ask' is not JSON: {\"id\": 3");
+  // A number beyond double's range is JSON nlohmann cannot hold (out_of_range 406, found by
+  // fuzz_bridge_response): the same protocol error, not an uncaught exception.
+  EXPECT_EQ(
+      protocol_error([] { parse_bridge_response("{\"id\": 3, \"value\": -1e600}", 3, "ask"); }),
+      "optuna bridge: ask: response to 'ask' is not JSON: {\"id\": 3, \"value\": -1e600}");
   EXPECT_EQ(
       protocol_error([] { parse_bridge_response("{\"id\": 4, \"ok\": true}", 3, "ask"); }),
       "optuna bridge: ask: response to 'ask' (id 3) has the wrong id: {\"id\": 4, \"ok\": true}");
