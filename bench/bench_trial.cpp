@@ -124,7 +124,7 @@ int main(int /*argc*/, char** argv) {
   for (int64_t first = 0; first < n; first += chunk)
     refs.push_back(o.reference->chunk(first, chunk, cpu));
   const double reference_once = seconds_since(t0);
-  const int ref_steps = run.experiment().doc.at("metric").at("reference").at("steps").get<int>();
+  const int ref_steps = run.experiment().spec.metric.reference_steps;
   const double call_flops = 2.0 * 2.0 * static_cast<double>(n * dim * data_n);
   const double call_floor = call_flops / 2 / rate_logits + call_flops / 2 / rate_mix;
   std::printf("reference samples, once per search: %.2f s (%d model calls, floor %.2f s)\n",
@@ -152,9 +152,8 @@ int main(int /*argc*/, char** argv) {
                    steps * call_floor, std::to_string(steps) + " x 2 GEMMs [n,784]x[784,10000]"});
 
   // Classifier features of the samples and of the reference samples.
-  const json model_doc = run.experiment().doc.at("model");
-  MetricResources resources =
-      find_model(model_doc.at("kind").get<std::string>()).resources(model_doc);
+  const ModelSpec& model_spec = run.experiment().spec.model;
+  MetricResources resources = find_model(model_spec.kind).resources(model_spec);
   resources.cache_dir = doc["metric"]["cache"].get<std::string>();
   const FeatureSpace space = make_feature_space("classifier", "fd", json::object(), resources);
   const at::Tensor all_samples = at::cat(samples, 0), all_refs = at::cat(refs, 0);

@@ -27,9 +27,8 @@ void say(const DriverOptions& o, const std::string& line) {
 LoopOptions loop_options(const ExperimentRun& run, int trials, const DriverOptions& o) {
   LoopOptions l;
   l.n_trials = trials;
-  l.concurrency = run.experiment().doc.at("concurrency").get<int>();
-  l.timeout = std::chrono::seconds(static_cast<long>(
-      parse_duration(run.experiment().doc.at("budget").at("timeout"), "budget.timeout")));
+  l.concurrency = run.experiment().spec.concurrency;
+  l.timeout = std::chrono::seconds(static_cast<long>(run.experiment().spec.budget.timeout));
   l.grace = o.grace;
   l.observer = o.observer;
   return l;
@@ -44,9 +43,8 @@ LoopOptions loop_options(const ExperimentRun& run, int trials, const DriverOptio
 bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContents* existing,
                        const DriverOptions& o, OptunaBridge* shared = nullptr,
                        const std::string& owner = "") {
-  for (const json& label_json : run.experiment().doc.at("baselines")) {
+  for (const std::string& label : run.experiment().spec.baselines) {
     if (stop_requested()) return false;
-    const auto label = label_json.get<std::string>();
     if (existing && find_baseline(*existing, label)) continue;
     if (shared && !owner.empty()) {
       if (const std::string holder = claim(*shared, "baseline:" + label, owner); holder != owner) {
@@ -112,9 +110,7 @@ void reconcile_running(ExperimentRun& run, OptunaBridge& study, TrialStore& stor
   }
 }
 
-int budget_of(const ExperimentRun& run) {
-  return run.experiment().doc.at("budget").at("trials").get<int>();
-}
+int budget_of(const ExperimentRun& run) { return run.experiment().spec.budget.trials; }
 
 // A shared study (`owner` = this shard): the budget is counted over every process, stale trials
 // of dead processes are settled first, and the warm starts are enqueued by one process only.
@@ -429,7 +425,7 @@ bool rescore_best(const StoreContents& contents, int top, TrialStore& store,
 
 bool validate_best(ExperimentRun& run, TrialStore& store, const DriverOptions& o) {
   return rescore_best(
-      read_store(store.path()), run.experiment().doc.at("validation").at("top").get<int>(), store,
+      read_store(store.path()), run.experiment().spec.validation.top, store,
       [&run](const Matrices& m) { return run.validate(m); }, o);
 }
 

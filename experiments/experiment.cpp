@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/experiments/model_registry.hpp"
@@ -346,6 +347,57 @@ void check_across(const json& doc, const std::string& origin) {
 
 std::span<const ExperimentField> experiment_fields() { return fields(); }
 
+ExperimentSpec experiment_spec(const json& doc) {
+  // A field the document leaves out (e.g. a store written before the field existed) reads as
+  // the table's default.
+  auto at = [&](std::string_view path) -> const json& {
+    if (const json* v = find_path(doc, path)) return *v;
+    for (const ExperimentField& f : fields())
+      if (f.path == path) return f.default_value;
+    SS_CHECK(false) << "experiment_spec reads " << path << ", which the field table lacks";
+    return doc;
+  };
+  auto text = [&](std::string_view path) { return at(path).get<std::string>(); };
+  ExperimentSpec s;
+  s.name = text("name");
+  s.description = text("description");
+  s.model = {text("model.kind"),       at("model.data_size").get<int64_t>(),
+             text("model.path"),       text("model.parameterization"),
+             text("model.time_input"), text("model.dtype"),
+             text("model.sum_dtype"),  at("model.shape").get<std::vector<int64_t>>(),
+             text("model.data")};
+  s.schedule = {text("schedule.name"), at("schedule.params")};
+  s.times = {text("times.discretization"), at("times.t_start").get<double>(),
+             at("times.t_end").get<double>(), at("times.explicit").get<std::vector<double>>()};
+  s.steps = at("steps").get<int>();
+  s.space = {text("space.name"), at("space.options"),
+             at("space.warm_starts").get<std::vector<std::string>>()};
+  s.baselines = at("baselines").get<std::vector<std::string>>();
+  s.metric = {text("metric.name"),
+              at("metric.params"),
+              at("metric.samples").get<std::vector<int64_t>>(),
+              at("metric.chunk").get<int64_t>(),
+              text("metric.reference.sampler"),
+              at("metric.reference.steps").get<int>(),
+              text("metric.inception_weights"),
+              text("metric.statistics"),
+              text("metric.cache")};
+  s.seed = at("seed").get<uint64_t>();
+  s.validation = {at("validation.seed").get<uint64_t>(), at("validation.samples").get<int64_t>(),
+                  at("validation.top").get<int>()};
+  s.optuna = {
+      text("optuna.sampler"), at("optuna.sampler_params"),      at("optuna.sigma0").get<double>(),
+      text("optuna.pruner"),  at("optuna.pruner_params"),       text("optuna.storage"),
+      text("optuna.study"),   at("optuna.heartbeat").get<int>()};
+  s.devices = at("devices").get<std::vector<std::string>>();
+  s.concurrency = at("concurrency").get<int>();
+  s.threads = at("threads").get<int>();
+  s.budget = {at("budget.trials").get<int>(),
+              parse_duration(at("budget.timeout"), "budget.timeout")};
+  s.output = text("output");
+  return s;
+}
+
 std::string Experiment::text() const { return doc.dump(2) + "\n"; }
 
 std::string Experiment::hash() const { return sha256_hex(text()); }
@@ -400,7 +452,8 @@ Experiment make_experiment(json doc, const std::string& origin) {
     }
   }
   check_across(doc, origin);
-  return Experiment{std::move(doc)};
+  ExperimentSpec spec = experiment_spec(doc);
+  return Experiment{std::move(doc), std::move(spec)};
 }
 
 Experiment parse_experiment(std::string_view text, const std::string& origin) {

@@ -22,17 +22,16 @@ using nlohmann::json;
 
 // E[x0 | x_t] over the first `model.data_size` Fashion-MNIST training images (docs/equations.md
 // §3).
-std::unique_ptr<X0Model> make_fashion_mnist(const json& model,
+std::unique_ptr<X0Model> make_fashion_mnist(const ModelSpec& model,
                                             std::shared_ptr<const Schedule> schedule,
                                             const std::string& device) {
   const at::Tensor train = fashion_mnist_images("train", -1);
-  const at::Tensor data =
-      train.slice(0, 0, model.at("data_size").get<int64_t>()).to(c10::Device(device));
+  const at::Tensor data = train.slice(0, 0, model.data_size).to(c10::Device(device));
   return std::make_unique<EmpiricalDenoiser>(data, std::move(schedule));
 }
 
 // The metric's data side: all 60,000 training images (statistics, classifier), the test split.
-MetricResources fashion_mnist_resources(const json& /*model*/) {
+MetricResources fashion_mnist_resources(const ModelSpec& /*model*/) {
   return {fashion_mnist_images("train", -1).to(at::kFloat),
           fashion_mnist_labels("train", -1),
           fashion_mnist_images("test", -1).to(at::kFloat),
@@ -48,27 +47,25 @@ auto kind_of(std::span<const Entry> table, const std::string& name, const char* 
   return registry_find(table, name, field).kind;
 }
 
-std::unique_ptr<X0Model> make_torchscript(const json& model,
+std::unique_ptr<X0Model> make_torchscript(const ModelSpec& model,
                                           std::shared_ptr<const Schedule> schedule,
                                           const std::string& device) {
   TorchScriptSpec spec;
-  spec.path = model.at("path").get<std::string>();
+  spec.path = model.path;
   spec.parameterization =
-      kind_of(parameterization_registry(), model.at("parameterization").get<std::string>(),
-              "model.parameterization");
-  spec.time_input =
-      kind_of(time_input_registry(), model.at("time_input").get<std::string>(), "model.time_input");
-  for (const json& s : model.at("shape")) spec.sample_shape.push_back(s.get<int64_t>());
-  spec.dtype = kind_of(dtype_registry(), model.at("dtype").get<std::string>(), "model.dtype");
+      kind_of(parameterization_registry(), model.parameterization, "model.parameterization");
+  spec.time_input = kind_of(time_input_registry(), model.time_input, "model.time_input");
+  spec.sample_shape = model.shape;
+  spec.dtype = kind_of(dtype_registry(), model.dtype, "model.dtype");
   return load_torchscript_model(spec, std::move(schedule), device);
 }
 
 // model.data: uint8 images [n, h, w, c] (the `features` command's format) → float [n, c, h, w] in
 // [−1, 1]; or "fashion-mnist-test": the embedded Fashion-MNIST test split is the data side (the
 // classifier is still trained on the training split, as for the exact denoiser).
-MetricResources torchscript_resources(const json& model) {
+MetricResources torchscript_resources(const ModelSpec& model) {
   MetricResources r;
-  const std::string path = model.at("data").get<std::string>();
+  const std::string& path = model.data;
   if (path.empty()) return r;
   if (path == kFashionMnistTestData) {
     r = fashion_mnist_resources(model);

@@ -18,20 +18,14 @@
 namespace samplersearch {
 namespace {
 
-using nlohmann::json;
-
-GridSpec grid_of(const json& times) {
-  return GridSpec{times.at("t_start").get<double>(), times.at("t_end").get<double>()};
-}
+GridSpec grid_of(const TimesSpec& times) { return GridSpec{times.t_start, times.t_end}; }
 
 // The reference solution's time grid: the experiment's discretization over its range — for
 // explicit times over [t_N, t_0], so a matrix file scores the same as in its search.
-TimeGrid reference_grid(const json& times) {
-  const json& explicit_times = times.at("explicit");
-  const std::string discretization = times.at("discretization").get<std::string>();
-  if (explicit_times.empty()) return TimeGrid(discretization, grid_of(times));
-  return TimeGrid(discretization, GridSpec{explicit_times.front().get<double>(),
-                                           explicit_times.back().get<double>()});
+TimeGrid reference_grid(const TimesSpec& times) {
+  const std::vector<double>& explicit_times = times.explicit_times;
+  if (explicit_times.empty()) return TimeGrid(times.discretization, grid_of(times));
+  return TimeGrid(times.discretization, GridSpec{explicit_times.front(), explicit_times.back()});
 }
 
 // Runs `make`, naming the experiment field a ConfigError from a registry's factory came from
@@ -48,33 +42,27 @@ auto in_field(const char* field, F make) {
 }  // namespace
 
 std::string experiment_output(const Experiment& experiment) {
-  const std::string out = experiment.doc.at("output").get<std::string>();
+  const std::string& out = experiment.spec.output;
   return out.empty() ? "runs/" + experiment.name() + ".h5" : out;
 }
 
 ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experiment) {
-  const json& doc = experiment_.doc;
-  const int threads = doc.at("threads").get<int>();
+  const ExperimentSpec& spec = experiment_.spec;
+  const int threads = spec.threads;
   at::set_num_threads(
       threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  const json& sched = doc.at("schedule");
-  schedule_ = in_field("schedule.params", [&] {
-    return make_schedule(sched.at("name").get<std::string>(), sched.at("params"));
-  });
-  const json& times = doc.at("times");
-  const int steps = doc.at("steps").get<int>();
-  if (times.at("explicit").empty()) {
-    times_ = make_timesteps(times.at("discretization").get<std::string>(), *schedule_, steps,
-                            grid_of(times));
+  schedule_ = in_field("schedule.params",
+                       [&] { return make_schedule(spec.schedule.name, spec.schedule.params); });
+  const TimesSpec& times = spec.times;
+  if (times.explicit_times.empty()) {
+    times_ = make_timesteps(times.discretization, *schedule_, spec.steps, grid_of(times));
   } else {
-    times_ = times.at("explicit").get<std::vector<double>>();
+    times_ = times.explicit_times;
   }
 
-  pool_ = in_field("devices", [&] {
-    return std::make_unique<DevicePool>(doc.at("devices").get<std::vector<std::string>>());
-  });
-  const json& model = doc.at("model");
-  const ModelEntry& entry = find_model(model.at("kind").get<std::string>());
+  pool_ = in_field("devices", [&] { return std::make_unique<DevicePool>(spec.devices); });
+  const ModelSpec& model = spec.model;
+  const ModelEntry& entry = find_model(model.kind);
   auto schedule = schedule_;
   model_ = std::make_unique<PerDeviceModel>(
       [&entry, model, schedule](const std::string& device) {
@@ -82,11 +70,11 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
       },
       pool_->devices().front().str());
 
-  const json& metric = doc.at("metric");
+  const MetricSpec& metric = spec.metric;
   MetricResources resources = entry.resources(model);
-  resources.cache_dir = metric.at("cache").get<std::string>();
-  resources.inception_weights = metric.at("inception_weights").get<std::string>();
-  resources.statistics_file = metric.at("statistics").get<std::string>();
+  resources.cache_dir = metric.cache;
+  resources.inception_weights = metric.inception_weights;
+  resources.statistics_file = metric.statistics;
   if (!resources.cache_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(resources.cache_dir, ec);
@@ -94,53 +82,38 @@ ExperimentRun::ExperimentRun(const Experiment& experiment) : experiment_(experim
       throw FileError(resources.cache_dir,
                       "metric.cache: cannot create the cache directory: " + ec.message());
   }
-  metric_ = in_field("metric.params", [&] {
-    return make_metric(metric.at("name").get<std::string>(), metric.at("params"), resources);
-  });
+  metric_ =
+      in_field("metric.params", [&] { return make_metric(metric.name, metric.params, resources); });
 
-  const json& space = doc.at("space");
+  const SpaceSpec& space = spec.space;
   space_ = in_field("space.options", [&] {
-    return make_space(space.at("name").get<std::string>(),
-                      SpaceConfig{schedule_, times_, space.at("options"),
-                                  space.at("warm_starts").get<std::vector<std::string>>()});
+    return make_space(space.name, SpaceConfig{schedule_, times_, space.options, space.warm_starts});
   });
 
   const SampleLayout layout{
       model_->sample_shape(),
-      registry_find(dtype_registry(), doc.at("model").at("sum_dtype").get<std::string>(),
-                    "model.sum_dtype")
-          .kind};
-  const auto seed = doc.at("seed").get<uint64_t>();
+      registry_find(dtype_registry(), model.sum_dtype, "model.sum_dtype").kind};
+  const uint64_t seed = spec.seed;
   if (metric_->needs_reference_samples()) {
-    const ClassicSampler& ref = find_classic(
-        metric.at("reference").at("sampler").get<std::string>(), "metric.reference.sampler");
+    const ClassicSampler& ref = find_classic(metric.reference_sampler, "metric.reference.sampler");
     Matrices m = in_field("metric.reference.sampler", [&] {
       return classic_matrices(
-          ref,
-          SolverPlan{
-              schedule_, reference_grid(times), metric.at("reference").at("steps").get<int>(), {}});
+          ref, SolverPlan{schedule_, reference_grid(times), metric.reference_steps, {}});
     });
     reference_ = std::make_unique<ReferenceSamples>(m, *model_, seed, layout);
-    validation_reference_ = std::make_unique<ReferenceSamples>(
-        m, *model_, doc.at("validation").at("seed").get<uint64_t>(), layout);
+    validation_reference_ =
+        std::make_unique<ReferenceSamples>(m, *model_, spec.validation.seed, layout);
   }
-  objective_ = Objective{model_.get(),
-                         metric_.get(),
-                         layout,
-                         seed,
-                         metric.at("chunk").get<int64_t>(),
-                         metric.at("samples").get<std::vector<int64_t>>(),
-                         reference_.get(),
-                         {}};
+  objective_ = Objective{model_.get(), metric_.get(),  layout,           seed,
+                         metric.chunk, metric.samples, reference_.get(), {}};
 }
 
 Matrices ExperimentRun::classic(const std::string& label) const {
   const ClassicSampler& c = find_classic(label, "baselines");
-  const json& times = experiment_.doc.at("times");
-  const TimeGrid grid =
-      times.at("explicit").empty()
-          ? TimeGrid(times.at("discretization").get<std::string>(), grid_of(times))
-          : TimeGrid(times_);
+  const TimesSpec& times = experiment_.spec.times;
+  const TimeGrid grid = times.explicit_times.empty()
+                            ? TimeGrid(times.discretization, grid_of(times))
+                            : TimeGrid(times_);
   Matrices m = classic_matrices(c, SolverPlan{schedule_, grid, space_->steps(), {}});
   m.solver = label;
   return m;
@@ -154,9 +127,9 @@ double ExperimentRun::measure(const Matrices& m) {
 
 double ExperimentRun::validate(const Matrices& m) {
   Objective o = objective_;
-  const json& v = experiment_.doc.at("validation");
-  const auto samples = v.at("samples").get<int64_t>();
-  o.seed = v.at("seed").get<uint64_t>();
+  const ValidationSpec& v = experiment_.spec.validation;
+  const int64_t samples = v.samples;
+  o.seed = v.seed;
   o.sample_counts = {samples > 0 ? samples : kRescoreFactor * objective_.sample_counts.back()};
   o.reference = validation_reference_.get();
   return evaluate(m, o, *pool_, nullptr).value;
@@ -164,7 +137,7 @@ double ExperimentRun::validate(const Matrices& m) {
 
 at::Tensor ExperimentRun::samples(const Matrices& m, int64_t count) {
   // In chunks on the pool's devices (the noise is per sample, so the result does not depend on it).
-  const auto seed = experiment_.doc.at("validation").at("seed").get<uint64_t>();
+  const uint64_t seed = experiment_.spec.validation.seed;
   std::vector<at::Tensor> parts;
   for (int64_t first = 0; first < count; first += objective_.chunk) {
     DevicePool::Lease lease = pool_->acquire();
@@ -178,44 +151,43 @@ at::Tensor ExperimentRun::samples(const Matrices& m, int64_t count) {
 }
 
 StudyConfig ExperimentRun::study_config() const {
-  const json& o = experiment_.doc.at("optuna");
+  const StudySpec& o = experiment_.spec.optuna;
   StudyConfig c;
-  c.name = o.at("study").get<std::string>();
+  c.name = o.study;
   if (c.name.empty()) c.name = experiment_.name();
-  c.sampler = o.at("sampler").get<std::string>();
-  c.sampler_params = o.at("sampler_params");
-  if (!c.sampler_params.contains("seed")) c.sampler_params["seed"] = experiment_.doc.at("seed");
+  c.sampler = o.sampler;
+  c.sampler_params = o.sampler_params;
+  if (!c.sampler_params.contains("seed")) c.sampler_params["seed"] = experiment_.spec.seed;
   const auto warm = space_->warm_starts();
   if (c.sampler == "cmaes" && !warm.empty() && !c.sampler_params.contains("x0")) {
     c.sampler_params["x0"] = warm.front().params;
-    if (!c.sampler_params.contains("sigma0")) c.sampler_params["sigma0"] = o.at("sigma0");
+    if (!c.sampler_params.contains("sigma0")) c.sampler_params["sigma0"] = o.sigma0;
   }
-  c.pruner = o.at("pruner").get<std::string>();
+  c.pruner = o.pruner;
   // Optuna's CMA-ES learns only from COMPLETE trials unless told otherwise; with a pruner, the
   // pruned ones (reported at a lower fidelity) carry information too.
   if (c.sampler == "cmaes" && c.pruner != "none" &&
       !c.sampler_params.contains("consider_pruned_trials"))
     c.sampler_params["consider_pruned_trials"] = true;
-  c.pruner_params = o.at("pruner_params");
-  c.storage = o.at("storage").get<std::string>();
+  c.pruner_params = o.pruner_params;
+  c.storage = o.storage;
   if (c.storage.empty()) {
     std::filesystem::path db = std::filesystem::absolute(output());
     db.replace_extension(".optuna.db");
     c.storage = "sqlite:///" + db.string();
   }
-  if (is_shared_storage(c.storage)) c.heartbeat = o.at("heartbeat").get<int>();
+  if (is_shared_storage(c.storage)) c.heartbeat = o.heartbeat;
   return c;
 }
 
 std::string ExperimentRun::output() const { return experiment_output(experiment_); }
 
 std::string ExperimentRun::metric_description() const {
-  const json& m = experiment_.doc.at("metric");
-  std::string out = m.at("name").get<std::string>();
-  if (!m.at("params").empty()) out += " " + m.at("params").dump();
+  const MetricSpec& m = experiment_.spec.metric;
+  std::string out = m.name;
+  if (!m.params.empty()) out += " " + m.params.dump();
   if (metric_->needs_reference_samples())
-    out += " over " + m.at("reference").at("sampler").get<std::string>() + " with " +
-           std::to_string(m.at("reference").at("steps").get<int>()) + " steps";
+    out += " over " + m.reference_sampler + " with " + std::to_string(m.reference_steps) + " steps";
   out += ", " + std::to_string(objective_.sample_counts.back()) + " samples";
   return out;
 }

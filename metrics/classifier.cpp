@@ -27,6 +27,7 @@
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/common/files.hpp"
+#include "samplersearch/common/options.hpp"
 #include "samplersearch/metrics/features.hpp"
 
 namespace samplersearch {
@@ -177,42 +178,20 @@ struct Classifier::Impl {
 
 ClassifierRecipe classifier_recipe_from_json(const nlohmann::json& object,
                                              const std::string& field) {
-  ClassifierRecipe recipe;
-  if (object.is_null()) return recipe;
-  if (!object.is_object()) throw ConfigError(field, "must be an object of recipe fields");
-  auto positive = [&](const std::string& key, const nlohmann::json& value, int64_t minimum) {
-    if (!value.is_number_integer() || value.get<int64_t>() < minimum)
-      throw ConfigError(field + "." + key, "must be an integer >= " + std::to_string(minimum));
-    return value.get<int64_t>();
-  };
-  for (const auto& [key, value] : object.items()) {
-    if (key == "conv1_channels") {
-      recipe.conv1_channels = positive(key, value, 1);
-    } else if (key == "conv2_channels") {
-      recipe.conv2_channels = positive(key, value, 1);
-    } else if (key == "hidden") {
-      recipe.hidden = positive(key, value, 1);
-    } else if (key == "epochs") {
-      recipe.epochs = positive(key, value, 1);
-    } else if (key == "batch_size") {
-      recipe.batch_size = positive(key, value, 1);
-    } else if (key == "seed") {
-      recipe.seed = static_cast<uint64_t>(positive(key, value, 0));
-    } else if (key == "train_size") {
-      if (!value.is_number_integer() || (value.get<int64_t>() != -1 && value.get<int64_t>() < 2))
-        throw ConfigError(field + "." + key, "must be -1 (all) or an integer >= 2");
-      recipe.train_size = value.get<int64_t>();
-    } else if (key == "learning_rate") {
-      if (!value.is_number() || !(value.get<double>() > 0))
-        throw ConfigError(field + "." + key, "must be a number > 0");
-      recipe.learning_rate = value.get<double>();
-    } else {
-      throw ConfigError(field + "." + key,
-                        "unknown recipe field (valid: conv1_channels, conv2_channels, hidden, "
-                        "epochs, batch_size, learning_rate, seed, train_size)");
-    }
-  }
-  return recipe;
+  OptionReader reader(object, field);
+  ClassifierRecipe r;
+  r.conv1_channels = reader.integer("conv1_channels", r.conv1_channels, {.min = 1});
+  r.conv2_channels = reader.integer("conv2_channels", r.conv2_channels, {.min = 1});
+  r.hidden = reader.integer("hidden", r.hidden, {.min = 1});
+  r.epochs = reader.integer("epochs", r.epochs, {.min = 1});
+  r.batch_size = reader.integer("batch_size", r.batch_size, {.min = 1});
+  r.learning_rate = reader.number("learning_rate", r.learning_rate, {.min = 0, .open_min = true});
+  r.seed = static_cast<uint64_t>(reader.integer("seed", static_cast<int64_t>(r.seed), {.min = 0}));
+  r.train_size = reader.integer("train_size", r.train_size);
+  if (r.train_size != -1 && r.train_size < 2)
+    reader.fail("train_size", "must be -1 (all) or an integer >= 2");
+  reader.finish();
+  return r;
 }
 
 std::string classifier_recipe_text(const ClassifierRecipe& recipe, const at::Tensor& data,

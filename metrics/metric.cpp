@@ -12,7 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -21,6 +20,7 @@
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/common/files.hpp"
+#include "samplersearch/common/options.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/metrics/bias.hpp"
 #include "samplersearch/metrics/features.hpp"
@@ -38,67 +38,14 @@ constexpr int64_t kKidDefaultDataSize = 10000;
 constexpr int64_t kFdInfDefaultPoints = 15;
 constexpr double kFdInfDefaultMinFraction = 0.1;
 
-// Reads a metric's params and names the offending one (<metric>.<key>) in every ConfigError.
-class Params {
- public:
-  Params(const json& params, std::string metric) : params_(params), metric_(std::move(metric)) {
-    if (!params_.is_null() && !params_.is_object())
-      throw ConfigError(metric_, "params must be a JSON object");
-  }
-  std::string field(const std::string& key) const { return metric_ + "." + key; }
-  bool has(const std::string& key) const { return params_.is_object() && params_.contains(key); }
-  const json& raw(const std::string& key) {
-    used_.insert(key);
-    return params_.at(key);
-  }
-  std::string string(const std::string& key, const std::string& fallback) {
-    if (!has(key)) return fallback;
-    const json& v = raw(key);
-    if (!v.is_string()) throw ConfigError(field(key), "must be a string");
-    return v.get<std::string>();
-  }
-  int64_t integer(const std::string& key, int64_t fallback, int64_t minimum) {
-    if (!has(key)) return fallback;
-    const json& v = raw(key);
-    if (!v.is_number_integer() || v.get<int64_t>() < minimum)
-      throw ConfigError(field(key), "must be an integer >= " + std::to_string(minimum));
-    return v.get<int64_t>();
-  }
-  double open_unit(const std::string& key, double fallback) {
-    if (!has(key)) return fallback;
-    const json& v = raw(key);
-    if (!v.is_number() || !(v.get<double>() > 0 && v.get<double>() < 1))
-      throw ConfigError(field(key), "must be a number in (0, 1)");
-    return v.get<double>();
-  }
-  // Marks a key as read without reading it (handled elsewhere).
-  void accept(const std::string& key) { used_.insert(key); }
-  // ConfigError on the first key nobody read.
-  void finish(const std::string& valid) const {
-    if (!params_.is_object()) return;
-    for (const auto& item : params_.items())
-      if (used_.count(item.key()) == 0)
-        throw ConfigError(field(item.key()),
-                          "unknown parameter of metric '" + metric_ + "' (valid: " + valid + ")");
-  }
-  const json& all() const { return params_; }
-
- private:
-  const json& params_;
-  std::string metric_;
-  std::set<std::string> used_;
-};
-
 // The feature space a metric's `features` (and `classifier`) params select.
-FeatureSpace read_feature_space(Params& params, const MetricResources& resources,
-                                const std::string& metric) {
-  const std::string features = params.string("features", "pixels");
-  if (params.has("classifier")) {
-    if (features != "classifier")
-      throw ConfigError(params.field("classifier"), "only used with features = classifier");
-    params.accept("classifier");
-  }
-  return make_feature_space(features, metric, params.all(), resources);
+// `params` is the metric's whole params object; `reader` reads it and names "<metric>.<key>".
+FeatureSpace read_feature_space(OptionReader& reader, const json& params,
+                                const MetricResources& resources, const std::string& metric) {
+  const std::string features = reader.string("features", "pixels");
+  if (reader.has("classifier") && features != "classifier")
+    reader.fail("classifier", "only used with features = classifier");
+  return make_feature_space(features, metric, params, resources);
 }
 
 void check_finite(const at::Tensor& t, const std::string& metric, const char* what) {
@@ -188,9 +135,9 @@ class FdState final : public MetricState {
 class FdMetric final : public Metric {
  public:
   FdMetric(const json& params, const MetricResources& resources) {
-    Params p(params, "fd");
-    FeatureSpace space = read_feature_space(p, resources, "fd");
-    p.finish("features, classifier");
+    OptionReader p(params, "fd");
+    FeatureSpace space = read_feature_space(p, params, resources, "fd");
+    p.finish();
     data_ = data_statistics(resources, space);
     extractor_ = std::move(space.extractor);
   }
@@ -340,12 +287,11 @@ class KidState final : public MetricState {
 class KidMetric final : public Metric {
  public:
   KidMetric(const json& params, const MetricResources& resources) {
-    Params p(params, "kid");
-    FeatureSpace space = read_feature_space(p, resources, "kid");
-    const int64_t data_size = p.integer("data_size", kKidDefaultDataSize, -1);
-    if (data_size >= 0 && data_size < 2)
-      throw ConfigError(p.field("data_size"), "must be -1 (all) or an integer >= 2");
-    p.finish("features, classifier, data_size");
+    OptionReader p(params, "kid");
+    FeatureSpace space = read_feature_space(p, params, resources, "kid");
+    const int64_t data_size = p.integer("data_size", kKidDefaultDataSize, {.min = -1});
+    if (data_size >= 0 && data_size < 2) p.fail("data_size", "must be -1 (all) or an integer >= 2");
+    p.finish();
     data_ = kid_data(resources, space, data_size);
     extractor_ = std::move(space.extractor);
   }
@@ -403,11 +349,12 @@ class FdInfState final : public MetricState {
 class FdInfMetric final : public Metric {
  public:
   FdInfMetric(const json& params, const MetricResources& resources) {
-    Params p(params, "fd_inf");
-    FeatureSpace space = read_feature_space(p, resources, "fd_inf");
-    points_ = p.integer("points", kFdInfDefaultPoints, 2);
-    min_fraction_ = p.open_unit("min_fraction", kFdInfDefaultMinFraction);
-    p.finish("features, classifier, points, min_fraction");
+    OptionReader p(params, "fd_inf");
+    FeatureSpace space = read_feature_space(p, params, resources, "fd_inf");
+    points_ = p.integer("points", kFdInfDefaultPoints, {.min = 2});
+    min_fraction_ = p.number("min_fraction", kFdInfDefaultMinFraction,
+                             {.min = 0, .max = 1, .open_min = true, .open_max = true});
+    p.finish();
     data_ = data_statistics(resources, space);
     extractor_ = std::move(space.extractor);
   }
@@ -462,10 +409,7 @@ class TrajectoryState final : public MetricState {
 
 class TrajectoryMetric final : public Metric {
  public:
-  explicit TrajectoryMetric(const json& params) {
-    Params p(params, "trajectory_mse");
-    p.finish("none");
-  }
+  explicit TrajectoryMetric(const json& params) { OptionReader(params, "trajectory_mse").finish(); }
   std::string_view name() const override { return "trajectory_mse"; }
   bool needs_reference_samples() const override { return true; }
   std::unique_ptr<MetricState> start() const override {

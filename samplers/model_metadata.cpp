@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/options.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/samplers/schedule.hpp"
 
@@ -13,98 +14,54 @@ namespace {
 
 using nlohmann::json;
 
-template <class Entry>
-std::string names(std::span<const Entry> table) {
-  return registry_list(table);
-}
-
-template <class Entry>
-bool has_name(std::span<const Entry> table, const std::string& name) {
-  for (const auto& row : table)
-    if (row.name == name) return true;
-  return false;
-}
-
-// Reads the fields of samplersearch.json, each failure a FileError naming the field.
-class FieldReader {
- public:
-  FieldReader(const std::string& path, const json& doc) : path_(path), doc_(doc) {}
-
-  [[noreturn]] void fail(const std::string& field, const std::string& reason) const {
-    throw FileError(path_, std::string(kModelMetadataFile) + ": field '" + field + "' " + reason);
-  }
-  const json& get(const std::string& field) const {
-    if (!doc_.contains(field)) fail(field, "is missing");
-    return doc_.at(field);
-  }
-  std::string name(const std::string& field, const std::string& valid_names,
-                   bool (*valid)(const std::string&)) const {
-    const json& v = get(field);
-    if (!v.is_string()) fail(field, "must be a string (one of " + valid_names + ")");
-    const std::string s = v.get<std::string>();
-    if (!valid(s)) fail(field, "'" + s + "' is not one of " + valid_names);
-    return s;
-  }
-
- private:
-  const std::string& path_;
-  const json& doc_;
-};
-
-ModelMetadata parse_metadata(const std::string& path, const std::string& text) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw FileError(path, std::string(kModelMetadataFile) + ": not valid JSON: " + e.what());
-  }
-  if (!doc.is_object())
-    throw FileError(path, std::string(kModelMetadataFile) + ": not a JSON object");
-  const FieldReader r(path, doc);
-  const json& format = r.get("format");
-  if (!format.is_number_integer() || format.get<int64_t>() != 1)
+// The fields of samplersearch.json; a ConfigError names "samplersearch.json.<field>". Keys it
+// does not read are left alone (an exporter may add fields a reader does not know yet).
+ModelMetadata read_fields(const json& doc) {
+  OptionReader r(doc, kModelMetadataFile);
+  const auto require = [&](OptionReader& reader, const char* key) {
+    if (!reader.has(key)) reader.fail(key, "is missing");
+  };
+  require(r, "format");
+  if (const json format = r.value("format"); !format.is_number_integer() || format != 1)
     r.fail("format", "must be 1 (got " + format.dump() + ")");
 
   ModelMetadata m;
+  require(r, "parameterization");
   m.parameterization =
-      r.name("parameterization", names(parameterization_registry()),
-             [](const std::string& s) { return has_name(parameterization_registry(), s); });
-  m.time_input = r.name("time_input", names(time_input_registry()),
-                        [](const std::string& s) { return has_name(time_input_registry(), s); });
-  const json& schedule = r.get("schedule");
-  if (!schedule.is_object() || !schedule.contains("name") || !schedule.at("name").is_string())
-    r.fail("schedule", "must be an object {\"name\": …, \"params\": {…}}");
-  m.schedule = schedule.at("name").get<std::string>();
-  if (!has_name(schedule_registry(), m.schedule))
-    r.fail("schedule.name", "'" + m.schedule + "' is not one of " + names(schedule_registry()));
-  if (schedule.contains("params")) {
-    if (!schedule.at("params").is_object()) r.fail("schedule.params", "must be an object");
-    m.schedule_params = schedule.at("params");
+      r.choice("parameterization", "", registry_names(parameterization_registry()));
+  require(r, "time_input");
+  m.time_input = r.choice("time_input", "", registry_names(time_input_registry()));
+  require(r, "schedule");
+  OptionReader schedule(r.value("schedule"), r.field("schedule"));
+  require(schedule, "name");
+  m.schedule = schedule.choice("name", "", registry_names(schedule_registry()));
+  if (schedule.has("params")) {
+    m.schedule_params = schedule.value("params");
+    if (!m.schedule_params.is_object()) schedule.fail("params", "must be a JSON object");
   }
   try {
     make_schedule(m.schedule, m.schedule_params);
   } catch (const ConfigError& e) {
-    r.fail("schedule.params", std::string("is not valid: ") + e.what());
+    schedule.fail("params", std::string("is not valid: ") + e.what());
   }
-  const json& shape = r.get("sample_shape");
+  require(r, "sample_shape");
+  const json shape = r.value("sample_shape");
   if (!shape.is_array() || shape.empty()) r.fail("sample_shape", "must be a non-empty list");
   for (const json& s : shape) {
     if (!s.is_number_integer() || s.get<int64_t>() < 1)
       r.fail("sample_shape", "must hold positive integers (got " + shape.dump() + ")");
     m.sample_shape.push_back(s.get<int64_t>());
   }
-  const json& range = r.get("value_range");
+  require(r, "value_range");
+  const json range = r.value("value_range");
   if (!range.is_array() || range.size() != 2 || !range[0].is_number() || !range[1].is_number() ||
       !(range[0].get<double>() < range[1].get<double>()))
     r.fail("value_range", "must be [low, high] with low < high (got " + range.dump() + ")");
   m.value_low = range[0].get<double>();
   m.value_high = range[1].get<double>();
-  const json& classes = r.get("classes");
-  if (!classes.is_number_integer() || classes.get<int64_t>() < 0)
-    r.fail("classes", "must be an integer >= 0");
-  m.classes = classes.get<int64_t>();
-  if (doc.contains("class_label") && !doc.at("class_label").is_null()) {
-    const json& label = doc.at("class_label");
+  require(r, "classes");
+  m.classes = r.integer("classes", 0, {.min = 0});
+  if (const json label = r.value("class_label"); !label.is_null()) {
     if (!label.is_number_integer() || label.get<int64_t>() < 0 || label.get<int64_t>() >= m.classes)
       r.fail("class_label", "must be an integer in [0, classes)");
     m.class_label = label.get<int64_t>();
@@ -116,10 +73,25 @@ ModelMetadata parse_metadata(const std::string& path, const std::string& text) {
   if (m.parameterization == "flow" && m.schedule != "flow")
     r.fail("parameterization",
            "flow is defined on the flow schedule only (schedule is '" + m.schedule + "')");
-  if (doc.contains("extra")) m.extra = doc.at("extra");
-  if (doc.contains("description") && doc.at("description").is_string())
-    m.description = doc.at("description").get<std::string>();
+  if (r.has("extra")) m.extra = r.value("extra");
+  if (const json d = r.value("description"); d.is_string()) m.description = d.get<std::string>();
   return m;
+}
+
+ModelMetadata parse_metadata(const std::string& path, const std::string& text) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw FileError(path, std::string(kModelMetadataFile) + ": not valid JSON: " + e.what());
+  }
+  if (!doc.is_object())
+    throw FileError(path, std::string(kModelMetadataFile) + ": not a JSON object");
+  try {
+    return read_fields(doc);
+  } catch (const ConfigError& e) {
+    throw FileError(path, e.what());
+  }
 }
 
 }  // namespace

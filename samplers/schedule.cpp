@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "samplersearch/common/check.hpp"
+#include "samplersearch/common/options.hpp"
 #include "samplersearch/common/registry.hpp"
 
 namespace samplersearch {
@@ -18,24 +19,14 @@ using nlohmann::json;
 // log(1 + e^x) without overflow.
 double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 
-// Reads the schedule parameters: every key of `params` must be one of `defaults`.
-json merged_params(std::string_view schedule, const json& defaults, const json& params) {
-  json out = defaults;
-  if (params.is_null()) return out;
-  if (!params.is_object())
-    throw ConfigError("schedule_params",
-                      "must be a JSON object for schedule '" + std::string(schedule) + "'");
-  for (const auto& [key, value] : params.items()) {
-    if (!defaults.contains(key)) {
-      std::string valid;
-      for (const auto& [k, v] : defaults.items()) valid += (valid.empty() ? "" : ", ") + k;
-      throw ConfigError(
-          "schedule_params." + key,
-          "not a parameter of schedule '" + std::string(schedule) + "' (valid: " + valid + ")");
-    }
-    if (!value.is_number()) throw ConfigError("schedule_params." + key, "must be a number");
-    out[key] = value;
-  }
+// The schedule parameters: each of `defaults` (its value unless `params` overrides it with a
+// number); any other key of `params` is a ConfigError naming "schedule_params.<key>".
+json merged_params(const json& defaults, const json& params) {
+  OptionReader reader(params, "schedule_params");
+  json out = json::object();
+  for (const auto& [key, value] : defaults.items())
+    out[key] = reader.has(key) ? json(reader.number(key, 0.0)) : value;
+  reader.finish();
   return out;
 }
 
@@ -247,40 +238,40 @@ class DdpmDiscrete final : public VpSchedule {
 };
 
 template <class S>
-std::unique_ptr<Schedule> make_with(const json& params, std::string_view name, json defaults) {
-  return std::make_unique<S>(merged_params(name, defaults, params));
+std::unique_ptr<Schedule> make_with(const json& params, json defaults) {
+  return std::make_unique<S>(merged_params(defaults, params));
 }
 
 constexpr std::array kSchedules{
     ScheduleEntry{"vp-linear", "ScoreSDE VP: log α = −¼(β_max−β_min)t² − ½β_min·t, t ∈ [1e-3, 1]",
                   [](const json& p) {
                     return make_with<VpLinear>(
-                        p, "vp-linear",
+                        p,
                         {{"beta_min", 0.1}, {"beta_max", 20.0}, {"t_min", 1e-3}, {"t_max", 1.0}});
                   }},
-    ScheduleEntry{"vp-cosine", "iDDPM cosine, s = 0.008, t ∈ [1e-3, 0.9946]",
-                  [](const json& p) {
-                    return make_with<VpCosine>(p, "vp-cosine",
-                                               {{"s", 0.008}, {"t_min", 1e-3}, {"t_max", 0.9946}});
-                  }},
+    ScheduleEntry{
+        "vp-cosine", "iDDPM cosine, s = 0.008, t ∈ [1e-3, 0.9946]",
+        [](const json& p) {
+          return make_with<VpCosine>(p, {{"s", 0.008}, {"t_min", 1e-3}, {"t_max", 0.9946}});
+        }},
     ScheduleEntry{
         "ve", "variance exploding: σ = 0.01·(50/0.01)^t, α = 1, t ∈ [1e-5, 1]",
         [](const json& p) {
           return make_with<Ve>(
-              p, "ve", {{"sigma_min", 0.01}, {"sigma_max", 50.0}, {"t_min", 1e-5}, {"t_max", 1.0}});
+              p, {{"sigma_min", 0.01}, {"sigma_max", 50.0}, {"t_min", 1e-5}, {"t_max", 1.0}});
         }},
     ScheduleEntry{"edm", "EDM: σ = t, α = 1, t ∈ [0.002, 80]",
                   [](const json& p) {
-                    return make_with<Edm>(p, "edm", {{"t_min", 0.002}, {"t_max", 80.0}});
+                    return make_with<Edm>(p, {{"t_min", 0.002}, {"t_max", 80.0}});
                   }},
     ScheduleEntry{"flow", "rectified flow / FM-OT: α = 1−t, σ = t, t ∈ [1e-3, 0.999]",
                   [](const json& p) {
-                    return make_with<Flow>(p, "flow", {{"t_min", 1e-3}, {"t_max", 0.999}});
+                    return make_with<Flow>(p, {{"t_min", 1e-3}, {"t_max", 0.999}});
                   }},
     ScheduleEntry{"ddpm-discrete", "DDPM: ᾱ_n = Π(1−β_j), β linear 1e-4…0.02, n ∈ [0, 999]",
                   [](const json& p) {
                     return make_with<DdpmDiscrete>(
-                        p, "ddpm-discrete",
+                        p,
                         {{"beta_start", 1e-4}, {"beta_end", 0.02}, {"num_train_timesteps", 1000}});
                   }},
 };

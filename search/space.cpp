@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "samplersearch/common/check.hpp"
+#include "samplersearch/common/options.hpp"
 #include "samplersearch/common/registry.hpp"
 #include "samplersearch/samplers/solver.hpp"
 
@@ -13,35 +14,6 @@ namespace samplersearch {
 namespace {
 
 using nlohmann::json;
-
-// Reads option `key` of a space (a number), checking it lies in [lo, hi].
-double option(const json& options, const char* key, double dflt, double lo, double hi) {
-  if (!options.contains(key)) return dflt;
-  const json& v = options.at(key);
-  if (!v.is_number() || v.get<double>() < lo || v.get<double>() > hi)
-    throw ConfigError(std::string("space.") + key, "must be a number in [" + std::to_string(lo) +
-                                                       ", " + std::to_string(hi) + "]");
-  return v.get<double>();
-}
-
-bool flag(const json& options, const char* key) {
-  if (!options.contains(key)) return false;
-  if (!options.at(key).is_boolean())
-    throw ConfigError(std::string("space.") + key, "must be true or false");
-  return options.at(key).get<bool>();
-}
-
-void reject_unknown(const json& options, std::initializer_list<const char*> known) {
-  for (const auto& [key, value] : options.items()) {
-    bool ok = false;
-    std::string list;
-    for (const char* k : known) {
-      ok = ok || key == k;
-      list += (list.empty() ? "" : ", ") + std::string(k);
-    }
-    if (!ok) throw ConfigError("space." + key, "not an option of this space (valid: " + list + ")");
-  }
-}
 
 double value_of(const json& values, const ParamSpec& p) {
   if (!values.contains(p.name) || !values.at(p.name).is_number())
@@ -61,13 +33,10 @@ double value_of(const json& values, const ParamSpec& p) {
 // t_N stay where they are.
 class TimeWarp {
  public:
-  explicit TimeWarp(const json& options) {
-    if (!options.contains("times")) return;
-    const json& v = options.at("times");
-    if (!v.is_string() || (v != "fixed" && v != "free"))
-      throw ConfigError("space.times", "must be \"fixed\" or \"free\", got " + v.dump());
-    free_ = v == "free";
-  }
+  TimeWarp() = default;
+  // Reads the space's option "times": "fixed" (the default) or "free".
+  explicit TimeWarp(OptionReader& options)
+      : free_(options.choice("times", "fixed", {"fixed", "free"}) == "free") {}
   bool free() const { return free_; }
   static std::string name(int k) { return "w" + std::to_string(k); }
   void add_params(std::vector<ParamSpec>& params, int steps) const {
@@ -115,14 +84,15 @@ Matrices classic(const SpaceConfig& c, const std::string& solver, const SolverOp
 class MatrixSpace final : public SearchSpace {
  public:
   explicit MatrixSpace(const SpaceConfig& config) : SearchSpace(config) {
-    reject_unknown(config.options, {"tail", "low", "high", "stochastic", "times"});
-    tail_ = static_cast<int>(option(config.options, "tail", 3, 1, 1000));
-    low_ = option(config.options, "low", -2.0, -100, 100);
-    high_ = option(config.options, "high", 2.0, -100, 100);
+    OptionReader options(config.options, "space");
+    tail_ = static_cast<int>(options.number("tail", 3, {.min = 1, .max = 1000}));
+    low_ = options.number("low", -2.0, {.min = -100, .max = 100});
+    high_ = options.number("high", 2.0, {.min = -100, .max = 100});
+    stochastic_ = options.flag("stochastic");
+    warp_ = TimeWarp(options);
+    options.finish();
     if (!(low_ < 0.0 && high_ > 0.0))
       throw ConfigError("space.low", "bounds [low, high] must contain 0 strictly (low < 0 < high)");
-    stochastic_ = flag(config.options, "stochastic");
-    warp_ = TimeWarp(config.options);
     for (int k = 1; k <= steps(); ++k)
       for (int j = std::max(0, k - tail_); j < k - 1; ++j)
         params_.push_back({name_c(k, j), low_, high_, false});
@@ -194,7 +164,7 @@ class MatrixSpace final : public SearchSpace {
   }
   static std::string name_b(int k) { return "b" + std::to_string(k); }
   int tail_ = 3;
-  TimeWarp warp_{json::object()};
+  TimeWarp warp_;
   double low_ = -2, high_ = 2;
   bool stochastic_ = false;
   std::vector<ParamSpec> params_;
@@ -205,15 +175,16 @@ class MatrixSpace final : public SearchSpace {
 class GdrSpace final : public SearchSpace {
  public:
   explicit GdrSpace(const SpaceConfig& config) : SearchSpace(config) {
-    reject_unknown(config.options, {"per_step", "stochastic", "gamma_low", "gamma_high",
-                                    "delta_low", "delta_high", "rho_high", "times"});
-    per_step_ = flag(config.options, "per_step");
-    stochastic_ = flag(config.options, "stochastic");
-    const double g_lo = option(config.options, "gamma_low", -0.5, -0.999, 10);
-    const double g_hi = option(config.options, "gamma_high", 2.0, -0.999, 10);
-    const double d_lo = option(config.options, "delta_low", 0.05, 1e-6, 10);
-    const double d_hi = option(config.options, "delta_high", 3.0, 1e-6, 10);
-    const double r_hi = option(config.options, "rho_high", 2.0, 0, 10);
+    OptionReader options(config.options, "space");
+    per_step_ = options.flag("per_step");
+    stochastic_ = options.flag("stochastic");
+    const double g_lo = options.number("gamma_low", -0.5, {.min = -0.999, .max = 10});
+    const double g_hi = options.number("gamma_high", 2.0, {.min = -0.999, .max = 10});
+    const double d_lo = options.number("delta_low", 0.05, {.min = 1e-6, .max = 10});
+    const double d_hi = options.number("delta_high", 3.0, {.min = 1e-6, .max = 10});
+    const double r_hi = options.number("rho_high", 2.0, {.min = 0, .max = 10});
+    warp_ = TimeWarp(options);
+    options.finish();
     if (!(g_lo < g_hi)) throw ConfigError("space.gamma_low", "must be below space.gamma_high");
     if (!(d_lo < d_hi)) throw ConfigError("space.delta_low", "must be below space.delta_high");
     if (!(r_hi > 0)) throw ConfigError("space.rho_high", "must be above 0");
@@ -226,7 +197,6 @@ class GdrSpace final : public SearchSpace {
         params_.push_back({"rho" + suffix, 0.0, r_hi, false});
       }
     }
-    warp_ = TimeWarp(config.options);
     warp_.add_params(params_, steps());
   }
   std::string_view name() const override { return "gdr"; }
@@ -275,7 +245,7 @@ class GdrSpace final : public SearchSpace {
  private:
   bool per_step_ = false, stochastic_ = false;
   std::vector<ParamSpec> params_;
-  TimeWarp warp_{json::object()};
+  TimeWarp warp_;
 };
 
 constexpr std::array kSpaces{

@@ -76,12 +76,13 @@ int run_status(const Args& args) {
   const std::string& path = stores.path;
   const bool as_json = args.flag("json");
   const StoreContents contents = read_stores(stores.files);
-  const json experiment = json::parse(current_experiment(stores.files.front(), contents));
+  const ExperimentSpec experiment =
+      experiment_spec(json::parse(current_experiment(stores.files.front(), contents)));
   const StoreSummary s = summarize(contents);
-  const int budget = experiment.at("budget").at("trials").get<int>();
+  const int budget = experiment.budget.trials;
   if (as_json) {
     json out = {{"store", path},
-                {"experiment", experiment.at("name")},
+                {"experiment", experiment.name},
                 {"hash", contents.experiment_hash},
                 {"steps", contents.steps},
                 {"by_state", s.by_state},
@@ -110,8 +111,7 @@ int run_status(const Args& args) {
     std::printf("%s\n", out.dump(2).c_str());
     return kOk;
   }
-  std::printf("experiment  %s  (%s…)\nstore       %s\nsteps       %d\n",
-              experiment.at("name").get<std::string>().c_str(),
+  std::printf("experiment  %s  (%s…)\nstore       %s\nsteps       %d\n", experiment.name.c_str(),
               contents.experiment_hash.substr(0, 12).c_str(), path.c_str(), contents.steps);
   std::printf("trials      %d", s.counted);
   if (budget > 0) std::printf(" of %d (%.0f%%)", budget, 100.0 * s.counted / budget);
@@ -183,11 +183,11 @@ int run_export(const Args& args) {
   const auto out = args.get("out");
   const StoreContents contents = read_stores(stores.files);
   const std::vector<ExportEntry> entries = ranked_entries(contents, top);
-  const json experiment = json::parse(current_experiment(stores.files.front(), contents));
+  const ExperimentSpec experiment =
+      experiment_spec(json::parse(current_experiment(stores.files.front(), contents)));
   ExportContext context;
-  context.experiment_name = experiment.at("name").get<std::string>();
-  context.metric = experiment.at("metric").at("name").get<std::string>() + " " +
-                   experiment.at("metric").at("params").dump();
+  context.experiment_name = experiment.name;
+  context.metric = experiment.metric.name + " " + experiment.metric.params.dump();
   context.baseline = find_baseline(contents, kRatioBaseline) ? kRatioBaseline : "";
   if (format.text) {
     if (!out) {
@@ -267,13 +267,12 @@ json experiment_for(const Matrices& m, const std::optional<std::string>& file) {
   json doc = file ? load_experiment(*file).doc : json::object();
   if (file) {
     const Experiment e = make_experiment(doc, *file);
-    const json& s = e.doc.at("schedule");
-    if (s.at("name").get<std::string>() != m.schedule->name() ||
-        make_schedule(s.at("name").get<std::string>(), s.at("params"))->params() !=
-            m.schedule->params())
+    const ScheduleSpec& s = e.spec.schedule;
+    if (s.name != m.schedule->name() ||
+        make_schedule(s.name, s.params)->params() != m.schedule->params())
       throw ConfigError("--matrix", "was made for schedule " + std::string(m.schedule->name()) +
                                         " " + m.schedule->params().dump() + ", the model's is " +
-                                        s.dump());
+                                        e.doc["schedule"].dump());
   }
   set_field(doc, "steps", m.steps());
   set_field(doc, "times.explicit", m.times);
@@ -326,10 +325,8 @@ int run_evaluate(const Args& args) {
   // Without --samples: the full count of the search (not the re-scoring's larger default).
   set_field(doc, "validation.samples",
             samples ? json(*samples)
-                    : make_experiment(doc, experiment_file.value_or("evaluate"))
-                          .doc.at("metric")
-                          .at("samples")
-                          .back());
+                    : json(make_experiment(doc, experiment_file.value_or("evaluate"))
+                               .spec.metric.samples.back()));
   ExperimentRun run(make_experiment(doc, experiment_file.value_or("evaluate")));
   std::printf("%s on %s samples of noise stream %d:\n", run.metric_description().c_str(),
               samples ? std::to_string(*samples).c_str() : "the full count of", seed);

@@ -63,11 +63,11 @@ json model_document(const std::optional<std::string>& source, bool& own_schedule
     throw FileError(*source,
                     "has no samplersearch.json (export it with scripts/export_model, or give an "
                     "experiment file that describes the network)");
-  const auto schedule = make_schedule(doc.at("schedule").at("name").get<std::string>(),
-                                      doc.at("schedule").at("params"));
+  fill_defaults(doc);
+  const ScheduleSpec s = experiment_spec(doc).schedule;
+  const auto schedule = make_schedule(s.name, s.params);
   set_field(doc, "times.t_start", schedule->t_max());
   set_field(doc, "times.t_end", schedule->t_min());
-  fill_defaults(doc);
   return doc;
 }
 
@@ -118,10 +118,10 @@ int run_sample(const Args& args) {
   if (steps_arg && *steps_arg < 1) throw ConfigError("--steps", "must be >= 1");
 
   bool own_schedule = false;
-  json doc = model_document(source, own_schedule);
-  const json& sched = doc.at("schedule");
+  const json doc = model_document(source, own_schedule);
+  const ExperimentSpec spec = experiment_spec(doc);
   std::shared_ptr<const Schedule> schedule =
-      make_schedule(sched.at("name").get<std::string>(), sched.at("params"));
+      make_schedule(spec.schedule.name, spec.schedule.params);
   Matrices m;
   if (matrix_file) {
     m = read_matrices(*matrix_file);
@@ -129,26 +129,24 @@ int run_sample(const Args& args) {
         (m.schedule->name() != schedule->name() || m.schedule->params() != schedule->params()))
       throw ConfigError("--matrix", "was made for schedule " + std::string(m.schedule->name()) +
                                         " " + m.schedule->params().dump() + ", the model's is " +
-                                        sched.dump());
+                                        doc["schedule"].dump());
     if (steps_arg && *steps_arg != m.steps())
       throw ConfigError("--steps", std::to_string(*steps_arg) + " given, but " + *matrix_file +
                                        " has " + std::to_string(m.steps()) + " steps");
     schedule = m.schedule;
   } else {
-    const int steps = steps_arg.value_or(source ? doc.at("steps").get<int>() : 10);
-    const json& times = doc.at("times");
-    const TimeGrid grid =
-        times.at("explicit").empty()
-            ? TimeGrid(times.at("discretization").get<std::string>(),
-                       GridSpec{times.at("t_start").get<double>(), times.at("t_end").get<double>()})
-            : TimeGrid(times.at("explicit").get<std::vector<double>>());
+    const int steps = steps_arg.value_or(source ? spec.steps : 10);
+    const TimesSpec& times = spec.times;
+    const TimeGrid grid = times.explicit_times.empty()
+                              ? TimeGrid(times.discretization, GridSpec{times.t_start, times.t_end})
+                              : TimeGrid(times.explicit_times);
     m = classic_matrices(find_classic(solver.value_or("dpmsolver++(2M)"), "--solver"),
                          SolverPlan{schedule, grid, steps, {}});
   }
 
-  const std::string device = doc.at("devices").empty() ? "cpu" : doc.at("devices")[0];
-  const std::unique_ptr<X0Model> model = find_model(doc.at("model").at("kind").get<std::string>())
-                                             .make(doc.at("model"), schedule, device);
+  const std::string device = spec.devices.empty() ? "cpu" : spec.devices.front();
+  const std::unique_ptr<X0Model> model =
+      find_model(spec.model.kind).make(spec.model, schedule, device);
   SampleLayout layout{model->sample_shape(), at::kFloat, at::Device(device)};
   std::vector<at::Tensor> parts;
   for (int64_t first = 0; first < count; first += chunk) {

@@ -192,10 +192,9 @@ Experiment seed_experiment(const Experiment& base, int64_t seed) {
   const std::filesystem::path out(experiment_output(base));
   doc["output"] =
       (out.parent_path() / (out.stem().string() + suffix + out.extension().string())).string();
-  json& optuna = doc["optuna"];
-  if (!optuna.at("study").get<std::string>().empty())
-    optuna["study"] = optuna.at("study").get<std::string>() + suffix;
-  if (optuna.at("sampler_params").contains("seed")) optuna["sampler_params"]["seed"] = seed;
+  const StudySpec& optuna = base.spec.optuna;
+  if (!optuna.study.empty()) set_field(doc, "optuna.study", optuna.study + suffix);
+  if (optuna.sampler_params.contains("seed")) set_field(doc, "optuna.sampler_params.seed", seed);
   return make_experiment(std::move(doc), "--seeds (seed " + std::to_string(seed) + ")");
 }
 
@@ -209,15 +208,12 @@ bool run_one_seed(const Experiment& e, OutputMode mode) {
   }
   ExperimentRun run(e);
   const StoreSummary summary = existing ? summarize(*existing) : StoreSummary{};
-  const int budget = e.doc.at("budget").at("trials").get<int>();
-  Progress progress(
-      mode, std::max(0, budget - summary.counted),
-      std::chrono::seconds(
-          static_cast<long>(parse_duration(e.doc.at("budget").at("timeout"), "budget.timeout"))),
-      summary.counted, summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
-      summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
-  progress.log("seed " + std::to_string(e.doc.at("seed").get<int64_t>()) + ": " +
-               (existing ? "resuming " : "") + path);
+  const int budget = e.spec.budget.trials;
+  Progress progress(mode, std::max(0, budget - summary.counted),
+                    std::chrono::seconds(static_cast<long>(e.spec.budget.timeout)), summary.counted,
+                    summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
+                    summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
+  progress.log("seed " + std::to_string(e.spec.seed) + ": " + (existing ? "resuming " : "") + path);
   const DriverOptions o = driver_options(progress, mode);
   const DriverResult result = existing ? resume_experiment(run, path, o) : start_experiment(run, o);
   progress.clear();
@@ -307,7 +303,7 @@ int run_search(const Args& args) {
   const std::optional<int> seeds = args.get_int("seeds");
   if (seeds) {
     if (*seeds < 1) throw ConfigError("--seeds", "must be >= 1, got " + std::to_string(*seeds));
-    const auto first = experiment.doc.at("seed").get<int64_t>();
+    const auto first = static_cast<int64_t>(experiment.spec.seed);
     std::vector<Experiment> runs;  // all validated before the first search starts
     for (int k = 0; k < *seeds; ++k) runs.push_back(seed_experiment(experiment, first + k));
     install_stop_handlers();
@@ -328,7 +324,7 @@ int run_search(const Args& args) {
       }
       const std::string path = experiment_output(e);
       outcomes.push_back(
-          seed_outcome(read_store(path), path, e.doc.at("seed").get<int64_t>(), baseline));
+          seed_outcome(read_store(path), path, static_cast<int64_t>(e.spec.seed), baseline));
     }
     print_spread(outcomes, baseline, mode);
     return std::all_of(outcomes.begin(), outcomes.end(),
@@ -337,11 +333,10 @@ int run_search(const Args& args) {
                : kFailure;
   }
   ExperimentRun run(experiment);
-  const int budget = experiment.doc.at("budget").at("trials").get<int>();
+  const int budget = experiment.spec.budget.trials;
   Progress progress(mode, budget,
-                    std::chrono::seconds(static_cast<long>(parse_duration(
-                        experiment.doc.at("budget").at("timeout"), "budget.timeout"))),
-                    0, std::nullopt, std::nullopt);
+                    std::chrono::seconds(static_cast<long>(experiment.spec.budget.timeout)), 0,
+                    std::nullopt, std::nullopt);
   progress.log("experiment " + experiment.name() + " (" + origin + ") → " + run.output());
   progress.log("objective: " + run.metric_description());
   install_stop_handlers();
@@ -378,12 +373,11 @@ namespace {
 Progress resume_progress(OutputMode mode, const Experiment& experiment,
                          const StoreContents& contents) {
   const StoreSummary summary = summarize(contents);
-  return Progress(
-      mode, std::max(0, experiment.doc.at("budget").at("trials").get<int>() - summary.counted),
-      std::chrono::seconds(static_cast<long>(
-          parse_duration(experiment.doc.at("budget").at("timeout"), "budget.timeout"))),
-      summary.counted, summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
-      summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
+  return Progress(mode, std::max(0, experiment.spec.budget.trials - summary.counted),
+                  std::chrono::seconds(static_cast<long>(experiment.spec.budget.timeout)),
+                  summary.counted,
+                  summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
+                  summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
 }
 
 // resume DIR: a new process joins the shared study whose shards DIR holds, with the experiment
@@ -400,7 +394,7 @@ int rejoin_shared_study(const std::string& directory, OutputMode mode, bool chan
                               files.front() + " (stored experiment)")
                  .doc;
   const Experiment experiment = make_experiment(std::move(doc), files.front());
-  if (!is_shared_storage(experiment.doc.at("optuna").at("storage").get<std::string>()))
+  if (!is_shared_storage(experiment.spec.optuna.storage))
     throw ConfigError("resume", directory +
                                     " is a directory, but its experiment's optuna.storage is not "
                                     "shared (postgresql:// or journal://); resume its store file");

@@ -182,6 +182,70 @@ TEST(Experiment, SetFieldCreatesThePath) {
   EXPECT_EQ(e.doc["steps"], 7);
 }
 
+// The typed view carries every field of the document it was built from.
+TEST(Experiment, SpecIsTheDocumentTyped) {
+  const Experiment e = parse_experiment(R"({
+    "name": "typed", "steps": 6, "seed": 3, "devices": ["cpu", "cpu:1"], "concurrency": 2,
+    "model": {"data_size": 500},
+    "schedule": {"name": "vp-cosine", "params": {"s": 0.01}},
+    "times": {"discretization": "logsnr-uniform", "t_start": 0.9, "t_end": 0.002},
+    "space": {"name": "gdr", "options": {"per_step": true}},
+    "baselines": ["ddim"],
+    "metric": {"name": "kid", "params": {"features": "pixels"}, "samples": [500, 1000],
+               "chunk": 500, "reference": {"sampler": "ddim", "steps": 40}},
+    "validation": {"seed": 9, "samples": 2000, "top": 2},
+    "optuna": {"sampler": "tpe", "storage": "journal:///tmp/x.log", "heartbeat": 10},
+    "budget": {"trials": 12, "timeout": "1h30m"}, "output": "runs/t.h5"})",
+                                        "exp.json");
+  const ExperimentSpec& s = e.spec;
+  EXPECT_EQ(s.name, "typed");
+  EXPECT_EQ(e.name(), "typed");
+  EXPECT_EQ(s.steps, 6);
+  EXPECT_EQ(s.seed, 3U);
+  EXPECT_EQ(s.devices, (std::vector<std::string>{"cpu", "cpu:1"}));
+  EXPECT_EQ(s.concurrency, 2);
+  EXPECT_EQ(s.threads, 0);
+  EXPECT_EQ(s.model.kind, "fashion-mnist");
+  EXPECT_EQ(s.model.data_size, 500);
+  EXPECT_EQ(s.model.sum_dtype, "float32");
+  EXPECT_EQ(s.schedule.name, "vp-cosine");
+  EXPECT_EQ(s.schedule.params, (json{{"s", 0.01}}));
+  EXPECT_EQ(s.times.discretization, "logsnr-uniform");
+  EXPECT_EQ(s.times.t_start, 0.9);
+  EXPECT_EQ(s.times.t_end, 0.002);
+  EXPECT_TRUE(s.times.explicit_times.empty());
+  EXPECT_EQ(s.space.name, "gdr");
+  EXPECT_EQ(s.space.options, (json{{"per_step", true}}));
+  EXPECT_EQ(s.baselines, std::vector<std::string>{"ddim"});
+  EXPECT_EQ(s.metric.name, "kid");
+  EXPECT_EQ(s.metric.samples, (std::vector<int64_t>{500, 1000}));
+  EXPECT_EQ(s.metric.chunk, 500);
+  EXPECT_EQ(s.metric.reference_sampler, "ddim");
+  EXPECT_EQ(s.metric.reference_steps, 40);
+  EXPECT_EQ(s.metric.cache, ".samplersearch-cache");
+  EXPECT_EQ(s.validation.seed, 9U);
+  EXPECT_EQ(s.validation.samples, 2000);
+  EXPECT_EQ(s.validation.top, 2);
+  EXPECT_EQ(s.optuna.sampler, "tpe");
+  EXPECT_EQ(s.optuna.sigma0, 0.1);
+  EXPECT_EQ(s.optuna.storage, "journal:///tmp/x.log");
+  EXPECT_EQ(s.optuna.heartbeat, 10);
+  EXPECT_EQ(s.budget.trials, 12);
+  EXPECT_EQ(s.budget.timeout, 5400.0);  // 1 h 30 min
+  EXPECT_EQ(s.output, "runs/t.h5");
+}
+
+// A stored document that lacks a field (written before the field existed) reads its default.
+TEST(Experiment, SpecOfAPartialDocumentReadsDefaults) {
+  const ExperimentSpec s = experiment_spec(json{{"name", "old"}, {"budget", {{"trials", 7}}}});
+  EXPECT_EQ(s.name, "old");
+  EXPECT_EQ(s.budget.trials, 7);
+  EXPECT_EQ(s.budget.timeout, 0.0);
+  EXPECT_EQ(s.metric.name, "excess");
+  EXPECT_EQ(s.metric.params, (json{{"metric", "fd"}, {"features", "classifier"}}));
+  EXPECT_EQ(s.validation.top, 5);
+}
+
 TEST(Experiment, ShippedFilesValidate) {
   // Shipped experiments name their files relative to the repository root, where the
   // README runs them.

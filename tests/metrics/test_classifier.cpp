@@ -120,13 +120,15 @@ TEST(Classifier, RecipeFromJson) {
     (void)classifier_recipe_from_json(nlohmann::json{{"epoch", 3}}, "fd.classifier");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(e.field(), "fd.classifier.epoch");
+    EXPECT_EQ(std::string(e.what()),
+              "fd.classifier.epoch: unknown field (valid here: conv1_channels, conv2_channels, "
+              "hidden, epochs, batch_size, learning_rate, seed, train_size)");
   }
   try {
     (void)classifier_recipe_from_json(nlohmann::json{{"batch_size", 0}}, "fd.classifier");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
-    EXPECT_EQ(e.field(), "fd.classifier.batch_size");
+    EXPECT_EQ(std::string(e.what()), "fd.classifier.batch_size: must be an integer >= 1");
   }
 }
 

@@ -128,23 +128,28 @@ TEST_F(ExportedModels, BrokenMetadataNamesTheFileAndTheField) {
   EXPECT_NE(load_error("no_metadata").find("has no samplersearch.json"), std::string::npos);
   for (const std::string field : {"parameterization", "time_input", "schedule", "sample_shape",
                                   "value_range", "classes", "format"})
-    EXPECT_NE(
-        load_error("missing_" + field).find("samplersearch.json: field '" + field + "' is missing"),
-        std::string::npos)
+    EXPECT_NE(load_error("missing_" + field).find(": samplersearch.json." + field + ": is missing"),
+              std::string::npos)
         << field;
   EXPECT_NE(load_error("bad_parameterization")
-                .find("field 'parameterization' 'noise' is not one of x0, eps, score, v, flow"),
+                .find("samplersearch.json.parameterization: unknown name 'noise' (valid: x0, eps, "
+                      "score, v, flow"),
             std::string::npos);
-  EXPECT_NE(load_error("bad_time_input").find("field 'time_input' '1000t' is not one of"),
+  EXPECT_NE(load_error("bad_time_input")
+                .find("samplersearch.json.time_input: unknown name '1000t' (valid: "),
             std::string::npos);
-  EXPECT_NE(load_error("bad_schedule").find("field 'schedule.name' 'vp-square' is not one of"),
+  EXPECT_NE(load_error("bad_schedule")
+                .find("samplersearch.json.schedule.name: unknown name 'vp-square' (valid: "),
             std::string::npos);
-  EXPECT_NE(load_error("bad_shape").find("field 'sample_shape' must hold positive integers"),
+  EXPECT_NE(
+      load_error("bad_shape").find("samplersearch.json.sample_shape: must hold positive integers"),
+      std::string::npos);
+  EXPECT_NE(load_error("bad_range").find("samplersearch.json.value_range: must be [low, high]"),
             std::string::npos);
-  EXPECT_NE(load_error("bad_range").find("field 'value_range' must be [low, high]"),
+  EXPECT_NE(load_error("bad_label").find("samplersearch.json.class_label: is missing"),
             std::string::npos);
-  EXPECT_NE(load_error("bad_label").find("field 'class_label' is missing"), std::string::npos);
-  EXPECT_NE(load_error("flow_on_vp").find("field 'parameterization' flow is defined on the flow"),
+  EXPECT_NE(load_error("flow_on_vp")
+                .find("samplersearch.json.parameterization: flow is defined on the flow"),
             std::string::npos);
 }
 

@@ -47,8 +47,8 @@ TEST(Schedules, ParametersOverrideDefaultsAndUnknownKeysAreRejected) {
     FAIL() << "unknown key accepted";
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "schedule_params.beta_mx: not a parameter of schedule 'vp-linear' (valid: beta_max, "
-              "beta_min, t_max, t_min)");
+              "schedule_params.beta_mx: unknown field (valid here: beta_max, beta_min, t_max, "
+              "t_min)");
   }
   try {
     make_schedule("vp-linearr");

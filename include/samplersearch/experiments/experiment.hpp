@@ -3,6 +3,7 @@
 // times, NFE, search space, baselines, metric and sample counts, Optuna sampler/pruner/storage,
 // devices, concurrency, seed, budget and output. One field table (experiment_fields) is the schema:
 // defaults, validation, `--help` and experiments/README.md's field list all come from it.
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
@@ -36,14 +37,88 @@ struct ExperimentField {
 
 std::span<const ExperimentField> experiment_fields();
 
-// A validated experiment: every field present, defaults filled.
+// The typed view of an experiment document, one member per field of experiment_fields(). The
+// objects handed to a family's factory (schedule.params, space.options, metric.params, the Optuna
+// sampler/pruner params) stay JSON: their owner reads them with an OptionReader.
+struct ModelSpec {
+  std::string kind;
+  int64_t data_size = 0;
+  std::string path, parameterization, time_input, dtype, sum_dtype;
+  std::vector<int64_t> shape;
+  std::string data;
+};
+struct ScheduleSpec {
+  std::string name;
+  nlohmann::json params;
+};
+struct TimesSpec {
+  std::string discretization;
+  double t_start = 0, t_end = 0;
+  std::vector<double> explicit_times;  // "explicit": empty unless the times are given one by one
+};
+struct SpaceSpec {
+  std::string name;
+  nlohmann::json options;
+  std::vector<std::string> warm_starts;
+};
+struct MetricSpec {
+  std::string name;
+  nlohmann::json params;
+  std::vector<int64_t> samples;
+  int64_t chunk = 0;
+  std::string reference_sampler;
+  int reference_steps = 0;
+  std::string inception_weights, statistics, cache;
+};
+struct ValidationSpec {
+  uint64_t seed = 0;
+  int64_t samples = 0;
+  int top = 0;
+};
+struct StudySpec {
+  std::string sampler;
+  nlohmann::json sampler_params;
+  double sigma0 = 0;
+  std::string pruner;
+  nlohmann::json pruner_params;
+  std::string storage, study;
+  int heartbeat = 0;
+};
+struct BudgetSpec {
+  int trials = 0;
+  double timeout = 0;  // seconds (parse_duration of the field)
+};
+struct ExperimentSpec {
+  std::string name, description;
+  ModelSpec model;
+  ScheduleSpec schedule;
+  TimesSpec times;
+  int steps = 0;
+  SpaceSpec space;
+  std::vector<std::string> baselines;
+  MetricSpec metric;
+  uint64_t seed = 0;
+  ValidationSpec validation;
+  StudySpec optuna;
+  std::vector<std::string> devices;
+  int concurrency = 0, threads = 0;
+  BudgetSpec budget;
+  std::string output;
+};
+
+// The typed view of an experiment document (make_experiment's output, or a stored one); a field
+// it leaves out reads as the table's default. The one place that reads a document by path.
+ExperimentSpec experiment_spec(const nlohmann::json& doc);
+
+// A validated experiment: every field present, defaults filled; `spec` is the typed view of `doc`.
 struct Experiment {
   nlohmann::json doc;
+  ExperimentSpec spec;
   // Canonical text: sorted keys, 2-space indent; what the store keeps and the hash is taken of.
   std::string text() const;
   // SHA-256 of text(), 64 hex digits.
   std::string hash() const;
-  std::string name() const { return doc.at("name").get<std::string>(); }
+  std::string name() const { return spec.name; }
 };
 
 // Parses and validates `text`; ConfigError whose field is "<origin>: <dotted path>" and whose

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "samplersearch/experiments/experiment.hpp"
 #include "samplersearch/metrics/metric.hpp"
 #include "samplersearch/samplers/model.hpp"
 
@@ -17,11 +18,10 @@ struct ModelEntry {
   std::string_view name;
   std::string_view summary;
   // The x0-model described by the experiment's `model` object, on `device`.
-  std::unique_ptr<X0Model> (*make)(const nlohmann::json& model,
-                                   std::shared_ptr<const Schedule> schedule,
+  std::unique_ptr<X0Model> (*make)(const ModelSpec& model, std::shared_ptr<const Schedule> schedule,
                                    const std::string& device);
   // Data samples (and labels, test split when the kind has them) for the metric's data side.
-  MetricResources (*resources)(const nlohmann::json& model);
+  MetricResources (*resources)(const ModelSpec& model);
 };
 
 std::span<const ModelEntry> model_registry();
