@@ -460,7 +460,7 @@ Experiment parse_experiment(std::string_view text, const std::string& origin) {
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for numbers beyond double
     throw ConfigError(origin, std::string("not valid JSON: ") + e.what());
   }
   return make_experiment(std::move(doc), origin);

@@ -82,7 +82,7 @@ ModelMetadata parse_metadata(const std::string& path, const std::string& text) {
   json doc;
   try {
     doc = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for numbers beyond double
     throw FileError(path, std::string(kModelMetadataFile) + ": not valid JSON: " + e.what());
   }
   if (!doc.is_object())

@@ -59,6 +59,8 @@ TEST(Experiment, ErrorsNameTheFieldAndTheReason) {
   };
   const Case cases[] = {
       {"{", "exp.json: not valid JSON"},
+      // A number beyond double (nlohmann's out_of_range 406, not a parse_error).
+      {R"({"seed": 1e600})", "exp.json: not valid JSON"},
       {"[1, 2]", "exp.json: an experiment file is a JSON object"},
       {R"({"space": {"optoins": {}}})",
        "exp.json: space.optoins: unknown field (valid here: name, options, warm_starts)"},
