@@ -134,7 +134,7 @@ std::string read_string(hid_t obj, bool is_attr, const std::string& what) {
   Handle ftype(is_attr ? H5Aget_type(obj) : H5Dget_type(obj), what);
   if (H5Tget_class(ftype) != H5T_STRING) throw Hdf5Failure(what + " is not a string");
   if (H5Tis_variable_str(ftype) > 0) {
-    Handle mtype = utf8_string_type();
+    Handle mtype(H5Tcopy(ftype), "H5Tcopy");  // same character set: HDF5 converts none
     char* p = nullptr;
     h5(is_attr ? H5Aread(obj, mtype, &p) : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p),
        "read " + what);
