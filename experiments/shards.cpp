@@ -11,6 +11,7 @@
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/common/files.hpp"
+#include "samplersearch/search/loop.hpp"
 #include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch {
@@ -135,12 +136,7 @@ std::vector<std::string> settle_stale_trials(OptunaBridge& study, const std::str
         gone.count(t.number) ? ": its shard has no writer any more" : ": no heartbeat";
     if (stored && stored->state != TrialState::running &&
         !(stored->state == TrialState::fail && stored->reason == kInterruptedReason)) {
-      nlohmann::json req = {{"op", "tell"},
-                            {"number", t.number},
-                            {"retry", true},
-                            {"state", std::string(to_string(stored->state))}};
-      if (stored->state == TrialState::complete) req["values"] = {*stored->value};
-      study.request(req);
+      tell_record(study, *stored, TellMode::settle);
       log.push_back(who + why + "; its shard had stored it, told Optuna the stored result");
     } else if (fail_trial(study, t.number, kInterruptedReason)) {
       log.push_back(who + why + ", now FAIL (interrupted); its budget is asked again");

@@ -44,8 +44,7 @@ void create_column(hid_t group, const char* name, hid_t type, const std::vector<
 Column open_column(hid_t group, const std::string& gname, const char* name,
                    const std::vector<hsize_t>& inner, hsize_t& length) {
   const std::string full = "/" + gname + "/" + name;
-  if (H5Lexists(group, name, H5P_DEFAULT) <= 0)
-    throw Hdf5Failure("dataset '" + full + "' is missing");
+  if (!has_object(group, name)) throw Hdf5Failure("dataset '" + full + "' is missing");
   Column c{Handle(H5Dopen2(group, name, H5P_DEFAULT), "open " + full), inner};
   Handle space(H5Dget_space(c.ds), "H5Dget_space " + full);
   const int rank = H5Sget_simple_extent_ndims(space);

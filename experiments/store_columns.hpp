@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "hdf5_c.hpp"
+#include "samplersearch/common/hdf5.hpp"
 
 namespace samplersearch::store_detail {
+
+using namespace hdf5;  // NOLINT: the store is written in the HDF5 layer's vocabulary
 
 // One per-record column: the dataset and its shape after the record axis.
 struct Column {

@@ -54,16 +54,9 @@ void write_layout(hid_t file, const StoreLayout& layout) {
     const char* p = layout.experiment.c_str();
     h5(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), "write experiment");
   }
-  {
-    const hsize_t f = layout.sample_counts.size();
-    Handle space(H5Screate_simple(1, &f, nullptr), "H5Screate_simple");
-    Handle ds(H5Dcreate2(file, "sample_counts", H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT,
-                         H5P_DEFAULT),
-              "create dataset sample_counts");
-    if (f)
-      h5(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, layout.sample_counts.data()),
-         "write sample_counts");
-  }
+  const hsize_t counts[1] = {layout.sample_counts.size()};
+  write_dataset(file, "sample_counts", H5T_STD_I64LE, H5T_NATIVE_INT64, counts,
+                layout.sample_counts.data());
   const auto n = static_cast<hsize_t>(layout.steps);
   const hsize_t f = layout.sample_counts.size();
   const int64_t no_row = -1;
@@ -115,7 +108,7 @@ void write_layout(hid_t file, const StoreLayout& layout) {
 }
 
 Header read_header(hid_t file) {
-  if (H5Aexists(file, "format") <= 0)
+  if (!has_attr(file, "format"))
     throw NotAStore("is an HDF5 file but not a samplersearch trial store (no 'format' attribute)");
   const std::string format = read_attr_string(file, "format");
   if (format != kFormat)
@@ -140,27 +133,21 @@ Header read_header(hid_t file) {
   } catch (const ConfigError& e) {
     throw NotAStore(std::string("trial store schedule: ") + e.what());
   }
-  if (H5Lexists(file, "experiment", H5P_DEFAULT) <= 0)
-    throw NotAStore("damaged trial store: dataset '/experiment' is missing");
-  {
-    Handle ds(H5Dopen2(file, "experiment", H5P_DEFAULT), "open /experiment");
-    h.experiment = read_string(ds, false, "dataset '/experiment'");
-  }
+  // A root dataset the header needs; NotAStore naming it when it is missing.
+  const auto required = [&](const char* name) {
+    if (!has_object(file, name))
+      throw NotAStore(std::string("damaged trial store: dataset '/") + name + "' is missing");
+    return Handle(H5Dopen2(file, name, H5P_DEFAULT), std::string("open /") + name);
+  };
+  h.experiment = read_string(required("experiment"), false, "dataset '/experiment'");
   if (sha256_hex(h.experiment) != h.experiment_hash)
     throw NotAStore("damaged trial store: experiment_hash does not match the stored experiment");
-  if (H5Lexists(file, "sample_counts", H5P_DEFAULT) <= 0)
-    throw NotAStore("damaged trial store: dataset '/sample_counts' is missing");
   {
-    Handle ds(H5Dopen2(file, "sample_counts", H5P_DEFAULT), "open /sample_counts");
-    Handle space(H5Dget_space(ds), "H5Dget_space");
-    if (H5Sget_simple_extent_ndims(space) != 1)
-      throw NotAStore("damaged trial store: '/sample_counts' is not 1-D");
-    hsize_t f = 0;
-    H5Sget_simple_extent_dims(space, &f, nullptr);
-    h.sample_counts.resize(f);
-    if (f)
-      h5(H5Dread(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, h.sample_counts.data()),
-         "read /sample_counts");
+    const Handle ds = required("sample_counts");
+    const std::vector<hsize_t> dims = dataset_dims(ds);
+    if (dims.size() != 1) throw NotAStore("damaged trial store: '/sample_counts' is not 1-D");
+    h.sample_counts.resize(dims[0]);
+    read_dataset(ds, H5T_NATIVE_INT64, h.sample_counts.data(), "/sample_counts");
   }
   return h;
 }
@@ -170,7 +157,7 @@ Columns open_columns(hid_t file, const Header& h) {
   const auto n = static_cast<hsize_t>(h.steps);
   const hsize_t f = h.sample_counts.size();
   for (const char* g : {"trials", "baselines", "validations"})
-    if (H5Lexists(file, g, H5P_DEFAULT) <= 0)
+    if (!has_object(file, g))
       throw NotAStore(std::string("damaged trial store: group '/") + g + "' is missing");
   Handle tg(H5Gopen2(file, "trials", H5P_DEFAULT), "open /trials");
   Handle bg(H5Gopen2(file, "baselines", H5P_DEFAULT), "open /baselines");

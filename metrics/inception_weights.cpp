@@ -2,12 +2,12 @@
 #include "inception_weights.hpp"
 
 #include <ATen/ATen.h>
-#include <H5Cpp.h>
 
 #include <filesystem>
 #include <sstream>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/hdf5.hpp"
 #include "samplersearch/metrics/inception.hpp"
 
 namespace samplersearch {
@@ -119,37 +119,36 @@ const std::vector<ConvSpec>& conv_specs() {
 
 std::unordered_map<std::string, at::Tensor> load_weights(const std::string& path) {
   if (!std::filesystem::is_regular_file(path)) bad_weights(path, "the weights file does not exist");
-  H5::Exception::dontPrint();
-  H5::H5File file;
+  const hdf5::Hdf5Lock lock;
+  hdf5::Handle file;
   try {
-    file.openFile(path, H5F_ACC_RDONLY);
-  } catch (const H5::Exception& e) {
-    bad_weights(path, "cannot be opened as HDF5 (truncated, or not an HDF5 file: " +
-                          e.getDetailMsg() + ")");
+    file = hdf5::open_file_read(path);
+  } catch (const hdf5::Hdf5Failure& e) {
+    bad_weights(path, std::string("cannot be opened as HDF5 (truncated, or not an HDF5 file: ") +
+                          e.what() + ")");
   }
   const std::vector<InceptionWeightSpec> specs = inception_weight_specs();
   // Pass 1: metadata only, so a bad file fails fast and names the first bad key.
-  std::vector<H5::DataSet> datasets;
+  std::vector<hdf5::Handle> datasets;
   datasets.reserve(specs.size());
   for (const InceptionWeightSpec& spec : specs) {
     try {
-      if (!file.nameExists(spec.key))
+      if (!hdf5::has_object(file, spec.key))
         bad_weights(path, "weight '" + spec.key + "' is missing (expected shape " +
                               shape_text(spec.shape) + ")");
-      H5::DataSet ds = file.openDataSet(spec.key);
-      if (ds.getTypeClass() != H5T_FLOAT)
+      hdf5::Handle ds(H5Dopen2(file, spec.key.c_str(), H5P_DEFAULT), "open " + spec.key);
+      const hdf5::Handle type(H5Dget_type(ds), "type of " + spec.key);
+      if (H5Tget_class(type) != H5T_FLOAT)
         bad_weights(path, "weight '" + spec.key + "' is not a floating-point dataset");
-      const H5::DataSpace space = ds.getSpace();
-      std::vector<hsize_t> dims(static_cast<size_t>(space.getSimpleExtentNdims()));
-      space.getSimpleExtentDims(dims.data());
+      const std::vector<hsize_t> dims = hdf5::dataset_dims(ds);
       const std::vector<int64_t> shape(dims.begin(), dims.end());
       if (shape != spec.shape)
         bad_weights(path, "weight '" + spec.key + "' has shape " + shape_text(shape) +
                               ", expected " + shape_text(spec.shape));
       datasets.push_back(std::move(ds));
-    } catch (const H5::Exception& e) {
-      bad_weights(path, "weight '" + spec.key + "' cannot be read (truncated file? " +
-                            e.getDetailMsg() + ")");
+    } catch (const hdf5::Hdf5Failure& e) {
+      bad_weights(path,
+                  "weight '" + spec.key + "' cannot be read (truncated file? " + e.what() + ")");
     }
   }
   // Pass 2: the data, converted to float32 by HDF5.
@@ -157,10 +156,10 @@ std::unordered_map<std::string, at::Tensor> load_weights(const std::string& path
   for (size_t i = 0; i < specs.size(); ++i) {
     at::Tensor t = at::empty(specs[i].shape, at::kFloat);
     try {
-      datasets[i].read(t.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
-    } catch (const H5::Exception& e) {
-      bad_weights(path, "weight '" + specs[i].key + "' cannot be read (truncated file? " +
-                            e.getDetailMsg() + ")");
+      hdf5::read_dataset(datasets[i], H5T_NATIVE_FLOAT, t.data_ptr<float>(), specs[i].key);
+    } catch (const hdf5::Hdf5Failure& e) {
+      bad_weights(
+          path, "weight '" + specs[i].key + "' cannot be read (truncated file? " + e.what() + ")");
     }
     weights.emplace(specs[i].key, std::move(t));
   }

@@ -1,7 +1,6 @@
 #include "samplersearch/metrics/statistics_file.hpp"
 
 #include <ATen/ATen.h>
-#include <H5Cpp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,6 +12,7 @@
 
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/common/files.hpp"
+#include "samplersearch/common/hdf5.hpp"
 
 namespace samplersearch {
 namespace {
@@ -27,33 +27,30 @@ std::string dims_text(const std::vector<hsize_t>& dims) {
 }
 
 // Opens dataset `name`, checks it is numeric and stores its shape in `dims`.
-H5::DataSet open_numeric(const H5::H5File& file, const std::string& path, const std::string& name,
-                         std::vector<hsize_t>& dims) {
-  if (!file.nameExists(name))
+hdf5::Handle open_numeric(hid_t file, const std::string& path, const std::string& name,
+                          std::vector<hsize_t>& dims) {
+  if (!hdf5::has_object(file, name))
     throw FileError(path, "missing dataset '" + name + "' (" + kLayout + ")");
-  H5::DataSet ds = file.openDataSet(name);
-  const H5T_class_t type_class = ds.getTypeClass();
+  hdf5::Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), "open dataset " + name);
+  const hdf5::Handle type(H5Dget_type(ds), "type of " + name);
+  const H5T_class_t type_class = H5Tget_class(type);
   if (type_class != H5T_FLOAT && type_class != H5T_INTEGER)
     throw FileError(path, "dataset '" + name + "': is not numeric (" + kLayout + ")");
-  const H5::DataSpace space = ds.getSpace();
-  dims.assign(static_cast<size_t>(space.getSimpleExtentNdims()), 0);
-  space.getSimpleExtentDims(dims.data());
+  dims = hdf5::dataset_dims(ds);
   return ds;
 }
 
-at::Tensor read_double(const H5::DataSet& ds, std::vector<int64_t> shape) {
+at::Tensor read_double(hid_t ds, std::vector<int64_t> shape) {
   at::Tensor out = at::empty(shape, at::kDouble);
-  if (out.numel() > 0) ds.read(out.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
+  hdf5::read_dataset(ds, H5T_NATIVE_DOUBLE, out.data_ptr<double>(), "statistics");
   return out;
 }
 
-void write_double(H5::H5File& file, const std::string& name, const at::Tensor& t) {
+void write_double(hid_t file, const std::string& name, const at::Tensor& t) {
   const at::Tensor c = t.to(at::kCPU, at::kDouble).contiguous();
   std::vector<hsize_t> dims;
   for (const int64_t s : c.sizes()) dims.push_back(static_cast<hsize_t>(s));
-  H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
-  H5::DataSet ds = file.createDataSet(name, H5::PredType::IEEE_F64LE, space);
-  ds.write(c.data_ptr<double>(), H5::PredType::NATIVE_DOUBLE);
+  hdf5::write_dataset(file, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, dims, c.data_ptr<double>());
 }
 
 }  // namespace
@@ -66,22 +63,17 @@ void write_statistics(const std::string& path, const Statistics& stats) {
       stats.sigma.size(1) != d)
     throw ConfigError("statistics", "sigma must be " + std::to_string(d) + " x " +
                                         std::to_string(d) + " to match mu");
-  H5::Exception::dontPrint();
   try {
     write_file_atomically(path, [&](const std::string& tmp) {
-      H5::H5File file(tmp, H5F_ACC_TRUNC);
+      const hdf5::Hdf5Lock lock;
+      const hdf5::Handle file = hdf5::create_file(tmp);
       write_double(file, "mu", stats.mu);
       write_double(file, "sigma", stats.sigma);
-      const H5::DataSpace scalar(H5S_SCALAR);
-      H5::Attribute count = file.createAttribute("count", H5::PredType::STD_I64LE, scalar);
-      const int64_t n = stats.count;
-      count.write(H5::PredType::NATIVE_INT64, &n);
-      const H5::StrType string_type(H5::PredType::C_S1, H5T_VARIABLE);
-      H5::Attribute source = file.createAttribute("source", string_type, scalar);
-      source.write(string_type, H5std_string(stats.source));
+      hdf5::write_int_attr(file, "count", stats.count);
+      hdf5::write_string_attr(file, "source", stats.source, hdf5::Text::ascii);
     });
-  } catch (const H5::Exception& e) {
-    throw FileError(path, "cannot write the statistics file: " + e.getDetailMsg());
+  } catch (const hdf5::Hdf5Failure& e) {
+    throw FileError(path, std::string("cannot write the statistics file: ") + e.what());
   } catch (const std::filesystem::filesystem_error& e) {
     throw FileError(path, std::string("cannot write the statistics file: ") + e.what());
   }
@@ -90,46 +82,40 @@ void write_statistics(const std::string& path, const Statistics& stats) {
 Statistics read_statistics(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw FileError(path, "no such file");
-  H5::Exception::dontPrint();
-  H5::H5File file;
+  const hdf5::Hdf5Lock lock;
+  hdf5::Handle file;
   try {
-    file.openFile(path, H5F_ACC_RDONLY);
-  } catch (const H5::Exception&) {
+    file = hdf5::open_file_read(path);
+  } catch (const hdf5::Hdf5Failure&) {
     throw FileError(path, "not a readable HDF5 file (" + std::string(kLayout) + ")");
   }
   try {
     Statistics stats;
     std::vector<hsize_t> mu_dims;
-    const H5::DataSet mu = open_numeric(file, path, "mu", mu_dims);
+    const hdf5::Handle mu = open_numeric(file, path, "mu", mu_dims);
     if (mu_dims.size() != 1 || mu_dims[0] == 0)
       throw FileError(path,
                       "dataset 'mu': expected shape [d] with d >= 1, got " + dims_text(mu_dims));
     const auto d = static_cast<int64_t>(mu_dims[0]);
     std::vector<hsize_t> sigma_dims;
-    const H5::DataSet sigma = open_numeric(file, path, "sigma", sigma_dims);
+    const hdf5::Handle sigma = open_numeric(file, path, "sigma", sigma_dims);
     if (sigma_dims.size() != 2 || sigma_dims[0] != mu_dims[0] || sigma_dims[1] != mu_dims[0])
       throw FileError(path, "dataset 'sigma': expected shape [" + std::to_string(d) + ", " +
                                 std::to_string(d) + "] (d from 'mu'), got " +
                                 dims_text(sigma_dims));
     stats.mu = read_double(mu, {d});
     stats.sigma = read_double(sigma, {d, d});
-    if (file.attrExists("count")) {
-      const H5::Attribute count = file.openAttribute("count");
-      int64_t n = 0;
-      count.read(H5::PredType::NATIVE_INT64, &n);
-      stats.count = n;
-    }
-    if (file.attrExists("source")) {
-      const H5::Attribute source = file.openAttribute("source");
-      if (source.getTypeClass() == H5T_STRING) {
-        H5std_string text;
-        source.read(source.getStrType(), text);
-        stats.source = text;
+    if (hdf5::has_attr(file, "count")) stats.count = hdf5::read_attr_int(file, "count");
+    if (hdf5::has_attr(file, "source")) {
+      try {
+        stats.source = hdf5::read_attr_string(file, "source");
+      } catch (const hdf5::Hdf5Failure&) {
+        // A 'source' that is not a string is ignored, as a missing one is.
       }
     }
     return stats;
-  } catch (const H5::Exception& e) {
-    throw FileError(path, "truncated or unreadable statistics file: " + e.getDetailMsg());
+  } catch (const hdf5::Hdf5Failure& e) {
+    throw FileError(path, std::string("truncated or unreadable statistics file: ") + e.what());
   }
 }
 

@@ -1,13 +1,12 @@
 #include "samplersearch/samplers/matrix_io.hpp"
 
-#include <H5Cpp.h>
-
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "samplersearch/common/error.hpp"
+#include "samplersearch/common/hdf5.hpp"
 #include "samplersearch/samplers/naturaldiffusion.hpp"
 
 namespace samplersearch {
@@ -76,39 +75,27 @@ bool parse_number(const std::string& s, double& out) {
   return !s.empty() && end == s.c_str() + s.size() && std::isfinite(out);
 }
 
-// Writes a 1-D or 2-D float64 dataset.
-void write_dataset(H5::H5File& f, const std::string& name, const double* data, hsize_t rows,
+// Writes a 1-D (cols == 0) or 2-D float64 dataset.
+void write_dataset(hid_t f, const std::string& name, const double* data, hsize_t rows,
                    hsize_t cols) {
   const hsize_t dims[2] = {rows, cols};
-  H5::DataSpace space(cols == 0 ? 1 : 2, dims);
-  H5::DataSet ds = f.createDataSet(name, H5::PredType::IEEE_F64LE, space);
-  ds.write(data, H5::PredType::NATIVE_DOUBLE);
+  hdf5::write_dataset(f, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+                      std::span<const hsize_t>(dims, cols == 0 ? 1 : 2), data);
 }
 
-void write_string_attr(H5::H5File& f, const std::string& name, const std::string& value) {
-  H5::StrType type(H5::PredType::C_S1, value.empty() ? 1 : value.size());
-  H5::Attribute a = f.createAttribute(name, type, H5::DataSpace(H5S_SCALAR));
-  a.write(type, value.empty() ? std::string(" ") : value);
-}
-
-std::string read_string_attr(H5::H5File& f, const std::string& name, const std::string& path) {
-  if (!f.attrExists(name)) throw FileError(path, "missing attribute '" + name + "'");
-  H5::Attribute a = f.openAttribute(name);
-  std::string value;
-  a.read(a.getStrType(), value);
-  return value;
+std::string read_string_attr(hid_t f, const std::string& name, const std::string& path) {
+  if (!hdf5::has_attr(f, name.c_str())) throw FileError(path, "missing attribute '" + name + "'");
+  return hdf5::read_attr_string(f, name.c_str());
 }
 
 // The largest dataset a matrix file holds: B of 4095 steps, 4096×4096 values.
 constexpr hsize_t kMaxDatasetValues = hsize_t{1} << 24;
 
-std::vector<double> read_dataset(H5::H5File& f, const std::string& name, const std::string& path,
+std::vector<double> read_dataset(hid_t f, const std::string& name, const std::string& path,
                                  std::vector<hsize_t>& dims) {
-  if (!f.nameExists(name)) throw FileError(path, "missing dataset '" + name + "'");
-  H5::DataSet ds = f.openDataSet(name);
-  H5::DataSpace space = ds.getSpace();
-  dims.assign(static_cast<size_t>(space.getSimpleExtentNdims()), 0);
-  space.getSimpleExtentDims(dims.data());
+  if (!hdf5::has_object(f, name)) throw FileError(path, "missing dataset '" + name + "'");
+  const hdf5::Handle ds(H5Dopen2(f, name.c_str(), H5P_DEFAULT), "open dataset " + name);
+  dims = hdf5::dataset_dims(ds);
   // A corrupt or hostile file can claim any extent; refuse one larger than a matrix file can be
   // before allocating (found by tests/fuzz/fuzz_matrices_hdf5).
   hsize_t total = 1;
@@ -120,7 +107,7 @@ std::vector<double> read_dataset(H5::H5File& f, const std::string& name, const s
     total *= d;
   }
   std::vector<double> data(total);
-  ds.read(data.data(), H5::PredType::NATIVE_DOUBLE);
+  hdf5::read_dataset(ds, H5T_NATIVE_DOUBLE, data.data(), "dataset " + name);
   return data;
 }
 
@@ -314,7 +301,8 @@ void write_matrices(const Matrices& m, const std::string& path) {
     if (!out) throw FileError(path, "write failed");
   } else if (ext == "h5" || ext == "hdf5") {
     try {
-      H5::H5File f(path, H5F_ACC_TRUNC);
+      const hdf5::Hdf5Lock lock;
+      const hdf5::Handle f = hdf5::create_file(path);
       write_dataset(f, "timesteps", m.times.data(), m.times.size(), 0);
       std::vector<double> alpha, sigma;
       for (double t : m.times) {
@@ -327,13 +315,16 @@ void write_matrices(const Matrices& m, const std::string& path) {
                     static_cast<hsize_t>(m.signal.cols()));
       write_dataset(f, "noise", m.noise.data(), static_cast<hsize_t>(m.noise.rows()),
                     static_cast<hsize_t>(m.noise.cols()));
-      write_string_attr(f, "solver", m.solver);
-      write_string_attr(f, "schedule", std::string(m.schedule->name()));
-      write_string_attr(f, "schedule_params", m.schedule->params().dump());
-      write_string_attr(f, "options", (m.options.is_null() ? json::object() : m.options).dump());
-      write_string_attr(f, "format_version", std::to_string(kFormatVersion));
-    } catch (const H5::Exception& e) {
-      throw FileError(path, "HDF5 write failed: " + e.getDetailMsg());
+      const auto text = [&](const char* name, const std::string& value) {
+        hdf5::write_string_attr(f, name, value, hdf5::Text::ascii_fixed);
+      };
+      text("solver", m.solver);
+      text("schedule", std::string(m.schedule->name()));
+      text("schedule_params", m.schedule->params().dump());
+      text("options", (m.options.is_null() ? json::object() : m.options).dump());
+      text("format_version", std::to_string(kFormatVersion));
+    } catch (const hdf5::Hdf5Failure& e) {
+      throw FileError(path, std::string("HDF5 write failed: ") + e.what());
     }
   } else if (ext == "npz") {
     const std::string bytes = npz_bytes(matrices_to_naturaldiffusion(m));
@@ -376,9 +367,9 @@ Matrices read_matrices(const std::string& path, std::shared_ptr<const Schedule> 
     }
   }
   if (ext == "h5" || ext == "hdf5") {
-    H5::Exception::dontPrint();
     try {
-      H5::H5File f(path, H5F_ACC_RDONLY);
+      const hdf5::Hdf5Lock lock;
+      const hdf5::Handle f = hdf5::open_file_read(path);
       json j;
       std::vector<hsize_t> dims;
       j["timesteps"] = read_dataset(f, "timesteps", path, dims);
@@ -401,8 +392,8 @@ Matrices read_matrices(const std::string& path, std::shared_ptr<const Schedule> 
       j["schedule_params"] = json::parse(read_string_attr(f, "schedule_params", path));
       j["options"] = json::parse(read_string_attr(f, "options", path));
       return matrices_from_json(j, "");
-    } catch (const H5::Exception& e) {
-      throw FileError(path, "not a readable HDF5 matrix file: " + e.getDetailMsg());
+    } catch (const hdf5::Hdf5Failure& e) {
+      throw FileError(path, std::string("not a readable HDF5 matrix file: ") + e.what());
     } catch (const json::exception& e) {
       throw FileError(path, std::string("bad JSON attribute: ") + e.what());
     } catch (const ConfigError& e) {

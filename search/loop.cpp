@@ -44,18 +44,23 @@ bool improves_on(const TrialRecord& r, const TrialRecord* best) {
   return best == nullptr || !best->value || *r.value < *best->value;
 }
 
-void tell_record(OptunaBridge& study, const TrialRecord& r) {
+void tell_record(OptunaBridge& study, const TrialRecord& r, TellMode mode) {
   SS_CHECK(is_finished(r.state)) << "trial " << r.number << " is " << to_string(r.state);
+  const bool settle = mode == TellMode::settle;
   switch (r.state) {
     case TrialState::complete:
-      study.tell(r.number, {*r.value});
+      study.tell(r.number, {*r.value}, settle);
       break;
     case TrialState::fail:
-      study.set_user_attr(r.number, "fail_reason", r.reason);
-      study.tell_state(r.number, TrialState::fail);
+      if (settle) {
+        fail_trial(study, r.number, r.reason);  // reason and FAIL, unless finished meanwhile
+      } else {
+        study.set_user_attr(r.number, "fail_reason", r.reason);
+        study.tell_state(r.number, TrialState::fail);
+      }
       break;
     default:
-      study.tell_state(r.number, r.state);
+      study.tell_state(r.number, r.state, settle);
   }
 }
 

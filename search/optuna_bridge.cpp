@@ -55,21 +55,23 @@ AskedTrial OptunaBridge::ask(const std::vector<Distribution>& distributions) {
   return parsed("ask", [&] { return AskedTrial{resp.at("number").get<int>(), resp.at("params")}; });
 }
 
-FrozenTrial OptunaBridge::tell(int number, const std::vector<double>& values) {
+FrozenTrial OptunaBridge::tell(int number, const std::vector<double>& values,
+                               bool skip_if_finished) {
   json vs = json::array();
   for (double v : values) vs.push_back(number_to_json(v));
-  return frozen_trial_from_response(request({{"op", "tell"}, {"number", number}, {"values", vs}}),
-                                    "tell");
+  json req = {{"op", "tell"}, {"number", number}, {"values", vs}};
+  if (skip_if_finished) req["retry"] = true;  // the bridge's op_tell then skips a finished trial
+  return frozen_trial_from_response(request(req), "tell");
 }
 
-FrozenTrial OptunaBridge::tell_state(int number, TrialState state) {
+FrozenTrial OptunaBridge::tell_state(int number, TrialState state, bool skip_if_finished) {
   if (state != TrialState::pruned && state != TrialState::fail)
     throw ConfigError("trial state", "tell_state takes PRUNED or FAIL, not " +
                                          std::string(to_string(state)) +
                                          " (tell values to COMPLETE a trial)");
-  return frozen_trial_from_response(
-      request({{"op", "tell"}, {"number", number}, {"state", std::string(to_string(state))}}),
-      "tell");
+  json req = {{"op", "tell"}, {"number", number}, {"state", std::string(to_string(state))}};
+  if (skip_if_finished) req["retry"] = true;
+  return frozen_trial_from_response(request(req), "tell");
 }
 
 bool OptunaBridge::report(int number, int step, double value) {

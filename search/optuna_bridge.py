@@ -74,15 +74,17 @@ PRUNERS = {
     "hyperband": optuna.pruners.HyperbandPruner,
 }
 
-# Storage kinds by URL scheme (a "+driver" suffix is allowed: postgresql+psycopg2://...); the
-# C++ side's optuna_storage_registry() holds the same names (test_optuna_bridge ties them).
+# Storage kinds by URL scheme (a "+driver" suffix is allowed: postgresql+psycopg2://...): the URL
+# form and whether several processes can share a study through it. The C++ side's
+# optuna_storage_registry() holds the same rows (test_optuna_bridge ties them).
 STORAGES = {
-    "memory": "memory",
-    "sqlite": "sqlite:///PATH",
-    "postgresql": "postgresql://...",
-    "journal": "journal:///PATH",
+    "memory": ("memory", False),
+    "sqlite": ("sqlite:///PATH", False),
+    "postgresql": ("postgresql://...", True),
+    "journal": ("journal:///PATH", True),
 }
-STORAGE_SCHEMES = list(STORAGES.values())
+STORAGE_SCHEMES = [form for form, _ in STORAGES.values()]
+SHARED_STORAGES = [name for name, (_, shared) in STORAGES.items() if shared]
 
 # Optuna's trial states by name; the C++ TrialState table holds the same names.
 _STATES = {s.name: s for s in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED,
@@ -338,7 +340,8 @@ def op_hello(state, req):
 def op_describe(state, req):
     """The bridge's name tables, for the test that ties them to the C++ registries."""
     return {"samplers": list(SAMPLERS), "pruners": list(PRUNERS), "storages": list(STORAGES),
-            "states": list(_STATES), "finished_states": _FINISHED}
+            "shared_storages": SHARED_STORAGES, "states": list(_STATES),
+            "finished_states": _FINISHED}
 
 
 def op_create_study(state, req):
@@ -356,32 +359,30 @@ def op_study_info(state, req):
     return info
 
 
-def _counted(study):
-    """Trials holding a budget slot: running ones and finished ones except FAIL 'interrupted'."""
+def _counted(study, fail_untagged=False):
+    """Trials holding a budget slot: running ones and finished ones except FAIL 'interrupted'.
+
+    With fail_untagged (a shared study's ask, under the budget lock), every RUNNING trial without
+    the shard attr is made FAIL 'interrupted' in the same pass, and so not counted: inside the lock
+    a process asks a trial and tags it, so an untagged RUNNING trial there was asked by a process
+    that died (or lost its database) before tagging it, and it has no heartbeat either, so
+    Optuna's stale-trial rule would never free its budget slot."""
+    storage = study._storage
     n = 0
     for t in study.get_trials(deepcopy=False):
+        if fail_untagged and t.state == TrialState.RUNNING and OWNER_ATTR not in t.user_attrs:
+            try:
+                storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
+                storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                continue
+            except RuntimeError:  # finished meanwhile: counted as it finished
+                t = storage.get_trial(t._trial_id)
         if t.state == TrialState.WAITING:
             continue
         if t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") == INTERRUPTED:
             continue
         n += 1
     return n
-
-
-def _fail_untagged(study):
-    """FAIL 'interrupted' every RUNNING trial without the shard attr. Called under the budget lock,
-    inside which a process asks a trial and tags it: an untagged RUNNING trial there was asked by
-    a process that died (or lost its database) before tagging it, and it has no heartbeat either,
-    so Optuna's stale-trial rule would never free its budget slot."""
-    storage = study._storage
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if OWNER_ATTR in t.user_attrs:
-            continue
-        try:
-            storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
-            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-        except RuntimeError:  # finished meanwhile
-            pass
 
 
 @contextlib.contextmanager
@@ -429,9 +430,7 @@ def op_ask(state, req):
     else:
         # Shared study: the budget is counted over every process, and a slot is taken atomically.
         with _budget_lock(state):
-            if state.owner is not None:
-                _fail_untagged(study)
-            if _counted(study) >= int(budget):
+            if _counted(study, fail_untagged=state.owner is not None) >= int(budget):
                 return {"number": None, "exhausted": True}
             trial = study.ask(fixed_distributions=dists)
             if state.owner is not None:

@@ -75,23 +75,25 @@ constexpr OptunaEntry kPruners[] = {
     {"successive_halving", "asynchronous successive halving"},
     {"hyperband", "Hyperband over successive-halving brackets"},
 };
-constexpr OptunaEntry kStorages[] = {
-    {"memory", "in the bridge process only (\"\"): lost when it restarts"},
-    {"sqlite", "sqlite:///path/to/study.db"},
-    {"postgresql", "postgresql://user:password@host/database"},
-    {"journal", "journal:///path/to/study.log (Optuna JournalFileStorage)"},
+// `shared`: a database server or a journal file on a shared file system lets several processes
+// (machines) work on one study; SQLite's file locking and the in-process store do not.
+constexpr StorageEntry kStorages[] = {
+    {"memory", "in the bridge process only (\"\"): lost when it restarts", false},
+    {"sqlite", "sqlite:///path/to/study.db", false},
+    {"postgresql", "postgresql://user:password@host/database", true},
+    {"journal", "journal:///path/to/study.log (Optuna JournalFileStorage)", true},
 };
 
 }  // namespace
 
 std::span<const OptunaEntry> optuna_sampler_registry() { return kSamplers; }
 std::span<const OptunaEntry> optuna_pruner_registry() { return kPruners; }
-std::span<const OptunaEntry> optuna_storage_registry() { return kStorages; }
+std::span<const StorageEntry> optuna_storage_registry() { return kStorages; }
 
 std::string_view optuna_storage_kind(std::string_view url) {
   if (url.empty() || url == "memory" || url == ":memory:") return "memory";
   const std::string_view scheme = url.substr(0, url.find(':'));
-  for (const OptunaEntry& e : kStorages)
+  for (const StorageEntry& e : kStorages)
     // sqlite:..., postgresql:... or postgresql+psycopg2:..., journal:...
     if (e.name != "memory" && scheme.substr(0, scheme.find('+')) == e.name &&
         url.find(':') != std::string_view::npos)

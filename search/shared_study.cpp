@@ -28,7 +28,9 @@ constexpr NetworkFs kNetworkFs[] = {
 
 bool is_shared_storage(std::string_view url) {
   const std::string_view kind = optuna_storage_kind(url);
-  return kind == "postgresql" || kind == "journal";
+  for (const StorageEntry& e : optuna_storage_registry())
+    if (e.name == kind) return e.shared;
+  return false;
 }
 
 std::string network_filesystem(const std::string& path) {

@@ -389,8 +389,8 @@ int rejoin_shared_study(const std::string& directory, OutputMode mode, bool chan
                                     " is a directory of shards: it resumes with the experiment "
                                     "its shards hold, without --experiment, --set or --force");
   const std::vector<std::string> files = store_files({directory});
-  const StoreContents contents = read_stores(files);
-  json doc = parse_experiment(current_experiment(files.front(), read_store(files.front())),
+  const StoreContents contents = read_stores(files);  // one experiment in every shard, checked
+  json doc = parse_experiment(current_experiment(files.front(), contents),
                               files.front() + " (stored experiment)")
                  .doc;
   const Experiment experiment = make_experiment(std::move(doc), files.front());

@@ -11,28 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "cli_runner.hpp"
 #include "samplersearch/experiments/cli.hpp"
 
 namespace {
 
-struct CliRun {
-  int status;
-  std::string out;
-};
-
-// Runs the CLI with `args`, capturing stdout and stderr together.
-CliRun cli(const std::string& args) {
-  const char* exe = std::getenv("SAMPLERSEARCH_CLI");
-  EXPECT_NE(exe, nullptr) << "SAMPLERSEARCH_CLI is not set (run through ctest)";
-  const std::string cmd = std::string(exe ? exe : "samplersearch") + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  if (out.rfind("blas: ", 0) == 0) out.erase(0, out.find('\n') + 1);  // the start-up line
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using samplersearch::test::cli;
+using samplersearch::test::CliRun;
 
 // The flags each command is used with (README.md and the other CLI tests), written out here
 // independently of the declarations.

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 
+#include "cli_runner.hpp"
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/experiments/report.hpp"
 #include "samplersearch/samplers/discretization.hpp"
@@ -45,25 +46,8 @@ struct TempDir {
   }
 };
 
-struct Shell {
-  int status;
-  std::string out;
-};
-
-// Runs a shell command, capturing stdout.
-Shell run(const std::string& cmd) {
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 65536> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string python() {
-  const char* p = std::getenv("SAMPLERSEARCH_PYTHON");
-  return p && *p ? p : "/usr/bin/python3";
-}
+using Shell = test::CliRun;
+using test::python;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -146,7 +130,8 @@ print(json.dumps(out))
 json decode_png(const fs::path& png, const fs::path& dir) {
   const fs::path script = dir / "decode_png.py";
   std::ofstream(script) << kDecoder;
-  const Shell r = run("'" + python() + "' '" + script.string() + "' '" + png.string() + "' 2>&1");
+  const Shell r =
+      test::run_shell("'" + python() + "' '" + script.string() + "' '" + png.string() + "' 2>&1");
   EXPECT_EQ(r.status, 0) << r.out;
   return r.status == 0 ? json::parse(r.out) : json::object();
 }
@@ -458,7 +443,7 @@ Rendered render(const fs::path& html, const fs::path& work) {
       "--window-size=1200,2400 --screenshot='" +
       shot.string() + "' --dump-dom 'file://" + html.string() + "' 2>'" + log.string() + "'";
   const auto t0 = std::chrono::steady_clock::now();
-  const Shell r = run(cmd);
+  const Shell r = test::run_shell(cmd);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return {r.status, r.out, slurp(log), shot, seconds};
@@ -531,8 +516,8 @@ TEST(Report, RendersInHeadlessChromiumWithImagesAndHeatMaps) {
   ASSERT_TRUE(fs::exists(r.screenshot)) << r.log;
   const fs::path script = dir.path / "stats.py";
   std::ofstream(script) << kScreenshotStats;
-  const Shell st =
-      run("'" + python() + "' '" + script.string() + "' '" + r.screenshot.string() + "' 2>&1");
+  const Shell st = test::run_shell("'" + python() + "' '" + script.string() + "' '" +
+                                   r.screenshot.string() + "' 2>&1");
   ASSERT_EQ(st.status, 0) << st.out;
   const json stats = json::parse(st.out);
   EXPECT_EQ(stats["width"], 1200);

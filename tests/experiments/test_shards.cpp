@@ -1,6 +1,6 @@
 // Shards of a shared study: merged by trial number with their host, a trial settled in two shards
 // kept once, shards of another experiment refused, directories expanded; SQLite refused on a
-// network file system.
+// network file system; trials of a shard without a writer settled with what the shard stored.
 #include <gtest/gtest.h>
 #include <linux/magic.h>
 #include <unistd.h>
@@ -12,6 +12,8 @@
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/experiments/shards.hpp"
 #include "samplersearch/samplers/schedule.hpp"
+#include "samplersearch/search/loop.hpp"
+#include "samplersearch/search/optuna_bridge.hpp"
 #include "samplersearch/search/shared_study.hpp"
 
 namespace samplersearch {
@@ -113,6 +115,37 @@ TEST_F(Shards, NamesAndDirectories) {
   const std::string name = shard_name();
   EXPECT_EQ(name.substr(name.rfind('-') + 1), std::to_string(getpid()));
   EXPECT_EQ(shard_of("/a/b/node1-10.h5"), "node1-10");
+}
+
+// Two RUNNING trials of shard node2, whose process is gone (its store has no writer): the one it
+// stored as FAIL is told FAIL with the stored fail_reason, the COMPLETE one with its value.
+TEST_F(Shards, SettledTrialsCarryWhatTheirShardStored) {
+  OptunaBridge study;
+  StudyConfig config;
+  config.sampler = "random";
+  study.create_study(config);
+  const std::vector<Distribution> space = {Distribution::floating("x", 0.0, 1.0, false)};
+  const int failed = study.ask(space).number, completed = study.ask(space).number;
+  for (const int n : {failed, completed}) study.set_user_attr(n, "shard", "node2");
+  {
+    auto store = TrialStore::create((dir_ / "node2.h5").string(), layout("{\"name\": \"e\"}"));
+    TrialRecord f = trial(failed, TrialState::fail, 0, "cpu");
+    f.reason = "NaN or Inf in the samples";
+    store->write(f);
+    store->write(trial(completed, TrialState::complete, 0.75, "cpu"));
+  }  // closed: the shard has no writer any more
+  const std::vector<std::string> log = settle_stale_trials(study, dir_.string(), "node1");
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0], "trial " + std::to_string(failed) +
+                        " of node2: its shard has no writer any more; its shard had stored it, "
+                        "told Optuna the stored result");
+  const std::vector<FrozenTrial> trials = study.trials();
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_EQ(trials[0].state, TrialState::fail);
+  EXPECT_EQ(trials[0].user_attrs.value("fail_reason", std::string()), "NaN or Inf in the samples");
+  EXPECT_EQ(trials[1].state, TrialState::complete);
+  ASSERT_EQ(trials[1].values.size(), 1u);
+  EXPECT_EQ(trials[1].values[0], 0.75);
 }
 
 TEST(SharedStorage, KindsAndSqliteOnALocalDisk) {

@@ -272,6 +272,11 @@ TEST_F(OptunaBridgeTest, DescribeListsTheCppTables) {
             registry_names(optuna_pruner_registry()));
   EXPECT_EQ(d.at("storages").get<std::vector<std::string>>(),
             registry_names(optuna_storage_registry()));
+  std::vector<std::string> shared;
+  for (const StorageEntry& e : optuna_storage_registry())
+    if (e.shared) shared.emplace_back(e.name);
+  EXPECT_EQ(d.at("shared_storages").get<std::vector<std::string>>(), shared);
+  EXPECT_EQ(shared, (std::vector<std::string>{"postgresql", "journal"}));
   std::vector<std::string> states, finished;
   for (const TrialStateEntry& e : trial_state_table()) {
     states.emplace_back(e.name);

@@ -47,9 +47,13 @@ class TrialCancelled : public std::exception {
 // `best`'s, or `best` is nullptr). The one definition of "best" for the loop, status and ranking.
 bool improves_on(const TrialRecord& r, const TrialRecord* best);
 
+// How a record is told: by the process that ran the trial (once), or while settling a trial of
+// another process that may have finished it meanwhile (then left as it is).
+enum class TellMode { owner, settle };
+
 // Tells Optuna a finished record: COMPLETE with its value, PRUNED, or FAIL with the user attr
 // fail_reason = r.reason. The record must be finished (is_finished(r.state)).
-void tell_record(OptunaBridge& study, const TrialRecord& r);
+void tell_record(OptunaBridge& study, const TrialRecord& r, TellMode mode = TellMode::owner);
 
 // Where finished trials go before they are told (the HDF5 trial store implements it).
 class TrialSink {

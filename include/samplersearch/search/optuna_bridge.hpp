@@ -66,8 +66,16 @@ struct OptunaEntry {
 std::span<const OptunaEntry> optuna_sampler_registry();
 // none, median, successive_halving, hyperband.
 std::span<const OptunaEntry> optuna_pruner_registry();
+// One row of the storage registry: its name (the URL scheme), the URL it takes, and whether
+// several processes (machines) can share a study through it.
+struct StorageEntry {
+  std::string_view name;
+  std::string_view summary;
+  bool shared;
+};
+
 // memory, sqlite, postgresql, journal.
-std::span<const OptunaEntry> optuna_storage_registry();
+std::span<const StorageEntry> optuna_storage_registry();
 // The storage registry name of a URL ("" -> memory); ConfigError("storage", ...) if unknown.
 std::string_view optuna_storage_kind(std::string_view url);
 
@@ -177,10 +185,11 @@ class OptunaBridge {
   StudyInfo study_info();
   // study.ask(fixed_distributions): the next trial's number and params (enqueued ones first).
   AskedTrial ask(const std::vector<Distribution>& distributions);
-  // study.tell(number, values): COMPLETE with one value per objective.
-  FrozenTrial tell(int number, const std::vector<double>& values);
+  // study.tell(number, values): COMPLETE with one value per objective. `skip_if_finished`: a trial
+  // another process finished meanwhile is left as it is (Optuna's skip_if_finished).
+  FrozenTrial tell(int number, const std::vector<double>& values, bool skip_if_finished = false);
   // study.tell(number, state=PRUNED or FAIL); a PRUNED trial keeps its last reported value.
-  FrozenTrial tell_state(int number, TrialState state);
+  FrozenTrial tell_state(int number, TrialState state, bool skip_if_finished = false);
   // Stores `value` at `step` (first report of a step wins); true if the pruner says prune.
   bool report(int number, int step, double value);
   // study.enqueue_trial(params): the next ask returns exactly these params.

@@ -1,15 +1,19 @@
 #pragma once
-// Private to experiments/: a thin layer over HDF5's C API for the trial store. HDF5 is built
-// without thread safety here, so every call runs under one process-wide mutex (Hdf5Lock); a failed
-// call becomes Hdf5Failure carrying the library's error stack; identifiers are owned by Handle.
+// The one layer over HDF5's C API that every file format of the project goes through (trial store,
+// matrix files, statistics, caches). HDF5 is built without thread safety here, so every call runs
+// under one process-wide mutex (Hdf5Lock); a failed call becomes Hdf5Failure carrying the library's
+// error stack; identifiers are owned by Handle. Attributes and datasets are read and written only
+// through the helpers below, so each on-disk type is spelled once.
 #include <hdf5.h>
 
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
-namespace samplersearch::store_detail {
+namespace samplersearch::hdf5 {
 
 // An HDF5 call failed; `what` plus the library's error stack. Turned into FileError(path, ...) at
 // the public boundary, where the path is known.
@@ -19,6 +23,7 @@ class Hdf5Failure : public std::runtime_error {
 };
 
 // Holds the process-wide HDF5 mutex and silences HDF5's automatic error printing for the scope.
+// Not recursive: taken once, at the public entry point of a reader or writer.
 class Hdf5Lock {
  public:
   Hdf5Lock();
@@ -102,13 +107,43 @@ Handle file_access();
 // A variable-length UTF-8 string type.
 Handle utf8_string_type();
 
-// Scalar attributes of a file, group or dataset: name = value.
-void write_string_attr(hid_t loc, const char* name, const std::string& value);
+// A new file at `path` (truncated when it exists), default format; Hdf5Failure when it cannot be.
+Handle create_file(const std::string& path);
+// `path` opened read-only, default access; Hdf5Failure when it is not a readable HDF5 file.
+Handle open_file_read(const std::string& path);
+// `path` opened for reading and writing (objects are added to it), default access.
+Handle open_file_write(const std::string& path);
+// Whether object `name` (a dataset or group) exists under `loc`; whether attribute `name` does.
+bool has_object(hid_t loc, const std::string& name);
+bool has_attr(hid_t loc, const char* name);
+
+// How a string attribute is stored: variable-length UTF-8, variable-length ASCII, or fixed-length
+// ASCII of exactly the value's size (" " for an empty value). Formats keep the kind they shipped.
+enum class Text { utf8, ascii, ascii_fixed };
+
+// Scalar attributes of a file, group or dataset: name = value (int64 as little-endian 64-bit
+// integers, double as IEEE little-endian float64).
+void write_string_attr(hid_t loc, const char* name, const std::string& value,
+                       Text kind = Text::utf8);
 void write_int_attr(hid_t loc, const char* name, int64_t value);
+void write_double_attr(hid_t loc, const char* name, double value);
+// A 1-D int64 attribute: name = [values...].
+void write_ints_attr(hid_t loc, const char* name, std::span<const int64_t> values);
 // Reads them back; Hdf5Failure naming the attribute when it is missing or of another type.
 std::string read_attr_string(hid_t loc, const char* name);
 int64_t read_attr_int(hid_t loc, const char* name);
+double read_attr_double(hid_t loc, const char* name);
+std::vector<int64_t> read_attr_ints(hid_t loc, const char* name);
 // Reads a variable- or fixed-length string from an attribute or a scalar dataset.
 std::string read_string(hid_t obj, bool is_attr, const std::string& what);
 
-}  // namespace samplersearch::store_detail
+// A dataset `name` of shape `dims` stored as `file_type`, written from `data` laid out as
+// `memory_type` in row-major order (no write when it holds no values).
+void write_dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t memory_type,
+                   std::span<const hsize_t> dims, const void* data);
+// The extent of dataset `ds`, one entry per dimension.
+std::vector<hsize_t> dataset_dims(hid_t ds);
+// Reads all of dataset `ds` into `data` as `memory_type` (no read when it holds no values).
+void read_dataset(hid_t ds, hid_t memory_type, void* data, const std::string& what);
+
+}  // namespace samplersearch::hdf5

@@ -1,0 +1,207 @@
+// The one HDF5 layer: locking, errors, files, attributes and datasets (common/hdf5.hpp).
+#include "samplersearch/common/hdf5.hpp"
+
+#include <cstring>
+#include <vector>
+
+namespace samplersearch::hdf5 {
+
+namespace {
+
+// Every HDF5 call in this file holds this lock (the library build is not thread-safe).
+std::mutex& hdf5_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+Hdf5Lock::Hdf5Lock() : lock_(hdf5_mutex()) {
+  H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+Hdf5Lock::~Hdf5Lock() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+
+std::string hdf5_error() {
+  std::vector<std::string> parts;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
+        auto& v = *static_cast<std::vector<std::string>*>(out);
+        if (e->desc && *e->desc && (v.empty() || v.back() != e->desc)) v.emplace_back(e->desc);
+        return 0;
+      },
+      &parts);
+  H5Eclear2(H5E_DEFAULT);
+  std::string msg;
+  for (const std::string& p : parts) msg += (msg.empty() ? "" : ": ") + p;
+  return msg.empty() ? "unknown HDF5 error" : msg;
+}
+
+Handle file_access() {
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate");
+  h5(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+  h5(H5Pset_file_locking(fapl, false, true), "H5Pset_file_locking");
+  return fapl;
+}
+
+Handle utf8_string_type() {
+  Handle t(H5Tcopy(H5T_C_S1), "H5Tcopy");
+  h5(H5Tset_size(t, H5T_VARIABLE), "H5Tset_size");
+  h5(H5Tset_cset(t, H5T_CSET_UTF8), "H5Tset_cset");
+  return t;
+}
+
+Handle create_file(const std::string& path) {
+  return Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                "cannot create " + path);
+}
+
+Handle open_file_read(const std::string& path) {
+  return Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), "cannot open " + path);
+}
+
+Handle open_file_write(const std::string& path) {
+  return Handle(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "cannot open " + path);
+}
+
+bool has_object(hid_t loc, const std::string& name) {
+  const htri_t link = H5Lexists(loc, name.c_str(), H5P_DEFAULT);
+  if (link < 0) H5Eclear2(H5E_DEFAULT);
+  if (link <= 0) return false;
+  const htri_t object = H5Oexists_by_name(loc, name.c_str(), H5P_DEFAULT);
+  if (object < 0) H5Eclear2(H5E_DEFAULT);
+  return object > 0;
+}
+
+bool has_attr(hid_t loc, const char* name) {
+  const htri_t r = H5Aexists(loc, name);
+  if (r < 0) H5Eclear2(H5E_DEFAULT);
+  return r > 0;
+}
+
+namespace {
+
+// A scalar attribute `name` of `file_type`, written from `value` laid out as `memory_type`.
+void write_scalar_attr(hid_t loc, const char* name, hid_t file_type, hid_t memory_type,
+                       const void* value) {
+  Handle space(H5Screate(H5S_SCALAR), "H5Screate");
+  Handle a(H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT),
+           std::string("create attribute ") + name);
+  h5(H5Awrite(a, memory_type, value), std::string("write attribute ") + name);
+}
+
+// Attribute `name` opened for reading; Hdf5Failure when it is missing.
+Handle open_attr(hid_t loc, const char* name) {
+  if (!has_attr(loc, name)) throw Hdf5Failure(std::string("attribute '") + name + "' is missing");
+  return Handle(H5Aopen(loc, name, H5P_DEFAULT), std::string("open attribute ") + name);
+}
+
+}  // namespace
+
+void write_string_attr(hid_t loc, const char* name, const std::string& value, Text kind) {
+  if (kind == Text::ascii_fixed) {
+    const std::string stored = value.empty() ? std::string(" ") : value;
+    Handle type(H5Tcopy(H5T_C_S1), "H5Tcopy");
+    h5(H5Tset_size(type, stored.size()), "H5Tset_size");
+    write_scalar_attr(loc, name, type, type, stored.data());
+    return;
+  }
+  Handle type = kind == Text::utf8 ? utf8_string_type() : Handle(H5Tcopy(H5T_C_S1), "H5Tcopy");
+  if (kind == Text::ascii) h5(H5Tset_size(type, H5T_VARIABLE), "H5Tset_size");
+  const char* p = value.c_str();
+  write_scalar_attr(loc, name, type, type, &p);
+}
+
+void write_int_attr(hid_t loc, const char* name, int64_t value) {
+  write_scalar_attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
+void write_double_attr(hid_t loc, const char* name, double value) {
+  write_scalar_attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+}
+
+void write_ints_attr(hid_t loc, const char* name, std::span<const int64_t> values) {
+  const hsize_t n = values.size();
+  Handle space(H5Screate_simple(1, &n, nullptr), "H5Screate_simple");
+  Handle a(H5Acreate2(loc, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT),
+           std::string("create attribute ") + name);
+  h5(H5Awrite(a, H5T_NATIVE_INT64, values.data()), std::string("write attribute ") + name);
+}
+
+// Reads a variable- or fixed-length string from an attribute or a scalar dataset.
+std::string read_string(hid_t obj, bool is_attr, const std::string& what) {
+  Handle ftype(is_attr ? H5Aget_type(obj) : H5Dget_type(obj), what);
+  if (H5Tget_class(ftype) != H5T_STRING) throw Hdf5Failure(what + " is not a string");
+  if (H5Tis_variable_str(ftype) > 0) {
+    Handle mtype(H5Tcopy(ftype), "H5Tcopy");  // same character set: HDF5 converts none
+    char* p = nullptr;
+    h5(is_attr ? H5Aread(obj, mtype, &p) : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p),
+       "read " + what);
+    std::string s = p ? p : "";
+    H5free_memory(p);
+    return s;
+  }
+  const size_t size = H5Tget_size(ftype);
+  std::string s(size, '\0');
+  Handle mtype(H5Tcopy(ftype), "H5Tcopy");
+  h5(is_attr ? H5Aread(obj, mtype, s.data())
+             : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.data()),
+     "read " + what);
+  s.resize(std::strlen(s.c_str()));
+  return s;
+}
+
+std::string read_attr_string(hid_t loc, const char* name) {
+  Handle a = open_attr(loc, name);
+  return read_string(a, true, std::string("attribute '") + name + "'");
+}
+
+int64_t read_attr_int(hid_t loc, const char* name) {
+  Handle a = open_attr(loc, name);
+  int64_t v = 0;
+  h5(H5Aread(a, H5T_NATIVE_INT64, &v), std::string("read attribute ") + name);
+  return v;
+}
+
+double read_attr_double(hid_t loc, const char* name) {
+  Handle a = open_attr(loc, name);
+  double v = 0;
+  h5(H5Aread(a, H5T_NATIVE_DOUBLE, &v), std::string("read attribute ") + name);
+  return v;
+}
+
+std::vector<int64_t> read_attr_ints(hid_t loc, const char* name) {
+  Handle a = open_attr(loc, name);
+  Handle space(H5Aget_space(a), std::string("space of attribute ") + name);
+  const hssize_t n = h5(H5Sget_simple_extent_npoints(space), std::string("size of ") + name);
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  if (n > 0) h5(H5Aread(a, H5T_NATIVE_INT64, v.data()), std::string("read attribute ") + name);
+  return v;
+}
+
+void write_dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t memory_type,
+                   std::span<const hsize_t> dims, const void* data) {
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+               "H5Screate_simple");
+  Handle ds(H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+            "create dataset " + name);
+  if (H5Sget_simple_extent_npoints(space) > 0)
+    h5(H5Dwrite(ds, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset " + name);
+}
+
+std::vector<hsize_t> dataset_dims(hid_t ds) {
+  Handle space(H5Dget_space(ds), "H5Dget_space");
+  const int rank = h5(H5Sget_simple_extent_ndims(space), "H5Sget_simple_extent_ndims");
+  std::vector<hsize_t> dims(static_cast<size_t>(rank), 0);
+  if (rank > 0) h5(H5Sget_simple_extent_dims(space, dims.data(), nullptr), "extent");
+  return dims;
+}
+
+void read_dataset(hid_t ds, hid_t memory_type, void* data, const std::string& what) {
+  Handle space(H5Dget_space(ds), "H5Dget_space");
+  if (H5Sget_simple_extent_npoints(space) <= 0) return;
+  h5(H5Dread(ds, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "read " + what);
+}
+
+}  // namespace samplersearch::hdf5
