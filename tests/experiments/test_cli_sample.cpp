@@ -5,41 +5,23 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <png.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "cli_runner.hpp"
 #include "samplersearch/metrics/inception.hpp"
 
 namespace samplersearch {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct CliRun {
-  int status;
-  std::string out;  // stdout and stderr together
-};
-
-// Runs the built CLI with `args`.
-CliRun cli(const std::string& args) {
-  const char* exe = std::getenv("SAMPLERSEARCH_CLI");
-  EXPECT_NE(exe, nullptr) << "SAMPLERSEARCH_CLI is not set (run through ctest)";
-  const std::string cmd = std::string(exe ? exe : "samplersearch") + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test::cli;
+using test::CliRun;
 
 struct TempDir {
   fs::path path;
