@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <H5Cpp.h>
+#include <hdf5.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -39,6 +40,67 @@ H5::DataSet open_numeric(const H5::H5File& file, const std::string& path, const 
   dims.assign(static_cast<size_t>(space.getSimpleExtentNdims()), 0);
   space.getSimpleExtentDims(dims.data());
   return ds;
+}
+
+// A no-op conversion from a variable-length string to an opaque type of the same on-disk size:
+// H5Aread then hands back the attribute's stored bytes, i.e. the disk form of a variable-length
+// string (HDF5 File Format Specification 2.0, section IV.B "Datatype message", variable-length
+// class: a 4-byte little-endian length followed by the global heap ID), without following the
+// heap reference. Registered as a soft conversion (HDF5 User's Guide, "Datatype conversion"),
+// it applies only to the pair variable-length -> opaque, which the library has no conversion for.
+herr_t raw_vlen_bytes(hid_t src, hid_t dst, H5T_cdata_t* cdata, size_t /*nelmts*/,
+                      size_t /*buf_stride*/, size_t /*bkg_stride*/, void* /*buf*/, void* /*bkg*/,
+                      hid_t /*dxpl*/) {
+  if (cdata->command == H5T_CONV_INIT) {
+    cdata->need_bkg = H5T_BKG_NO;
+    // In place and byte for byte: only when both sides have the same size.
+    if (H5Tget_class(dst) != H5T_OPAQUE || H5Tget_size(src) != H5Tget_size(dst)) return -1;
+  }
+  return 0;
+}
+
+// Registers raw_vlen_bytes once per process.
+void register_raw_vlen_bytes() {
+  static const bool registered = [] {
+    const hid_t vlen = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vlen, H5T_VARIABLE);
+    const hid_t opaque = H5Tcreate(H5T_OPAQUE, 16);
+    const herr_t status = H5Tregister(H5T_PERS_SOFT, "samplersearch raw variable-length bytes",
+                                      vlen, opaque, raw_vlen_bytes);
+    H5Tclose(opaque);
+    H5Tclose(vlen);
+    return status >= 0;
+  }();
+  (void)registered;
+}
+
+// Length in bytes a scalar variable-length string attribute claims, read from its stored bytes
+// (see raw_vlen_bytes), or -1 when they cannot be read that way.
+int64_t claimed_vlen_length(const H5::Attribute& attribute) {
+  register_raw_vlen_bytes();
+  const hsize_t stored = attribute.getStorageSize();
+  if (stored < 4 || stored > 64) return -1;
+  const hid_t opaque = H5Tcreate(H5T_OPAQUE, static_cast<size_t>(stored));
+  if (opaque < 0) return -1;
+  std::vector<unsigned char> bytes(static_cast<size_t>(stored));
+  herr_t status = -1;
+  H5E_BEGIN_TRY { status = H5Aread(attribute.getId(), opaque, bytes.data()); }
+  H5E_END_TRY;
+  H5Tclose(opaque);
+  if (status < 0) return -1;
+  return static_cast<int64_t>(bytes[0]) | static_cast<int64_t>(bytes[1]) << 8 |
+         static_cast<int64_t>(bytes[2]) << 16 | static_cast<int64_t>(bytes[3]) << 24;
+}
+
+// Opens attribute `name` and checks it holds exactly one value (a scalar, or one element).
+H5::Attribute open_single_attribute(const H5::H5File& file, const std::string& path,
+                                    const std::string& name) {
+  H5::Attribute attribute = file.openAttribute(name);
+  const hssize_t points = attribute.getSpace().getSimpleExtentNpoints();
+  if (points != 1)
+    throw FileError(path, "attribute '" + name + "': holds " + std::to_string(points) +
+                              " values, expected one");
+  return attribute;
 }
 
 at::Tensor read_double(const H5::DataSet& ds, std::vector<int64_t> shape) {
@@ -114,14 +176,28 @@ Statistics read_statistics(const std::string& path) {
     stats.mu = read_double(mu, {d});
     stats.sigma = read_double(sigma, {d, d});
     if (file.attrExists("count")) {
-      const H5::Attribute count = file.openAttribute("count");
+      const H5::Attribute count = open_single_attribute(file, path, "count");
       int64_t n = 0;
       count.read(H5::PredType::NATIVE_INT64, &n);
       stats.count = n;
     }
     if (file.attrExists("source")) {
-      const H5::Attribute source = file.openAttribute("source");
+      const H5::Attribute source = open_single_attribute(file, path, "source");
       if (source.getTypeClass() == H5T_STRING) {
+        // libhdf5 allocates and clears the length a variable-length string claims before
+        // reading it from the global heap: a damaged length longer than the whole file is
+        // refused before H5Aread.
+        if (source.getStrType().isVariableStr()) {
+          const int64_t claimed = claimed_vlen_length(source);
+          const auto file_size = static_cast<int64_t>(std::filesystem::file_size(path));
+          if (claimed < 0)
+            throw FileError(path, "attribute 'source': unreadable variable-length string");
+          if (claimed > file_size)
+            throw FileError(path, "attribute 'source': the variable-length string claims " +
+                                      std::to_string(claimed) + " bytes, more than the " +
+                                      std::to_string(file_size) +
+                                      " bytes of the file; the file is damaged");
+        }
         H5std_string text;
         source.read(source.getStrType(), text);
         stats.source = text;
