@@ -38,13 +38,17 @@ SKIP = 77
 INTERRUPTED = "interrupted"
 BUDGET = 12
 FAULT_AFTER = 3  # trials stored before the disk fills
-# What `unwritable` expects: (exit code, stderr) with {bad} the path asked for.
-EXPECT_SEARCH = (3, "samplersearch: error: {bad}: TODO")
-EXPECT_EXPORT = {"json": (3, "samplersearch: error: {bad}: TODO"),
-                 "markdown": (3, "samplersearch: error: {bad}: TODO")}
-EXPECT_SAMPLE = {".png": (3, "samplersearch: error: {bad}: TODO"),
-                 ".h5": (3, "samplersearch: error: {bad}: TODO"),
-                 "": (3, "samplersearch: error: {bad}: TODO")}
+# What `unwritable` expects: (exit code, last stderr line) with {bad} the path asked for and
+# {parent} the regular file standing where a directory is needed.
+EXPECT_SEARCH = (3, "samplersearch: error: {parent}: output: cannot create the store's directory: "
+                    "Not a directory")
+EXPECT_EXPORT = {
+    "json": (3, "samplersearch: error: {bad}: cannot create the export directory: Not a directory"),
+    "markdown": (3, "samplersearch: error: {bad}: cannot be written: Not a directory")}
+EXPECT_SAMPLE = {
+    ".png": (3, "samplersearch: error: {bad}: cannot write: Not a directory"),
+    ".h5": (3, "samplersearch: error: {bad}: cannot write 'images' (H5Fcreate failed)"),
+    "": (3, "samplersearch: error: {bad}: cannot create the folder: Not a directory")}
 
 # A TorchScript ε-model, exact for Gaussian data N(0, s²I) on vp-linear fed τ = 999·t
 # (ε̂ = σx/(α²s² + σ²)), that misbehaves when its input leaves [-8, 8]: the samplers' states stay
@@ -241,7 +245,10 @@ def resource_fault(a, d, check, kind):
 def trial_fault(a, d, check, kind):
     """oom / nan: a model failing for some inputs; those trials FAIL and the budget completes."""
     model = os.path.join(d, f"{kind}.pt")
-    subprocess.run([a.python, "-c", MODEL_SCRIPT, model, kind], check=True)
+    script = os.path.join(d, "make_model.py")  # torch.jit.script reads the class's source file
+    with open(script, "w") as f:
+        f.write(MODEL_SCRIPT)
+    subprocess.run([a.python, script, model, kind], check=True)
     store = os.path.join(d, "faults.h5")
     exp = os.path.join(d, "faults.json")
     with open(exp, "w") as f:
@@ -278,14 +285,15 @@ def unwritable(a, d, check):
 
     def cli(*args):
         p = subprocess.run([a.cli, *args], capture_output=True, text=True, timeout=900)
-        print(f"$ samplersearch {' '.join(args)}\n-> exit {p.returncode}: {p.stderr.strip()}")
-        return p.returncode, p.stderr.strip()
+        last = (p.stderr.strip().splitlines() or [""])[-1]
+        print(f"$ samplersearch {' '.join(args)}\n-> exit {p.returncode}: {last}")
+        return p.returncode, last
 
     exp = os.path.join(d, "faults.json")
     with open(exp, "w") as f:
         json.dump(experiment(d, bad + ".h5", trials=2), f, indent=2)
     got = cli("search", exp)
-    check(got == (EXPECT_SEARCH[0], EXPECT_SEARCH[1].format(bad=bad + ".h5")), f"search: {got}")
+    check(got == (EXPECT_SEARCH[0], EXPECT_SEARCH[1].format(parent=blocker)), f"search: {got}")
     check(not os.path.exists(os.path.join(d, "faults.optuna.db")), "search made a study")
 
     store = os.path.join(d, "faults.h5")
@@ -298,10 +306,10 @@ def unwritable(a, d, check):
         want = EXPECT_EXPORT[fmt]
         check(got == (want[0], want[1].format(bad=out)), f"export {fmt}: {got}")
 
-    matrix = os.path.join(d, "ddim.json")
-    code, err = cli("matrices", "--solver", "ddim", "--steps", "5", "--format", "json",
-                    "--out", matrix)
-    check(code == 0, f"matrices exited {code}: {err}")
+    exported = os.path.join(d, "exported")
+    code, err = cli("export", store, "--format", "json", "--out", exported)
+    check(code == 0, f"export exited {code}: {err}")
+    matrix = os.path.join(exported, sorted(os.listdir(exported))[0])
     for ext in (".png", ".h5", ""):
         got = cli("sample", "--matrix", matrix, "--samples", "4", "--out", bad + ext)
         want = EXPECT_SAMPLE[ext]
