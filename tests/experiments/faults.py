@@ -4,7 +4,7 @@ trials, that nothing stored before the fault is lost, and that the search finish
 
 Cases (--case):
   disk-full   the store lives on a small tmpfs (mounted by the test; we run as root) that the test
-              fills once 3 trials are stored. The search must stop with an error naming the store
+              fills once 3 trials are stored (see below for where the write then fails). The search must stop with an error naming the store
               file and "No space left on device", exit 3 (a bad file), not crash, and leave every
               stored trial readable with h5py and equal to what Optuna holds; after the filler is
               removed `samplersearch resume` finishes the budget exactly with nothing RUNNING.
@@ -13,10 +13,14 @@ Cases (--case):
   oom         a TorchScript model that asks for 4 TiB whenever its input leaves [-8, 8] (samplers
               that blow up), run under RLIMIT_AS = 64 GiB: those trials are FAIL with a reason
               naming the model and "can't allocate memory", the loop goes on, the budget completes.
-  unwritable  a store, export and sample output under a regular file (a path that cannot be made):
-              each command exits with an error naming the path and the reason, writing nothing.
   nan         the same model returning NaN instead: those trials are FAIL with a reason naming the
               model and "forward returned NaN or Inf".
+  unwritable  a store, export and sample output under a regular file (a path that cannot be made):
+              each command exits with an error naming the path and the reason, writing nothing.
+
+The store's chunks hold 14-64 rows, written when first touched, so after the fault the trials go
+on into space already taken and the first write needing more (here the first validation row)
+fails; the search then stops, with every trial of the budget stored.
 
 Usage: faults.py --cli build/samplersearch --case CASE [--dir D] [--keep]
 Exit status 0 when every check holds, 77 when the case cannot run here (tmpfs mount refused).
