@@ -6,9 +6,10 @@ Cases (--case):
   disk-full   the store lives on a small tmpfs (mounted by the test; we run as root) that the test
               fills once 3 trials are stored (where the write then fails: see below). The search
               must stop with an error naming the store file and "No space left on device", exit 3
-              (a bad file), not crash, and leave every stored trial readable with h5py and equal to what Optuna holds; after the filler is
-              removed `samplersearch resume` finishes the budget exactly with nothing RUNNING.
-  file-size   the same with RLIMIT_FSIZE lowered on the running search (prlimit) to just above the
+              (a bad file), not crash, and leave every stored trial readable with h5py and equal
+              to what Optuna holds; after the filler is removed `samplersearch resume` finishes
+              the budget exactly with nothing RUNNING.
+  file-size   the same with a soft RLIMIT_FSIZE set on the running search (prlimit) just above the
               store's size: writes fail with EFBIG ("File too large").
   oom         a TorchScript model that asks for 4 TiB whenever its input leaves [-8, 8] (samplers
               that blow up), run under RLIMIT_AS = 64 GiB: those trials are FAIL with a reason
