@@ -97,6 +97,78 @@ Handle open_attr(hid_t loc, const char* name) {
   return Handle(H5Aopen(loc, name, H5P_DEFAULT), std::string("open attribute ") + name);
 }
 
+// Attribute `name` opened, and checked to hold exactly one value (a scalar, or one element).
+Handle open_single_attr(hid_t loc, const char* name) {
+  Handle a = open_attr(loc, name);
+  const Handle space(H5Aget_space(a), std::string("space of attribute ") + name);
+  const hssize_t points = h5(H5Sget_simple_extent_npoints(space), std::string("size of ") + name);
+  if (points != 1)
+    throw Hdf5Damaged(std::string("attribute '") + name + "': holds " + std::to_string(points) +
+                      " values, expected one");
+  return a;
+}
+
+// A no-op conversion from a variable-length string to an opaque type of the same on-disk size:
+// H5Aread then hands back the attribute's stored bytes, i.e. the disk form of a variable-length
+// string (HDF5 File Format Specification 2.0, section IV.B "Datatype message", variable-length
+// class: a 4-byte little-endian length, then the global heap ID), without following the heap
+// reference. Registered as a soft conversion (HDF5 User's Guide, "Datatype conversion"), it
+// applies only to the pair variable-length -> opaque, for which the library has none.
+herr_t raw_vlen_bytes(hid_t src, hid_t dst, H5T_cdata_t* cdata, size_t /*nelmts*/,
+                      size_t /*buf_stride*/, size_t /*bkg_stride*/, void* /*buf*/, void* /*bkg*/,
+                      hid_t /*dxpl*/) {
+  if (cdata->command == H5T_CONV_INIT) {
+    cdata->need_bkg = H5T_BKG_NO;
+    // In place and byte for byte: only when both sides have the same size.
+    if (H5Tget_class(dst) != H5T_OPAQUE || H5Tget_size(src) != H5Tget_size(dst)) return -1;
+  }
+  return 0;
+}
+
+// Registers raw_vlen_bytes once per process (under the caller's Hdf5Lock).
+void register_raw_vlen_bytes() {
+  static const bool registered = [] {
+    const Handle vlen(H5Tcopy(H5T_C_S1), "H5Tcopy");
+    H5Tset_size(vlen, H5T_VARIABLE);
+    const Handle opaque(H5Tcreate(H5T_OPAQUE, 16), "H5Tcreate");
+    return H5Tregister(H5T_PERS_SOFT, "samplersearch raw variable-length bytes", vlen, opaque,
+                       raw_vlen_bytes) >= 0;
+  }();
+  (void)registered;
+}
+
+// Bytes a scalar variable-length string attribute claims, read from its stored bytes (see
+// raw_vlen_bytes), or -1 when they cannot be read that way.
+int64_t claimed_vlen_length(hid_t attr) {
+  register_raw_vlen_bytes();
+  const hsize_t stored = H5Aget_storage_size(attr);
+  if (stored < 4 || stored > 64) return -1;
+  const hid_t opaque = H5Tcreate(H5T_OPAQUE, static_cast<size_t>(stored));
+  if (opaque < 0) return -1;
+  const Handle owned(opaque);
+  std::vector<unsigned char> bytes(static_cast<size_t>(stored));
+  if (H5Aread(attr, opaque, bytes.data()) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return -1;
+  }
+  return static_cast<int64_t>(bytes[0]) | static_cast<int64_t>(bytes[1]) << 8 |
+         static_cast<int64_t>(bytes[2]) << 16 | static_cast<int64_t>(bytes[3]) << 24;
+}
+
+// Hdf5Damaged when variable-length string attribute `attr` claims more bytes than its file has.
+void check_vlen_length(hid_t attr, const char* name) {
+  const int64_t claimed = claimed_vlen_length(attr);
+  if (claimed < 0)
+    throw Hdf5Damaged(std::string("attribute '") + name + "': unreadable variable-length string");
+  const Handle file(H5Iget_file_id(attr), "file of attribute");
+  hsize_t file_size = 0;
+  h5(H5Fget_filesize(file, &file_size), "size of the file");
+  if (claimed > static_cast<int64_t>(file_size))
+    throw Hdf5Damaged(std::string("attribute '") + name + "': the variable-length string claims " +
+                      std::to_string(claimed) + " bytes, more than the " +
+                      std::to_string(file_size) + " bytes of the file; the file is damaged");
+}
+
 }  // namespace
 
 void write_string_attr(hid_t loc, const char* name, const std::string& value, Text kind) {
@@ -153,19 +225,27 @@ std::string read_string(hid_t obj, bool is_attr, const std::string& what) {
 }
 
 std::string read_attr_string(hid_t loc, const char* name) {
-  Handle a = open_attr(loc, name);
+  Handle a = open_single_attr(loc, name);
+  const Handle type(H5Aget_type(a), std::string("type of attribute ") + name);
+  if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0) check_vlen_length(a, name);
   return read_string(a, true, std::string("attribute '") + name + "'");
 }
 
+H5T_class_t attr_class(hid_t loc, const char* name) {
+  const Handle a = open_attr(loc, name);
+  const Handle type(H5Aget_type(a), std::string("type of attribute ") + name);
+  return H5Tget_class(type);
+}
+
 int64_t read_attr_int(hid_t loc, const char* name) {
-  Handle a = open_attr(loc, name);
+  Handle a = open_single_attr(loc, name);
   int64_t v = 0;
   h5(H5Aread(a, H5T_NATIVE_INT64, &v), std::string("read attribute ") + name);
   return v;
 }
 
 double read_attr_double(hid_t loc, const char* name) {
-  Handle a = open_attr(loc, name);
+  Handle a = open_single_attr(loc, name);
   double v = 0;
   h5(H5Aread(a, H5T_NATIVE_DOUBLE, &v), std::string("read attribute ") + name);
   return v;

@@ -19,7 +19,9 @@
 #include "samplersearch/experiments/trial_store.hpp"
 
 #include <fcntl.h>
-#include <stdio.h>  // renameat2
+#include <stdio.h>     // renameat2
+#include <sys/mman.h>  // memfd_create
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,6 +40,25 @@ namespace samplersearch {
 using nlohmann::json;
 using namespace store_detail;
 
+namespace {
+
+// The reason of a failed HDF5 write for the user: the system's error text first (HDF5's sec2
+// driver puts it in its stack as "error message = '...'", e.g. No space left on device), then
+// the stack on one line.
+std::string write_failure(const Hdf5Failure& e) {
+  std::string stack = e.what();
+  for (char& c : stack)
+    if (c == '\n') c = ' ';
+  const std::string key = "error message = '";
+  const size_t at = stack.find(key);
+  if (at == std::string::npos) return stack;
+  const size_t end = stack.find('\'', at + key.size());
+  if (end == std::string::npos) return stack;
+  return stack.substr(at + key.size(), end - at - key.size()) + " (" + stack + ")";
+}
+
+}  // namespace
+
 struct TrialStore::Impl {
   std::string path;
   int lock_fd = -1;
@@ -46,6 +67,7 @@ struct TrialStore::Impl {
   Header header;
   Columns cols;
   std::unordered_set<int> numbers;
+  bool failed = false;  // a write failed: the file is abandoned at close (abandon_file_locked)
 
   ~Impl() {
     if (file.get() >= 0) {
@@ -57,8 +79,36 @@ struct TrialStore::Impl {
 
   // Closes the HDF5 file (clearing its SWMR-write flags); the caller holds Hdf5Lock.
   void close_file_locked() {
+    if (failed && file.get() >= 0) abandon_file_locked();
     cols = Columns{};  // datasets before the file
     file.reset();
+  }
+
+  // After a write failed (no space left, a file-size limit), HDF5 still holds data it cannot
+  // write; closing would try again and fail, the file would stay open inside the library, and
+  // the library would loop over it at exit ("HDF5: infinite loop closing library"). The file's
+  // descriptor is pointed at an anonymous memory file instead: the close then writes there and
+  // succeeds, and the store on disk stays as its last flushed commit left it, still marked open
+  // for writing, which the next open rebuilds from what a reader sees (as after a killed writer).
+  // A soft file-size limit (RLIMIT_FSIZE) would stop those writes too, so it is lifted to the hard
+  // limit while they run; below a lowered hard limit the close can still fail.
+  void abandon_file_locked() {
+    void* handle = nullptr;
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || handle == nullptr) return;
+    const int fd = *static_cast<int*>(handle);
+    const int scratch = ::memfd_create("samplersearch-abandoned-store", MFD_CLOEXEC);
+    if (scratch < 0) return;
+    ::dup3(scratch, fd, O_CLOEXEC);
+    ::close(scratch);
+    rlimit limit{};
+    const bool lifted = ::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != limit.rlim_max;
+    if (lifted) {
+      const rlimit raised{limit.rlim_max, limit.rlim_max};
+      ::setrlimit(RLIMIT_FSIZE, &raised);
+    }
+    cols = Columns{};
+    file.reset();
+    if (lifted) ::setrlimit(RLIMIT_FSIZE, &limit);
   }
 
   // Flushes HDF5's caches to the file and (sync) the file to the disk.
@@ -149,7 +199,8 @@ struct TrialStore::Impl {
       ++cols.n_trials;
       numbers.insert(r.number);
     } catch (const Hdf5Failure& e) {
-      throw FileError(path, std::string("cannot write ") + who + ": " + e.what());
+      failed = true;
+      throw FileError(path, std::string("cannot write ") + who + ": " + write_failure(e));
     }
   }
 
@@ -173,7 +224,8 @@ struct TrialStore::Impl {
       flush();
       ++cols.n_baselines;
     } catch (const Hdf5Failure& e) {
-      throw FileError(path, "cannot write " + who + ": " + e.what());
+      failed = true;
+      throw FileError(path, "cannot write " + who + ": " + write_failure(e));
     }
   }
 
@@ -190,8 +242,9 @@ struct TrialStore::Impl {
       flush();
       ++cols.n_validations;
     } catch (const Hdf5Failure& e) {
-      throw FileError(
-          path, "cannot write the validation of trial " + std::to_string(trial) + ": " + e.what());
+      failed = true;
+      throw FileError(path, "cannot write the validation of trial " + std::to_string(trial) + ": " +
+                                write_failure(e));
     }
   }
 
@@ -226,8 +279,9 @@ struct TrialStore::Impl {
       impl->cols = open_columns(impl->file, impl->header);
       sync_fd(impl->lock_fd, tmp);
     } catch (const Hdf5Failure& e) {
+      impl->failed = true;
       discard();
-      throw FileError(path, std::string("cannot create the trial store: ") + e.what());
+      throw FileError(path, std::string("cannot create the trial store: ") + write_failure(e));
     } catch (const NotAStore& e) {
       discard();
       throw FileError(path, std::string("cannot create the trial store: ") + e.what());
@@ -259,7 +313,12 @@ struct TrialStore::Impl {
     const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, fapl);
     if (f < 0) {
       const std::string err = hdf5_error();
-      if (err.find("already open for write") != std::string::npos) return false;
+      // A killed writer leaves its flags; a write that failed for want of space can also leave a
+      // file shorter than its superblock's end of file, which only a SWMR reader opens: both are
+      // rebuilt from what a reader sees.
+      if (err.find("already open for write") != std::string::npos ||
+          err.find("truncated file") != std::string::npos)
+        return false;
       throw FileError(path, "cannot open for writing: " + err);
     }
     file = Handle(f);

@@ -106,14 +106,12 @@ Statistics read_statistics(const std::string& path) {
     stats.mu = read_double(mu, {d});
     stats.sigma = read_double(sigma, {d, d});
     if (hdf5::has_attr(file, "count")) stats.count = hdf5::read_attr_int(file, "count");
-    if (hdf5::has_attr(file, "source")) {
-      try {
-        stats.source = hdf5::read_attr_string(file, "source");
-      } catch (const hdf5::Hdf5Failure&) {
-        // A 'source' that is not a string is ignored, as a missing one is.
-      }
-    }
+    // A 'source' that is not a string is ignored, as a missing one is.
+    if (hdf5::has_attr(file, "source") && hdf5::attr_class(file, "source") == H5T_STRING)
+      stats.source = hdf5::read_attr_string(file, "source");
     return stats;
+  } catch (const hdf5::Hdf5Damaged& e) {
+    throw FileError(path, e.what());
   } catch (const hdf5::Hdf5Failure& e) {
     throw FileError(path, std::string("truncated or unreadable statistics file: ") + e.what());
   }

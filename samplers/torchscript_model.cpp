@@ -82,6 +82,8 @@ struct ScriptedNetwork {
     if (!y.sizes().equals(x.sizes()))
       throw NumericalError("model " + path + ": forward returned shape " + shape_text(y.sizes()) +
                            where() + " (expected the input's shape)");
+    if (!at::isfinite(y).all().item<bool>())
+      throw NumericalError("model " + path + ": forward returned NaN or Inf" + where());
     return y.to(x.device(), x.scalar_type());
   }
 };

@@ -2,8 +2,10 @@
 // matrix files.
 #include <ATen/ATen.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -195,7 +197,7 @@ int run_export(const Args& args) {
       return kOk;
     }
     std::ofstream file(*out);
-    if (!file) throw FileError(*out, "cannot be written");
+    if (!file) throw FileError(*out, std::string("cannot be written: ") + std::strerror(errno));
     format.write_text(entries, context, file);
     std::printf("wrote %s\n", out->c_str());
     return kOk;

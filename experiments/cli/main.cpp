@@ -1,7 +1,12 @@
+#include <csignal>
+
 #include "samplersearch/common/cpu_kernels.hpp"
 #include "samplersearch/experiments/cli.hpp"
 
 int main(int argc, char** argv) {
+  // Past a file-size limit (RLIMIT_FSIZE, setrlimit(2)) a write fails with EFBIG, which the store
+  // reports as a bad file naming it; the default action of SIGXFSZ would kill us instead.
+  std::signal(SIGXFSZ, SIG_IGN);
   // One restart (at most) before any work: the fast OpenBLAS kernels for this CPU, and
   // OMP_WAIT_POLICY=PASSIVE -- OpenBLAS's OpenMP threads spin while they wait, and on a loaded
   // machine that collapses throughput (a 2048-d Fréchet distance: 1 s → 12–48 s). Both variables

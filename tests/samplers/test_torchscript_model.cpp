@@ -89,9 +89,15 @@ class RaiseLate(torch.nn.Module):  # raises at τ < 100
             raise RuntimeError("late steps are not supported")
         return x
 
+class NanLate(torch.nn.Module):  # NaN at τ < 100
+    def forward(self, x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        if bool(tau.min() < 100.0):
+            return torch.full_like(x, float("nan"))
+        return x
+
 out = sys.argv[1]
 for name, m in [("huge_late", HugeLate()), ("shrink_late", ShrinkLate()),
-                ("raise_late", RaiseLate()),("gauss", GaussEps(0.7)), ("gauss_param", GaussEpsParam(0.7)),
+                ("raise_late", RaiseLate()), ("nan_late", NanLate()),("gauss", GaussEps(0.7)), ("gauss_param", GaussEpsParam(0.7)),
                 ("tau", TauEcho()), ("flatten", Flatten()), ("one_arg", OneArg()),
                 ("pair", Pair()), ("needs48", Needs48())]:
     torch.jit.save(torch.jit.script(m), os.path.join(out, name + ".pt"))
@@ -279,6 +285,9 @@ TEST_F(TorchScriptModel, FailuresForSomeInputsAreNumericalErrorsNamingTheModule)
   const std::string raised = error_at("raise_late", 0.05);
   EXPECT_EQ(raised.rfind("model " + path("raise_late") + where, 0), 0u) << raised;
   EXPECT_NE(raised.find("late steps are not supported"), std::string::npos) << raised;
+  EXPECT_EQ(error_at("nan_late", 0.05), "model " + path("nan_late") +
+                                            ": forward returned NaN or Inf at τ = 49.950000 on a "
+                                            "batch of shape [2, 3, 4, 4]");
 }
 
 }  // namespace

@@ -22,6 +22,14 @@ class Hdf5Failure : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The file's content is damaged in a way a reader detected before asking HDF5 to follow it (an
+// attribute holding several values where one is expected, a variable-length string claiming more
+// bytes than the file has); `what` is the whole reason, shown as is after the path.
+class Hdf5Damaged : public Hdf5Failure {
+ public:
+  using Hdf5Failure::Hdf5Failure;
+};
+
 // Holds the process-wide HDF5 mutex and silences HDF5's automatic error printing for the scope.
 // Not recursive: taken once, at the public entry point of a reader or writer.
 class Hdf5Lock {
@@ -129,11 +137,15 @@ void write_int_attr(hid_t loc, const char* name, int64_t value);
 void write_double_attr(hid_t loc, const char* name, double value);
 // A 1-D int64 attribute: name = [values...].
 void write_ints_attr(hid_t loc, const char* name, std::span<const int64_t> values);
-// Reads them back; Hdf5Failure naming the attribute when it is missing or of another type.
+// Reads them back; Hdf5Failure naming the attribute when it is missing or of another type,
+// Hdf5Damaged when a scalar one holds several values or a variable-length string claims more
+// bytes than the whole file (libhdf5 1.10 would allocate and clear that length inside H5Aread).
 std::string read_attr_string(hid_t loc, const char* name);
 int64_t read_attr_int(hid_t loc, const char* name);
 double read_attr_double(hid_t loc, const char* name);
 std::vector<int64_t> read_attr_ints(hid_t loc, const char* name);
+// H5T_STRING, H5T_INTEGER, ...: the class of attribute `name`'s stored type.
+H5T_class_t attr_class(hid_t loc, const char* name);
 // Reads a variable- or fixed-length string from an attribute or a scalar dataset.
 std::string read_string(hid_t obj, bool is_attr, const std::string& what);
 
