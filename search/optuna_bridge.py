@@ -5,6 +5,11 @@ The protocol (version 1) is written down in search/README.md. One bridge process
 study at a time; create_study / load_study replace it. Nothing but responses is ever written to
 stdout: Python's sys.stdout is pointed at stderr before Optuna is imported, and Optuna logs at
 WARNING level to stderr.
+
+Why one file of ~650 lines: the C++ side starts exactly this script by path with the system
+interpreter (search/bridge_process.cpp), so it must import nothing of ours; splitting it would mean
+installing a package or editing sys.path. Its sections follow the protocol: storages, samplers,
+the shared-study budget, then one handler per op.
 """
 
 import contextlib

@@ -1,5 +1,7 @@
 // The HDF5 trial store: exact round trips, h5py reading what C++ wrote (and the README example),
 // kill -9 of a writer at many moments, a reader running beside a writer, and bad files.
+// One file of ~850 lines on purpose: the store's format is one contract, and these suites share
+// its fixtures (a child writer killed on a signal, the h5py reader) that no other test needs.
 #include <H5Cpp.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -9,7 +9,8 @@ formed; ``ctx.eps(x, t)`` is the noise-prediction view ε̂ = (x − α y)/σ of
 
 Each function follows the control flow and defaults of one reference implementation (the comment
 above it names which); see README.md in this folder.  Schedules and discretizations follow
-docs/equations.md §1–§2.  Only NumPy and SciPy are used.
+docs/equations.md §1–§2.  Only NumPy and SciPy are used.  One file of ~800 lines on purpose: it
+mirrors k-diffusion's single sampling.py, every sampler a short function beside the others.
 """
 from __future__ import annotations
 
