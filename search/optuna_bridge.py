@@ -8,8 +8,8 @@ WARNING level to stderr.
 
 Why one file of ~650 lines: the C++ side starts exactly this script by path with the system
 interpreter (search/bridge_process.cpp), so it must import nothing of ours; splitting it would mean
-installing a package or editing sys.path. Its sections follow the protocol: storages, samplers,
-the shared-study budget, then one handler per op.
+installing a package or editing sys.path. It reads top to bottom: the name tables (samplers,
+storages, states), the value codec, opening studies, then one handler per op.
 """
 
 import contextlib
