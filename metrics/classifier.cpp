@@ -2,7 +2,6 @@
 #include "samplersearch/metrics/classifier.hpp"
 
 #include <ATen/ATen.h>
-#include <H5Cpp.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/module.h>
@@ -27,6 +26,7 @@
 #include "samplersearch/common/check.hpp"
 #include "samplersearch/common/error.hpp"
 #include "samplersearch/common/files.hpp"
+#include "samplersearch/common/hdf5.hpp"
 #include "samplersearch/common/options.hpp"
 #include "samplersearch/metrics/features.hpp"
 
@@ -140,22 +140,9 @@ void check_training_data(const at::Tensor& data, const at::Tensor& labels) {
     throw ConfigError("classifier", "labels must be non-negative integers");
 }
 
-void write_string_attribute(H5::H5File& file, const std::string& name, const std::string& value) {
-  const H5::DataSpace scalar(H5S_SCALAR);
-  const H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
-  file.createAttribute(name, type, scalar).write(type, H5std_string(value));
-}
-
-void write_double_attribute(H5::H5File& file, const std::string& name, double value) {
-  const H5::DataSpace scalar(H5S_SCALAR);
-  file.createAttribute(name, H5::PredType::IEEE_F64LE, scalar)
-      .write(H5::PredType::NATIVE_DOUBLE, &value);
-}
-
-double read_double_attribute(const H5::H5File& file, const std::string& name) {
-  double value = 0;
-  if (file.attrExists(name)) file.openAttribute(name).read(H5::PredType::NATIVE_DOUBLE, &value);
-  return value;
+// A double attribute of the file, 0 when it is missing (files written before it was stored).
+double read_double_attribute(hid_t file, const char* name) {
+  return hdf5::has_attr(file, name) ? hdf5::read_attr_double(file, name) : 0.0;
 }
 
 // Every float tensor of the network (parameters and BatchNorm running statistics) by name.
@@ -281,30 +268,25 @@ Classifier Classifier::train(const ClassifierRecipe& recipe, const at::Tensor& d
 }
 
 void Classifier::save(const std::string& path) const {
-  H5::Exception::dontPrint();
   try {
     write_file_atomically(path, [&](const std::string& tmp) {
-      H5::H5File file(tmp, H5F_ACC_TRUNC);
+      const hdf5::Hdf5Lock lock;
+      const hdf5::Handle file = hdf5::create_file(tmp);
       for (const auto& [name, tensor] : float_tensors(impl_->net)) {
         const at::Tensor c = tensor.detach().to(at::kFloat).contiguous();
         std::vector<hsize_t> dims;
         for (const int64_t s : c.sizes()) dims.push_back(static_cast<hsize_t>(s));
-        const H5::DataSpace space(static_cast<int>(dims.size()), dims.data());
-        file.createDataSet(name, H5::PredType::IEEE_F32LE, space)
-            .write(c.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+        hdf5::write_dataset(file, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims,
+                            c.data_ptr<float>());
       }
-      const std::vector<int64_t> arch = impl_->architecture.as_vector();
-      const hsize_t arch_size = arch.size();
-      const H5::DataSpace arch_space(1, &arch_size);
-      file.createAttribute("architecture", H5::PredType::STD_I64LE, arch_space)
-          .write(H5::PredType::NATIVE_INT64, arch.data());
-      write_string_attribute(file, "recipe", impl_->recipe_text);
-      write_double_attribute(file, "test_accuracy", impl_->report.test_accuracy);
-      write_double_attribute(file, "train_seconds", impl_->report.train_seconds);
-      write_double_attribute(file, "train_cpu_seconds", impl_->report.train_cpu_seconds);
+      hdf5::write_ints_attr(file, "architecture", impl_->architecture.as_vector());
+      hdf5::write_string_attr(file, "recipe", impl_->recipe_text, hdf5::Text::ascii);
+      hdf5::write_double_attr(file, "test_accuracy", impl_->report.test_accuracy);
+      hdf5::write_double_attr(file, "train_seconds", impl_->report.train_seconds);
+      hdf5::write_double_attr(file, "train_cpu_seconds", impl_->report.train_cpu_seconds);
     });
-  } catch (const H5::Exception& e) {
-    throw FileError(path, "cannot write the classifier: " + e.getDetailMsg());
+  } catch (const hdf5::Hdf5Failure& e) {
+    throw FileError(path, std::string("cannot write the classifier: ") + e.what());
   } catch (const std::filesystem::filesystem_error& e) {
     throw FileError(path, std::string("cannot write the classifier: ") + e.what());
   }
@@ -313,20 +295,15 @@ void Classifier::save(const std::string& path) const {
 Classifier Classifier::load(const std::string& path, const std::string& recipe_text) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw FileError(path, "no such file");
-  H5::Exception::dontPrint();
+  const hdf5::Hdf5Lock lock;
   try {
-    const H5::H5File file(path, H5F_ACC_RDONLY);
-    if (!file.attrExists("recipe") || !file.attrExists("architecture"))
+    const hdf5::Handle file = hdf5::open_file_read(path);
+    if (!hdf5::has_attr(file, "recipe") || !hdf5::has_attr(file, "architecture"))
       throw FileError(path, "not a classifier file (no 'recipe' or 'architecture' attribute)");
-    const H5::Attribute recipe_attribute = file.openAttribute("recipe");
-    H5std_string stored;
-    recipe_attribute.read(recipe_attribute.getStrType(), stored);
+    const std::string stored = hdf5::read_attr_string(file, "recipe");
     if (stored != recipe_text) throw FileError(path, "trained by another recipe: '" + stored + "'");
-    std::vector<int64_t> arch(7, 0);
-    const H5::Attribute arch_attribute = file.openAttribute("architecture");
-    if (arch_attribute.getSpace().getSimpleExtentNpoints() != 7)
-      throw FileError(path, "attribute 'architecture' must hold 7 integers");
-    arch_attribute.read(H5::PredType::NATIVE_INT64, arch.data());
+    const std::vector<int64_t> arch = hdf5::read_attr_ints(file, "architecture");
+    if (arch.size() != 7) throw FileError(path, "attribute 'architecture' must hold 7 integers");
 
     auto impl = std::make_unique<Impl>();
     impl->architecture = {arch[0], arch[1], arch[2], arch[3], arch[4], arch[5], arch[6]};
@@ -334,16 +311,14 @@ Classifier Classifier::load(const std::string& path, const std::string& recipe_t
     impl->net = Net(impl->architecture);
     at::NoGradGuard no_grad;
     for (const auto& [name, tensor] : float_tensors(impl->net)) {
-      if (!file.nameExists(name)) throw FileError(path, "missing dataset '" + name + "'");
-      const H5::DataSet ds = file.openDataSet(name);
-      const H5::DataSpace space = ds.getSpace();
-      std::vector<hsize_t> dims(static_cast<size_t>(space.getSimpleExtentNdims()));
-      space.getSimpleExtentDims(dims.data());
+      if (!hdf5::has_object(file, name)) throw FileError(path, "missing dataset '" + name + "'");
+      const hdf5::Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), "open dataset " + name);
+      const std::vector<hsize_t> dims = hdf5::dataset_dims(ds);
       const std::vector<int64_t> shape(dims.begin(), dims.end());
       if (shape != tensor.sizes().vec())
         throw FileError(path, "dataset '" + name + "' has the wrong shape");
       at::Tensor values = at::empty(shape, at::kFloat);
-      ds.read(values.data_ptr<float>(), H5::PredType::NATIVE_FLOAT);
+      hdf5::read_dataset(ds, H5T_NATIVE_FLOAT, values.data_ptr<float>(), "dataset " + name);
       tensor.copy_(values);
     }
     impl->net->eval();
@@ -355,8 +330,10 @@ Classifier Classifier::load(const std::string& path, const std::string& recipe_t
     impl->report.train_seconds = read_double_attribute(file, "train_seconds");
     impl->report.train_cpu_seconds = read_double_attribute(file, "train_cpu_seconds");
     return Classifier(std::move(impl));
-  } catch (const H5::Exception& e) {
-    throw FileError(path, "truncated or unreadable classifier file: " + e.getDetailMsg());
+  } catch (const hdf5::Hdf5Damaged& e) {
+    throw FileError(path, e.what());
+  } catch (const hdf5::Hdf5Failure& e) {
+    throw FileError(path, std::string("truncated or unreadable classifier file: ") + e.what());
   }
 }
 

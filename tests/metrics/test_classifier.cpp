@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -107,6 +108,17 @@ TEST(Classifier, LoadRejectsAnotherRecipe) {
     EXPECT_NE(std::string(e.what()).find("another recipe"), std::string::npos) << e.what();
   }
   EXPECT_THROW((void)Classifier::load(dir.file("missing.h5"), "x"), FileError);
+  // Not an HDF5 file: named, with the reason.
+  const std::string garbage = dir.file("garbage.h5");
+  std::ofstream(garbage) << "not hdf5";
+  try {
+    (void)Classifier::load(garbage, "x");
+    FAIL() << "expected FileError";
+  } catch (const FileError& e) {
+    EXPECT_EQ(
+        std::string(e.what()).rfind(garbage + ": truncated or unreadable classifier file: ", 0), 0u)
+        << e.what();
+  }
 }
 
 TEST(Classifier, RecipeFromJson) {
