@@ -10,9 +10,11 @@
 
 namespace samplersearch::metric_detail {
 
+using nlohmann::json;
+
 // The feature space a metric's `features` (and `classifier`) params select.
 // `params` is the metric's whole params object; `reader` reads it and names "<metric>.<key>".
-inline FeatureSpace read_feature_space(OptionReader& reader, const nlohmann::json& params,
+inline FeatureSpace read_feature_space(OptionReader& reader, const json& params,
                                        const MetricResources& resources,
                                        const std::string& metric) {
   const std::string features = reader.string("features", "pixels");
