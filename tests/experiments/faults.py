@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 
+import soak
 from soak import DUMP, Run
 
 SKIP = 77
@@ -84,22 +85,10 @@ torch.jit.save(torch.jit.script(Misbehaving(sys.argv[2])), sys.argv[1])
 
 
 def experiment(d, out, model=None, trials=BUDGET):
-    doc = {
-        "name": "faults",
-        "model": {"data_size": 500},
-        "steps": 5,
-        "metric": {"name": "trajectory_mse", "params": {}, "samples": [100, 200],
-                   "chunk": 100, "reference": {"steps": 20},
-                   "cache": os.path.join(d, "cache")},
-        "baselines": ["ddim", "dpmsolver++(2M)"],
-        "validation": {"top": 2},
-        "optuna": {"sampler": "random",
-                   "storage": "sqlite:///" + os.path.join(d, "faults.optuna.db")},
-        "concurrency": 2,
-        "threads": 1,
-        "budget": {"trials": trials},
-        "output": out,
-    }
+    """soak.py's small search, with two baselines, a SQLite study beside it and the store at out."""
+    doc = soak.experiment(d, trials)
+    doc.update({"name": "faults", "baselines": ["ddim", "dpmsolver++(2M)"], "output": out})
+    doc["optuna"]["storage"] = "sqlite:///" + os.path.join(d, "faults.optuna.db")
     if model:
         doc["model"] = {"kind": "torchscript", "path": model, "parameterization": "eps",
                         "time_input": "999t", "shape": [1, 28, 28], "data": "fashion-mnist-test"}
