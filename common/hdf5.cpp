@@ -1,6 +1,7 @@
 // The one HDF5 layer: locking, errors, files, attributes and datasets (common/hdf5.hpp).
 #include "samplersearch/common/hdf5.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -35,6 +36,9 @@ std::string hdf5_error() {
   H5Eclear2(H5E_DEFAULT);
   std::string msg;
   for (const std::string& p : parts) msg += (msg.empty() ? "" : ": ") + p;
+  // One line: some descriptions carry ctime()'s newline ("time = ...\n, name = ...").
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
   return msg.empty() ? "unknown HDF5 error" : msg;
 }
 
@@ -53,8 +57,17 @@ Handle utf8_string_type() {
 }
 
 Handle create_file(const std::string& path) {
-  return Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                "cannot create " + path);
+  errno = 0;
+  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) {
+    // Creating fails for a file-system reason (no such directory, no permission, no space):
+    // open(2)'s errno says which; HDF5's own stack repeats it inside several lines of detail.
+    const int error = errno;
+    const std::string stack = hdf5_error();
+    throw Hdf5Failure("cannot create the file: " +
+                      (error != 0 ? std::string(std::strerror(error)) : stack));
+  }
+  return Handle(id);
 }
 
 Handle open_file_read(const std::string& path) {

@@ -53,7 +53,8 @@ EXPECT_EXPORT = {
     "markdown": (3, "samplersearch: error: {bad}: cannot be written: Not a directory")}
 EXPECT_SAMPLE = {
     ".png": (3, "samplersearch: error: {bad}: cannot write: Not a directory"),
-    ".h5": (3, "samplersearch: error: {bad}: cannot write 'images' (H5Fcreate failed)"),
+    ".h5": (3, "samplersearch: error: {bad}: cannot write 'images' (cannot create the file: "
+               "Not a directory)"),
     "": (3, "samplersearch: error: {bad}: cannot create the folder: Not a directory")}
 
 # A TorchScript ε-model, exact for Gaussian data N(0, s²I) on vp-linear fed τ = 999·t
