@@ -2,6 +2,7 @@
 #include "samplersearch/experiments/driver.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -141,12 +142,13 @@ DriverResult run_loop(ExperimentRun& run, OptunaBridge& study, TrialStore& store
     result.loop = run_search(study, run.space(), run.objective(), run.pool(), store, options);
   } catch (const BridgeError& e) {
     // The database stopped answering (or refused a connection): say so, and how to go on.
+    // SQLAlchemy's OperationalError / InterfaceError / DatabaseError, or Optuna's
+    // StorageInternalError, which wraps them when the failure comes during a commit.
     const std::string& type = e.python_type();
-    if (e.kind() != BridgeError::Kind::python ||
-        (type.find("OperationalError") == std::string::npos &&
-         type.find("InterfaceError") == std::string::npos &&
-         type.find("DatabaseError") == std::string::npos))
-      throw;
+    const bool storage_failed = std::ranges::any_of(
+        std::array{"OperationalError", "InterfaceError", "DatabaseError", "StorageInternalError"},
+        [&](const char* name) { return type.find(name) != std::string::npos; });
+    if (e.kind() != BridgeError::Kind::python || !storage_failed) throw;
     throw FileError(run.study_config().storage,
                     "the Optuna storage failed during the search (" + type + ": " +
                         e.python_message() + "); every finished trial is in " + store.path() +
