@@ -187,6 +187,12 @@ std::string revision_path(const std::string& store_path) { return store_path + "
 
 }  // namespace
 
+std::shared_ptr<OptunaBridge> start_bridge() {
+  BridgeOptions b = bridge_options();
+  b.defer_hello = true;
+  return std::make_shared<OptunaBridge>(std::move(b));
+}
+
 std::string current_experiment(const std::string& store_path, const StoreContents& contents) {
   std::ifstream in(revision_path(store_path), std::ios::binary);
   if (!in) return contents.experiment;
@@ -323,7 +329,9 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
   StoreLayout layout{run.experiment().text(), run.experiment().hash(), run.schedule(),
                      run.space().steps(), run.objective().sample_counts};
   auto store = TrialStore::create(path, layout);
-  OptunaBridge study(bridge_options());
+  const std::shared_ptr<OptunaBridge> bridge =
+      o.bridge ? o.bridge : std::make_shared<OptunaBridge>(bridge_options());
+  OptunaBridge& study = *bridge;
   config.load_if_exists = shared;  // the processes of a shared study join it
   try {
     study.create_study(config);
@@ -367,7 +375,9 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
     throw ConfigError("optuna.storage",
                       "the study was kept in memory and is gone; nothing to resume "
                       "(use an sqlite or journal storage to make searches resumable)");
-  OptunaBridge study(bridge_options());
+  const std::shared_ptr<OptunaBridge> bridge =
+      o.bridge ? o.bridge : std::make_shared<OptunaBridge>(bridge_options());
+  OptunaBridge& study = *bridge;
   try {
     // A search killed between creating its store and its study left a store with no trials and
     // no study: the study is created now (loaded if it was made after all).

@@ -25,8 +25,7 @@ using nlohmann::json;
 std::unique_ptr<X0Model> make_fashion_mnist(const ModelSpec& model,
                                             std::shared_ptr<const Schedule> schedule,
                                             const std::string& device) {
-  const at::Tensor train = fashion_mnist_images("train", -1);
-  const at::Tensor data = train.slice(0, 0, model.data_size).to(c10::Device(device));
+  const at::Tensor data = fashion_mnist_images("train", model.data_size).to(c10::Device(device));
   return std::make_unique<EmpiricalDenoiser>(data, std::move(schedule));
 }
 

@@ -9,7 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "samplersearch/common/error.hpp"
@@ -163,24 +166,50 @@ std::string fashion_mnist_dir() {
   return env != nullptr && env[0] != '\0' ? std::string(env) : std::string(kDefaultFashionMnistDir);
 }
 
+namespace {
+
+// The whole IDX file at `path`, read once per process: a search asks for the training images
+// several times (the model's data, the metric's data side, the classifier), and each read
+// decompresses and checks the whole file. Keyed by path, size and modification time (a file
+// rewritten in place is read again); failures are not kept (the next call reads again).
+at::Tensor cached_idx(const std::string& path, int ndims) {
+  static std::mutex mutex;
+  static std::map<std::string, at::Tensor> files;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  const auto mtime = std::filesystem::last_write_time(path, ec);
+  if (ec) return load_idx(path, ndims, -1);  // (names the file and the reason)
+  const std::string key = path + '\n' + std::to_string(ndims) + '\n' + std::to_string(size) + '\n' +
+                          std::to_string(mtime.time_since_epoch().count());
+  std::lock_guard lock(mutex);
+  if (const auto it = files.find(key); it != files.end()) return it->second;
+  at::Tensor raw = load_idx(path, ndims, -1);
+  files.emplace(key, raw);
+  return raw;
+}
+
+}  // namespace
+
 // x/127.5 − 1 of the uint8 images, as float64 [N, 1, 28, 28].
 at::Tensor fashion_mnist_images(const std::string& split, int64_t limit) {
   const std::string path =
       fashion_mnist_dir() + "/" + split_prefix(split) + "-images-idx3-ubyte.gz";
-  const at::Tensor raw = load_idx_images(path, limit);
-  check_limit(split, limit, raw.size(0), "images");
-  if (raw.size(1) != 28 || raw.size(2) != 28)
-    throw FileError(path, "bad dims: images are " + std::to_string(raw.size(1)) + "x" +
-                              std::to_string(raw.size(2)) + ", expected 28x28");
-  return (raw.to(at::kDouble) / 127.5 - 1.0).unsqueeze(1);
+  const at::Tensor all = cached_idx(path, 3);
+  check_limit(split, limit, all.size(0), "images");
+  if (all.size(1) != 28 || all.size(2) != 28)
+    throw FileError(path, "bad dims: images are " + std::to_string(all.size(1)) + "x" +
+                              std::to_string(all.size(2)) + ", expected 28x28");
+  const at::Tensor raw = limit < 0 ? all : all.slice(0, 0, limit);
+  // One float64 buffer, scaled in place: the same values as (raw / 127.5 − 1) in float64.
+  return raw.to(at::kDouble).div_(127.5).sub_(1.0).unsqueeze(1);
 }
 
 at::Tensor fashion_mnist_labels(const std::string& split, int64_t limit) {
   const std::string path =
       fashion_mnist_dir() + "/" + split_prefix(split) + "-labels-idx1-ubyte.gz";
-  const at::Tensor raw = load_idx_labels(path, limit);
-  check_limit(split, limit, raw.size(0), "labels");
-  return raw.to(at::kLong);
+  const at::Tensor all = cached_idx(path, 1);
+  check_limit(split, limit, all.size(0), "labels");
+  return (limit < 0 ? all : all.slice(0, 0, limit)).to(at::kLong);
 }
 
 }  // namespace samplersearch

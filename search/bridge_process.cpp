@@ -61,7 +61,7 @@ OptunaBridge::OptunaBridge(BridgeOptions options) : options_(std::move(options))
     throw FileError(options_.script,
                     "Optuna bridge program not found (set SAMPLERSEARCH_OPTUNA_BRIDGE)");
   std::lock_guard lock(mutex_);
-  start();
+  start(options_.defer_hello);
 }
 
 OptunaBridge::~OptunaBridge() {
@@ -69,7 +69,7 @@ OptunaBridge::~OptunaBridge() {
   stop_process(true);
 }
 
-void OptunaBridge::start() {
+void OptunaBridge::start(bool defer_hello) {
   SS_CHECK(pid_ < 0 && fd_ < 0) << "bridge started twice";
   // One socket pair is the child's stdin and stdout; unlike a pipe, writing to a dead peer
   // returns EPIPE (MSG_NOSIGNAL) instead of raising SIGPIPE in the whole program.
@@ -101,7 +101,22 @@ void OptunaBridge::start() {
   fd_ = fds[0];
   buffer_.clear();
   try {
-    hello_ = exchange({{"op", "hello"}}, options_.startup_timeout);
+    const long id = send({{"op", "hello"}});
+    pending_hello_ = PendingHello{id, Clock::now() + options_.startup_timeout};
+  } catch (const ChannelFailure& f) {
+    stop_process(false);
+    throw BridgeError(f.kind, "hello", "",
+                      f.message + " (starting '" + options_.python + " " + options_.script + "')");
+  }
+  if (!defer_hello) finish_hello();
+}
+
+void OptunaBridge::finish_hello() {
+  SS_CHECK(pending_hello_.has_value());
+  const PendingHello pending = *pending_hello_;
+  pending_hello_.reset();
+  try {
+    hello_ = receive(pending.id, "hello", pending.deadline, options_.startup_timeout);
   } catch (const ChannelFailure& f) {
     stop_process(false);
     throw BridgeError(f.kind, "hello", "",
@@ -116,6 +131,10 @@ void OptunaBridge::start() {
 }
 
 void OptunaBridge::stop_process(bool graceful) {
+  if (pending_hello_) {  // never answered: nothing to shut down gracefully
+    pending_hello_.reset();
+    graceful = false;
+  }
   if (graceful && pid_ >= 0 && fd_ >= 0) {
     try {
       exchange({{"op", "shutdown"}}, std::chrono::seconds(5));
@@ -143,38 +162,53 @@ void OptunaBridge::stop_process(bool graceful) {
   pid_ = -1;
 }
 
-json OptunaBridge::exchange(const json& req_without_id, std::chrono::milliseconds timeout) {
+json OptunaBridge::exchange(const json& req, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  const long id = send(req);
+  return receive(id, string_field(req, "op"), deadline, timeout);
+}
+
+namespace {
+
+// Why the channel failed, from the process's exit status when it has exited (reaping it: *pid
+// becomes −1), else `how`.
+ChannelFailure bridge_died(int* pid, const std::string& how) {
+  int status = 0;
+  pid_t r = ::waitpid(*pid, &status, WNOHANG);
+  if (r == 0) {  // EOF but not yet gone: give it a moment to finish dying
+    for (int i = 0; i < 100 && r == 0; ++i) {
+      ::usleep(10000);
+      r = ::waitpid(*pid, &status, WNOHANG);
+    }
+  }
+  std::string what =
+      "bridge process " + std::to_string(*pid) + " " + (r == *pid ? describe_exit(status) : how);
+  if (r == *pid) *pid = -1;  // reaped: stop_process must not wait for it again
+  return ChannelFailure{BridgeError::Kind::died, what};
+}
+
+}  // namespace
+
+long OptunaBridge::send(const json& req_without_id) {
   json req = req_without_id;
   const long id = next_id_++;
   req["id"] = id;
-  const std::string op = string_field(req, "op");
   const std::string line = req.dump() + "\n";
-  const auto deadline = Clock::now() + timeout;
-
-  auto died = [&](const std::string& how) -> ChannelFailure {
-    int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == 0) {  // EOF but not yet gone: give it a moment to finish dying
-      for (int i = 0; i < 100 && r == 0; ++i) {
-        ::usleep(10000);
-        r = ::waitpid(pid_, &status, WNOHANG);
-      }
-    }
-    std::string what =
-        "bridge process " + std::to_string(pid_) + " " + (r == pid_ ? describe_exit(status) : how);
-    if (r == pid_) pid_ = -1;  // reaped: stop_process must not wait for it again
-    return ChannelFailure{BridgeError::Kind::died, what};
-  };
-
   size_t sent = 0;
   while (sent < line.size()) {
     const ssize_t n = ::send(fd_, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw died(std::string("closed its input (") + std::strerror(errno) + ")");
+      throw bridge_died(&pid_, std::string("closed its input (") + std::strerror(errno) + ")");
     }
     sent += static_cast<size_t>(n);
   }
+  return id;
+}
+
+json OptunaBridge::receive(long id, const std::string& op, Clock::time_point deadline,
+                           std::chrono::milliseconds timeout) {
+  auto died = [&](const std::string& how) { return bridge_died(&pid_, how); };
 
   for (;;) {
     if (const auto nl = buffer_.find('\n'); nl != std::string::npos) {
@@ -236,6 +270,7 @@ void OptunaBridge::reopen_study(const std::string& why) {
 
 json OptunaBridge::request_locked(json req, std::chrono::milliseconds timeout) {
   const std::string op = string_field(req, "op");
+  if (pending_hello_) finish_hello();  // a deferred start: Python has been importing meanwhile
   for (int attempt = 0;; ++attempt) {
     if (pid_ < 0) {  // a previous restart failed part-way: try once more now
       start();

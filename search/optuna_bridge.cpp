@@ -119,8 +119,9 @@ int OptunaBridge::restarts() const {
   return restarts_;
 }
 
-json OptunaBridge::hello() const {
+json OptunaBridge::hello() {
   std::lock_guard lock(mutex_);
+  if (pending_hello_) finish_hello();
   return hello_;
 }
 

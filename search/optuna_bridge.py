@@ -168,6 +168,32 @@ def _require(req, field):
     return req[field]
 
 
+def _sqlite_engine_kwargs():
+    """SQLAlchemy engine options for an sqlite:/// study, for speed at unchanged durability.
+
+    Optuna commits every suggested parameter and every state change separately. In SQLite's
+    default rollback-journal mode each commit syncs the journal and the database file (several
+    fsyncs), and SQLAlchemy 1.4 opens a new connection per session for a file database (NullPool).
+    Write-ahead logging (SQLite docs, "Write-Ahead Logging") syncs only the log, once a commit,
+    with synchronous left at FULL (a committed trial survives a crash or a power loss, as before);
+    a pooled connection keeps the log open instead of checkpointing it on every close. Measured
+    in bench/bench_search: the ask + tell round trip of a 15-parameter CMA-ES trial."""
+    import sqlite3
+
+    import sqlalchemy
+
+    def wal_mode(dbapi_connection, _record):
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+    if not getattr(_sqlite_engine_kwargs, "listening", False):
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", wal_mode)
+        _sqlite_engine_kwargs.listening = True
+    # The heartbeat thread shares the pool: connections may move between threads.
+    return {"poolclass": sqlalchemy.pool.QueuePool,
+            "connect_args": {"check_same_thread": False}}
+
+
 def _open_storage(url, heartbeat=None):
     """(storage object or URL for optuna, kind) for a storage URL; None/''/'memory' is in-memory.
     heartbeat: seconds between trial heartbeats (RDB storages only; Optuna 3.1's journal storage
@@ -190,6 +216,8 @@ def _open_storage(url, heartbeat=None):
             # A database that stops answering is an error after 10 s, never a hang.
             kwargs["engine_kwargs"] = {"connect_args": {"connect_timeout": 10},
                                        "pool_pre_ping": True}
+        elif scheme == "sqlite":
+            kwargs["engine_kwargs"] = _sqlite_engine_kwargs()
         if heartbeat:
             kwargs["heartbeat_interval"] = int(heartbeat)
         # Several processes opening a new database at once race to create Optuna's tables (one

@@ -169,8 +169,11 @@ int finish_run(const DriverResult& result, const std::string& store_path, Experi
   return summarize(contents).best ? kOk : kFailure;
 }
 
-DriverOptions driver_options(Progress& progress, OutputMode mode) {
+// `bridge`: from start_bridge() before the experiment loaded (Python imports Optuna meanwhile).
+DriverOptions driver_options(Progress& progress, OutputMode mode,
+                             std::shared_ptr<OptunaBridge> bridge) {
   DriverOptions o;
+  o.bridge = std::move(bridge);
   o.observer = &progress;
   if (mode == OutputMode::terminal || mode == OutputMode::plain)
     o.log = [&progress](const std::string& line) { progress.log(line); };
@@ -206,6 +209,7 @@ bool run_one_seed(const Experiment& e, OutputMode mode) {
     existing = read_store(path);
     require_same_experiment(path, *existing, e, "--seeds");
   }
+  const std::shared_ptr<OptunaBridge> bridge = start_bridge();
   ExperimentRun run(e);
   const StoreSummary summary = existing ? summarize(*existing) : StoreSummary{};
   const int budget = e.spec.budget.trials;
@@ -214,7 +218,7 @@ bool run_one_seed(const Experiment& e, OutputMode mode) {
                     summary.best ? std::optional<double>(*summary.best->value) : std::nullopt,
                     summary.best ? std::optional<int>(summary.best->number) : std::nullopt);
   progress.log("seed " + std::to_string(e.spec.seed) + ": " + (existing ? "resuming " : "") + path);
-  const DriverOptions o = driver_options(progress, mode);
+  const DriverOptions o = driver_options(progress, mode, bridge);
   const DriverResult result = existing ? resume_experiment(run, path, o) : start_experiment(run, o);
   progress.clear();
   return !result.interrupted;
@@ -332,6 +336,7 @@ int run_search(const Args& args) {
                ? kOk
                : kFailure;
   }
+  const std::shared_ptr<OptunaBridge> bridge = start_bridge();
   ExperimentRun run(experiment);
   const int budget = experiment.spec.budget.trials;
   Progress progress(mode, budget,
@@ -340,7 +345,7 @@ int run_search(const Args& args) {
   progress.log("experiment " + experiment.name() + " (" + origin + ") → " + run.output());
   progress.log("objective: " + run.metric_description());
   install_stop_handlers();
-  const DriverResult result = start_experiment(run, driver_options(progress, mode));
+  const DriverResult result = start_experiment(run, driver_options(progress, mode, bridge));
   return finish_run(result, result.store.empty() ? run.output() : result.store, run, mode,
                     progress);
 }
@@ -398,10 +403,11 @@ int rejoin_shared_study(const std::string& directory, OutputMode mode, bool chan
     throw ConfigError("resume", directory +
                                     " is a directory, but its experiment's optuna.storage is not "
                                     "shared (postgresql:// or journal://); resume its store file");
+  const std::shared_ptr<OptunaBridge> bridge = start_bridge();
   ExperimentRun run(experiment);
   Progress progress = resume_progress(mode, experiment, contents);
   install_stop_handlers();
-  DriverOptions o = driver_options(progress, mode);
+  DriverOptions o = driver_options(progress, mode, bridge);
   o.shard_directory = directory;
   const DriverResult result = start_experiment(run, o);
   return finish_run(result, result.store, run, mode, progress);
@@ -426,10 +432,12 @@ int run_resume(const Args& args) {
                  "continuing with a changed experiment (--force), saved as %s.experiment.json:\n%s",
                  store_path.c_str(), decision.changes.c_str());
   const Experiment& experiment = decision.experiment;
+  const std::shared_ptr<OptunaBridge> bridge = start_bridge();
   ExperimentRun run(experiment);
   Progress progress = resume_progress(mode, experiment, contents);
   install_stop_handlers();
-  const DriverResult result = resume_experiment(run, store_path, driver_options(progress, mode));
+  const DriverResult result =
+      resume_experiment(run, store_path, driver_options(progress, mode, bridge));
   return finish_run(result, store_path, run, mode, progress);
 }
 

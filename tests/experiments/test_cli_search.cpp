@@ -285,19 +285,37 @@ TEST_F(CliSearch, BridgeDyingBeforeAnsweringAskLeavesNothingRunning) {
   EXPECT_EQ(numbers, (std::set<int>{0, 1, 2, 3, 4, 5}));
 }
 
-// A search that stops between creating its store and its Optuna study (here: the bridge program
-// is missing; a kill -9 in that moment does the same) leaves a store without trials or study;
-// `resume` creates the study and runs the whole budget.
+// A missing bridge program is found before anything is written: exit 3 naming it, no store.
+// A search killed between creating its store and its Optuna study (here: a stand-in bridge that
+// answers "hello" and then never answers create_study, and kill -9 once the store exists) leaves a
+// store without trials or study; `resume` creates the study and runs the whole budget.
 TEST_F(CliSearch, ResumeOfAStoreWhoseStudyWasNeverCreated) {
   const std::string exp = write_experiment(3);
   setenv("SAMPLERSEARCH_OPTUNA_BRIDGE", "/nonexistent/optuna_bridge.py", 1);
-  const Result failed = run({"search", exp, "--quiet"}, dir_);
+  const Result missing = run({"search", exp, "--quiet"}, dir_);
   unsetenv("SAMPLERSEARCH_OPTUNA_BRIDGE");
-  EXPECT_EQ(failed.code, 3);
-  EXPECT_NE(failed.err.find("samplersearch: error: /nonexistent/optuna_bridge.py: Optuna bridge "
-                            "program not found (set SAMPLERSEARCH_OPTUNA_BRIDGE)"),
+  EXPECT_EQ(missing.code, 3);
+  EXPECT_NE(missing.err.find("samplersearch: error: /nonexistent/optuna_bridge.py: Optuna bridge "
+                             "program not found (set SAMPLERSEARCH_OPTUNA_BRIDGE)"),
             std::string::npos)
-      << failed.err;
+      << missing.err;
+  EXPECT_FALSE(fs::exists(store()));
+
+  const fs::path silent = dir_ / "silent_bridge.py";
+  std::ofstream(silent) << "import json, sys\n"
+                           "req = json.loads(sys.stdin.readline())\n"
+                           "print(json.dumps({'id': req['id'], 'ok': True, 'protocol': 1}), "
+                           "flush=True)\n"
+                           "sys.stdin.read()  # until the search is gone\n";
+  setenv("SAMPLERSEARCH_OPTUNA_BRIDGE", silent.c_str(), 1);
+  Child c = spawn({"search", exp, "--quiet"}, dir_);
+  unsetenv("SAMPLERSEARCH_OPTUNA_BRIDGE");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(store()) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the store's first flush
+  kill(c.pid, SIGKILL);
+  wait_for(c);
   ASSERT_TRUE(fs::exists(store()));
   EXPECT_TRUE(read_store(store()).trials.empty());
   EXPECT_FALSE(fs::exists(dir_ / "tiny.optuna.db"));

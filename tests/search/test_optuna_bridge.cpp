@@ -727,6 +727,57 @@ TEST(OptunaBridgeStart, MissingInterpreterOrScript) {
   EXPECT_THROW(OptunaBridge{options}, FileError);
 }
 
+// A deferred start returns before Python has answered "hello": a bridge that cannot start
+// fails its first request instead, with the same message; a working one answers as usual, and a
+// bridge dropped before its first request is killed without waiting for the reply.
+TEST(OptunaBridgeStart, DeferredHelloFailsOrAnswersAtTheFirstRequest) {
+  BridgeOptions options;
+  options.defer_hello = true;
+  options.python = "/nonexistent/python3";
+  OptunaBridge broken(options);  // no throw: the reply is not awaited yet
+  try {
+    broken.request({{"op", "hello"}});
+    ADD_FAILURE() << "no BridgeError";
+  } catch (const BridgeError& e) {
+    EXPECT_EQ(e.kind(), BridgeError::Kind::died);
+    EXPECT_NE(std::string(e.what()).find("exited with status 127"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(starting '/nonexistent/python3 "), std::string::npos)
+        << e.what();
+  }
+  options.python.clear();
+  OptunaBridge working(options);
+  EXPECT_EQ(working.hello().at("protocol"), 1);
+  EXPECT_EQ(working.request({{"op", "hello"}}).at("protocol"), 1);
+  { OptunaBridge dropped(options); }  // destroyed while Python is still importing Optuna
+}
+
+// An sqlite:/// study is kept in write-ahead-log mode (one fsync a commit; search/optuna_bridge.py
+// _sqlite_engine_kwargs), read back by Python's own sqlite3 from the file.
+TEST_F(OptunaBridgeTest, SqliteStudiesUseTheWriteAheadLog) {
+  char dir[] = "/tmp/samplersearch_wal_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string db = std::string(dir) + "/study.db";
+  {
+    OptunaBridge bridge;
+    StudyConfig config;
+    config.storage = "sqlite:///" + db;
+    config.sampler = "random";
+    bridge.create_study(config);
+    const AskedTrial t = bridge.ask({Distribution::floating("x", 0, 1)});
+    bridge.tell(t.number, {t.params["x"].get<double>()});
+  }
+  const std::string cmd = "'" + default_bridge_python() +
+                          "' -c \"import sqlite3; print(sqlite3.connect('" + db +
+                          "').execute('PRAGMA journal_mode').fetchone()[0])\"";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char line[256] = {};
+  ASSERT_NE(std::fgets(line, sizeof line, pipe), nullptr);
+  ::pclose(pipe);
+  EXPECT_EQ(std::string(line), "wal\n");
+  fs::remove_all(dir);
+}
+
 // The pure parse step of every response line (also the fuzz target fuzz_bridge_response).
 TEST(OptunaBridgeProtocol, ResponseLinesAreCheckedAndDecoded) {
   auto protocol_error = [](auto&& call) -> std::string {

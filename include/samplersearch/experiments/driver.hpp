@@ -5,6 +5,7 @@
 // (trials RUNNING at a crash become FAIL "interrupted", or get the state the store already has)
 // and runs exactly the budget that is left.
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +23,14 @@ struct DriverOptions {
   // A shared study's shard directory when it is not the experiment's output without .h5 (resume
   // DIR run from another working directory than the search was).
   std::string shard_directory;
+  // The Optuna bridge to use, started by start_bridge() before the experiment loaded its data
+  // (so Python imports Optuna meanwhile); null: the search starts its own.
+  std::shared_ptr<OptunaBridge> bridge;
 };
+
+// A search's Optuna bridge, started now and answering from its first request (BridgeOptions::
+// defer_hello); a restarted bridge is reported on stderr.
+std::shared_ptr<OptunaBridge> start_bridge();
 
 struct DriverResult {
   std::string store;         // the trial store written (a shared study: this process's shard)

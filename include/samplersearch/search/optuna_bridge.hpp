@@ -147,6 +147,10 @@ struct BridgeOptions {
   std::chrono::milliseconds startup_timeout{std::chrono::seconds(60)};  // spawn + hello
   // Called (under the bridge's lock) each time a dead or garbled bridge is restarted, with why.
   std::function<void(const std::string& why)> on_restart;
+  // The constructor starts the process and sends "hello" but returns at once; the reply (Python
+  // importing Optuna, ~1 s) is awaited by the first request, so the caller can load data
+  // meanwhile. A bridge that cannot start then fails that request instead of the constructor.
+  bool defer_hello = false;
 };
 
 // One response line of the bridge protocol (search/README.md): the JSON object whose "id" is
@@ -213,12 +217,21 @@ class OptunaBridge {
   // How many times the bridge was restarted after dying, hanging or answering garbage.
   int restarts() const;
   // The "hello" response of the current bridge process (protocol, optuna version, ...).
-  nlohmann::json hello() const;
+  nlohmann::json hello();
 
  private:
-  void start();
+  struct PendingHello {
+    long id = 0;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  void start(bool defer_hello = false);
+  void finish_hello();
   void stop_process(bool graceful);
   nlohmann::json exchange(const nlohmann::json& req, std::chrono::milliseconds timeout);
+  long send(const nlohmann::json& req_without_id);  // returns the request's id
+  nlohmann::json receive(long id, const std::string& op,
+                         std::chrono::steady_clock::time_point deadline,
+                         std::chrono::milliseconds timeout);
   nlohmann::json request_locked(nlohmann::json req, std::chrono::milliseconds timeout);
   void reopen_study(const std::string& why);
   StudyInfo open_study(const StudyConfig& config, bool create);
@@ -231,6 +244,7 @@ class OptunaBridge {
   long next_id_ = 1;
   int restarts_ = 0;
   nlohmann::json hello_;
+  std::optional<PendingHello> pending_hello_;    // sent by a deferred start, reply not yet read
   std::optional<nlohmann::json> study_request_;  // the last successful create/load request
   bool study_in_memory_ = false;
 };
