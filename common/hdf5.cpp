@@ -88,6 +88,7 @@ bool has_object(hid_t loc, const std::string& name) {
 }
 
 bool has_attr(hid_t loc, const char* name) {
+  check_object_header(loc);
   const htri_t r = H5Aexists(loc, name);
   if (r < 0) H5Eclear2(H5E_DEFAULT);
   return r > 0;

@@ -235,5 +235,27 @@ TEST(Files, FuzzRegressionHugeDatasetExtentIsAFileError) {
   }
 }
 
+// The root group's 'options' attribute message claims a 4104-byte dataspace inside a 344-byte
+// message; libhdf5 1.10 (H5Aexists) would copy the attribute's data from past the header chunk it
+// loaded. Refused by the HDF5 layer's object-header check before the first attribute call.
+TEST(Files, FuzzRegressionAttributeDataPastHeaderChunkIsAFileError) {
+  const char* source = std::getenv("SAMPLERSEARCH_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  const std::string path = std::string(source) +
+                           "/tests/fuzz/regressions/fuzz_matrices_hdf5/"
+                           "attribute_data_past_header_chunk.h5";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  try {
+    read_matrices(path);
+    FAIL();
+  } catch (const FileError& e) {
+    EXPECT_EQ(e.path(), path);
+    EXPECT_EQ(std::string(e.what()),
+              path +
+                  ": not a readable HDF5 matrix file: object header at 96: attribute message 4 "
+                  "('options'): claims a 4104-byte dataspace, its message holds 344");
+  }
+}
+
 }  // namespace
 }  // namespace samplersearch

@@ -121,9 +121,31 @@ Handle create_file(const std::string& path);
 Handle open_file_read(const std::string& path);
 // `path` opened for reading and writing (objects are added to it), default access.
 Handle open_file_write(const std::string& path);
-// Whether object `name` (a dataset or group) exists under `loc`; whether attribute `name` does.
+// Whether object `name` (a dataset or group) exists under `loc`; whether attribute `name` does
+// (after check_object_header(loc): every attribute read of this layer starts here).
 bool has_object(hid_t loc, const std::string& name);
 bool has_attr(hid_t loc, const char* name);
+
+// Where an object header lies and how its file writes addresses (HDF5 File Format Specification
+// 3.0, II.A: addresses are relative to the base address, here the userblock's size; offsets and
+// lengths take the superblock's sizes).
+struct HeaderLocation {
+  std::string path;
+  uint64_t base = 0;
+  uint64_t address = 0;
+  unsigned sizeof_offsets = 8;
+  unsigned sizeof_lengths = 8;
+};
+// Reads the object header at `where` from the file's bytes (sections IV.A.1.a/b: version 1 and 2
+// headers, their continuation chunks) and throws Hdf5Damaged("object header at A: ...") when a
+// message does not fit in its chunk, a continuation leaves the file or returns to a chunk already
+// read, or an attribute message stored in the header (IV.A.2.m) is shorter than its name,
+// datatype, dataspace and data (elements × element size) claim. libhdf5 1.10 trusts those lengths
+// and copies the data from past the chunk it loaded. Attributes in dense storage are not checked.
+void check_object_header(const HeaderLocation& where);
+// The same for the header of `loc` (a file stands for its root group); nothing for a file open for
+// writing, whose newest headers may still be only in libhdf5's metadata cache.
+void check_object_header(hid_t loc);
 
 // How a string attribute is stored: variable-length UTF-8, variable-length ASCII, or fixed-length
 // ASCII of exactly the value's size (" " for an empty value). Formats keep the kind they shipped.
