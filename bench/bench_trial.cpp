@@ -232,15 +232,17 @@ int main(int /*argc*/, char** argv) {
   std::string largest;
   double largest_seconds = 0;
   for (const Part& p : parts)
-    if (p.seconds - p.floor > largest_seconds) largest_seconds = p.seconds - p.floor, largest = p.name;
-  bench::emit_row("One trial of the default experiment vs its floors",
-                  bench::format("experiments/fashion-mnist-default.json: 5 steps x 1000 samples, excess FD in "
-                                "classifier features, %d threads",
-                                at::get_num_threads()),
-                  bench::format("trial %.3f s", trial), bench::format("floors %.3f s", floor_sum),
-                  trial / floor_sum, "trial s / sum of floors s", "<=", 1.5, json::array(),
-                  bench::format("largest excess: %s (%.3f s above its floor)", largest.c_str(),
-                                largest_seconds));
+    if (p.seconds - p.floor > largest_seconds)
+      largest_seconds = p.seconds - p.floor, largest = p.name;
+  bench::emit_row(
+      "One trial of the default experiment vs its floors",
+      bench::format("experiments/fashion-mnist-default.json: 5 steps x 1000 samples, excess FD in "
+                    "classifier features, %d threads",
+                    at::get_num_threads()),
+      bench::format("trial %.3f s", trial), bench::format("floors %.3f s", floor_sum),
+      trial / floor_sum, "trial s / sum of floors s", "<=", 1.5, json::array(),
+      bench::format("largest excess: %s (%.3f s above its floor)", largest.c_str(),
+                    largest_seconds));
   fs::remove_all(dir);
   return 0;
 }

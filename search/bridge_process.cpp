@@ -220,19 +220,21 @@ json OptunaBridge::receive(long id, const std::string& op, Clock::time_point dea
         throw ChannelFailure{e.kind(), e.python_message()};
       }
     }
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0)
-      throw ChannelFailure{BridgeError::Kind::timeout, "timed out: no response to '" + op +
-                                                           "' within " +
-                                                           std::to_string(timeout.count()) + " ms"};
+    // Past the deadline, what has arrived is still read (poll with 0 ms) before a timeout is
+    // declared: a deferred "hello" is read long after Python sent it.
+    const auto left = std::max<long long>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
     pollfd p{fd_, POLLIN, 0};
     const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
     if (r < 0) {
       if (errno == EINTR) continue;
       throw died(std::string("poll failed: ") + std::strerror(errno));
     }
-    if (r == 0) continue;  // the deadline check above reports the timeout
+    if (r == 0 && left == 0)
+      throw ChannelFailure{BridgeError::Kind::timeout, "timed out: no response to '" + op +
+                                                           "' within " +
+                                                           std::to_string(timeout.count()) + " ms"};
+    if (r == 0) continue;
     char chunk[65536];
     const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
     if (n < 0) {

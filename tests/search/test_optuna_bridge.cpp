@@ -16,6 +16,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -749,6 +750,24 @@ TEST(OptunaBridgeStart, DeferredHelloFailsOrAnswersAtTheFirstRequest) {
   EXPECT_EQ(working.hello().at("protocol"), 1);
   EXPECT_EQ(working.request({{"op", "hello"}}).at("protocol"), 1);
   { OptunaBridge dropped(options); }  // destroyed while Python is still importing Optuna
+
+  // Read long after the start-up timeout has passed, a reply that came in time is still taken
+  // (a search loads its data, or trains its classifier, before its first request). The stand-in
+  // answers every line at once, so its reply is surely waiting after the sleep.
+  char dir[] = "/tmp/samplersearch_deferred_XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string quick = std::string(dir) + "/quick_bridge.py";
+  std::ofstream(quick) << "import json, sys\n"
+                          "for line in sys.stdin:\n"
+                          "    req = json.loads(line)\n"
+                          "    print(json.dumps({'id': req['id'], 'ok': True, 'protocol': 1}), "
+                          "flush=True)\n";
+  options.script = quick;
+  options.startup_timeout = std::chrono::milliseconds(1000);
+  OptunaBridge late(options);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(late.request({{"op", "hello"}}).at("protocol"), 1);
+  fs::remove_all(dir);
 }
 
 // An sqlite:/// study is kept in write-ahead-log mode (one fsync a commit; search/optuna_bridge.py
