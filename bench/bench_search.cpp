@@ -140,9 +140,9 @@ int main(int /*argc*/, char** argv) {
   // 2. The bridge per trial, against Optuna's own ask + tell in Python: in memory (the protocol's
   // cost), and on SQLite, the storage a search keeps its study in (Optuna's defaults in Python).
   const int dims = 15, asks = 40;
-  auto python_seconds = [&](int trials, const std::string& storage) {
+  auto python_seconds = [&](int count, const std::string& storage) {
     const std::string cmd = "'" + default_bridge_python() + "' '" +
-                            SAMPLERSEARCH_BENCH_SEARCH_SCRIPT + "' " + std::to_string(trials) +
+                            SAMPLERSEARCH_BENCH_SEARCH_SCRIPT + "' " + std::to_string(count) +
                             " " + std::to_string(dims) + " " + storage;
     double seconds = NAN;
     if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
