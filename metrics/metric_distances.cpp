@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,37 @@
 
 namespace samplersearch::metric_detail {
 namespace {
+
+// The part fd, kid and fd_inf share: the name, the feature extractor the samples go through and
+// the data side `Data` computed once in that feature space; none needs reference samples.
+template <class Data>
+class FeatureMetric : public Metric {
+ public:
+  std::string_view name() const override { return name_; }
+  bool needs_reference_samples() const override { return false; }
+
+ protected:
+  explicit FeatureMetric(std::string_view name) : name_(name) {}
+  // Reads `params` as "<name>.<key>": the feature space, the metric's own keys (`read_own(p)`),
+  // rejects any other key, then keeps the extractor and the data side `make_data(space)`.
+  // Called from the derived constructor's body, so `read_own` may set the derived members.
+  template <class ReadOwn, class MakeData>
+  void read_params(const json& params, const MetricResources& resources, ReadOwn&& read_own,
+                   MakeData&& make_data) {
+    OptionReader p(params, std::string(name_));
+    FeatureSpace space = read_feature_space(p, params, resources, std::string(name_));
+    read_own(p);
+    p.finish();
+    data_ = make_data(space);
+    extractor_ = std::move(space.extractor);
+  }
+
+  std::shared_ptr<const FeatureExtractor> extractor_;
+  std::shared_ptr<const Data> data_;
+
+ private:
+  std::string_view name_;
+};
 
 // ---- fd ----------------------------------------------------------------------------------------
 
@@ -43,24 +75,16 @@ class FdState final : public MetricState {
   RunningStats stats_;
 };
 
-class FdMetric final : public Metric {
+class FdMetric final : public FeatureMetric<Statistics> {
  public:
-  FdMetric(const json& params, const MetricResources& resources) {
-    OptionReader p(params, "fd");
-    FeatureSpace space = read_feature_space(p, params, resources, "fd");
-    p.finish();
-    data_ = data_statistics(resources, space);
-    extractor_ = std::move(space.extractor);
+  FdMetric(const json& params, const MetricResources& resources) : FeatureMetric("fd") {
+    read_params(
+        params, resources, [](OptionReader& /*p*/) {},
+        [&](const FeatureSpace& space) { return data_statistics(resources, space); });
   }
-  std::string_view name() const override { return "fd"; }
-  bool needs_reference_samples() const override { return false; }
   std::unique_ptr<MetricState> start() const override {
     return std::make_unique<FdState>(extractor_, data_);
   }
-
- private:
-  std::shared_ptr<const FeatureExtractor> extractor_;
-  std::shared_ptr<const Statistics> data_;
 };
 
 // Keeps the features (for the cross terms with later chunks and merged states) and the sums
@@ -112,26 +136,22 @@ class KidState final : public MetricState {
   double sum_xy_ = 0;
 };
 
-class KidMetric final : public Metric {
+class KidMetric final : public FeatureMetric<KidData> {
  public:
-  KidMetric(const json& params, const MetricResources& resources) {
-    OptionReader p(params, "kid");
-    FeatureSpace space = read_feature_space(p, params, resources, "kid");
-    const int64_t data_size = p.integer("data_size", kKidDefaultDataSize, {.min = -1});
-    if (data_size >= 0 && data_size < 2) p.fail("data_size", "must be -1 (all) or an integer >= 2");
-    p.finish();
-    data_ = kid_data(resources, space, data_size);
-    extractor_ = std::move(space.extractor);
+  KidMetric(const json& params, const MetricResources& resources) : FeatureMetric("kid") {
+    int64_t data_size = kKidDefaultDataSize;
+    read_params(
+        params, resources,
+        [&](OptionReader& p) {
+          data_size = p.integer("data_size", kKidDefaultDataSize, {.min = -1});
+          if (data_size >= 0 && data_size < 2)
+            p.fail("data_size", "must be -1 (all) or an integer >= 2");
+        },
+        [&](const FeatureSpace& space) { return kid_data(resources, space, data_size); });
   }
-  std::string_view name() const override { return "kid"; }
-  bool needs_reference_samples() const override { return false; }
   std::unique_ptr<MetricState> start() const override {
     return std::make_unique<KidState>(extractor_, data_);
   }
-
- private:
-  std::shared_ptr<const FeatureExtractor> extractor_;
-  std::shared_ptr<const KidData> data_;
 };
 
 // ---- fd_inf ------------------------------------------------------------------------------------
@@ -174,27 +194,23 @@ class FdInfState final : public MetricState {
   int64_t count_ = 0;
 };
 
-class FdInfMetric final : public Metric {
+class FdInfMetric final : public FeatureMetric<Statistics> {
  public:
-  FdInfMetric(const json& params, const MetricResources& resources) {
-    OptionReader p(params, "fd_inf");
-    FeatureSpace space = read_feature_space(p, params, resources, "fd_inf");
-    points_ = p.integer("points", kFdInfDefaultPoints, {.min = 2});
-    min_fraction_ = p.number("min_fraction", kFdInfDefaultMinFraction,
-                             {.min = 0, .max = 1, .open_min = true, .open_max = true});
-    p.finish();
-    data_ = data_statistics(resources, space);
-    extractor_ = std::move(space.extractor);
+  FdInfMetric(const json& params, const MetricResources& resources) : FeatureMetric("fd_inf") {
+    read_params(
+        params, resources,
+        [&](OptionReader& p) {
+          points_ = p.integer("points", kFdInfDefaultPoints, {.min = 2});
+          min_fraction_ = p.number("min_fraction", kFdInfDefaultMinFraction,
+                                   {.min = 0, .max = 1, .open_min = true, .open_max = true});
+        },
+        [&](const FeatureSpace& space) { return data_statistics(resources, space); });
   }
-  std::string_view name() const override { return "fd_inf"; }
-  bool needs_reference_samples() const override { return false; }
   std::unique_ptr<MetricState> start() const override {
     return std::make_unique<FdInfState>(extractor_, data_, points_, min_fraction_);
   }
 
  private:
-  std::shared_ptr<const FeatureExtractor> extractor_;
-  std::shared_ptr<const Statistics> data_;
   int64_t points_ = kFdInfDefaultPoints;
   double min_fraction_ = kFdInfDefaultMinFraction;
 };
