@@ -142,8 +142,8 @@ int main(int /*argc*/, char** argv) {
   const int dims = 15, asks = 40;
   auto python_seconds = [&](int count, const std::string& storage) {
     const std::string cmd = "'" + default_bridge_python() + "' '" +
-                            SAMPLERSEARCH_BENCH_SEARCH_SCRIPT + "' " + std::to_string(count) +
-                            " " + std::to_string(dims) + " " + storage;
+                            SAMPLERSEARCH_BENCH_SEARCH_SCRIPT + "' " + std::to_string(count) + " " +
+                            std::to_string(dims) + " " + storage;
     double seconds = NAN;
     if (FILE* pipe = ::popen(cmd.c_str(), "r")) {
       if (std::fscanf(pipe, "%lf", &seconds) != 1) seconds = NAN;
