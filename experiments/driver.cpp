@@ -183,6 +183,11 @@ BridgeOptions bridge_options() {
   return b;
 }
 
+// The bridge a search talks to: the one the caller started early, else a new one.
+std::shared_ptr<OptunaBridge> bridge_for(const DriverOptions& o) {
+  return o.bridge ? o.bridge : std::make_shared<OptunaBridge>(bridge_options());
+}
+
 std::string revision_path(const std::string& store_path) { return store_path + ".experiment.json"; }
 
 }  // namespace
@@ -329,8 +334,7 @@ DriverResult start_experiment(ExperimentRun& run, const DriverOptions& o) {
   StoreLayout layout{run.experiment().text(), run.experiment().hash(), run.schedule(),
                      run.space().steps(), run.objective().sample_counts};
   auto store = TrialStore::create(path, layout);
-  const std::shared_ptr<OptunaBridge> bridge =
-      o.bridge ? o.bridge : std::make_shared<OptunaBridge>(bridge_options());
+  const std::shared_ptr<OptunaBridge> bridge = bridge_for(o);
   OptunaBridge& study = *bridge;
   config.load_if_exists = shared;  // the processes of a shared study join it
   try {
@@ -375,8 +379,7 @@ DriverResult resume_experiment(ExperimentRun& run, const std::string& store_path
     throw ConfigError("optuna.storage",
                       "the study was kept in memory and is gone; nothing to resume "
                       "(use an sqlite or journal storage to make searches resumable)");
-  const std::shared_ptr<OptunaBridge> bridge =
-      o.bridge ? o.bridge : std::make_shared<OptunaBridge>(bridge_options());
+  const std::shared_ptr<OptunaBridge> bridge = bridge_for(o);
   OptunaBridge& study = *bridge;
   try {
     // A search killed between creating its store and its study left a store with no trials and

@@ -42,6 +42,29 @@ std::string describe_exit(int status) {
   return "stopped (status " + std::to_string(status) + ")";
 }
 
+// Why the channel failed, from the process's exit status when it has exited (reaping it: *pid
+// becomes −1), else `how`.
+ChannelFailure bridge_died(int* pid, const std::string& how) {
+  int status = 0;
+  pid_t r = ::waitpid(*pid, &status, WNOHANG);
+  if (r == 0) {  // EOF but not yet gone: give it a moment to finish dying
+    for (int i = 0; i < 100 && r == 0; ++i) {
+      ::usleep(10000);
+      r = ::waitpid(*pid, &status, WNOHANG);
+    }
+  }
+  std::string what =
+      "bridge process " + std::to_string(*pid) + " " + (r == *pid ? describe_exit(status) : how);
+  if (r == *pid) *pid = -1;  // reaped: stop_process must not wait for it again
+  return ChannelFailure{BridgeError::Kind::died, what};
+}
+
+// A failed start, naming the program that was started.
+BridgeError start_failure(const BridgeOptions& o, const ChannelFailure& f) {
+  return BridgeError(f.kind, "hello", "",
+                     f.message + " (starting '" + o.python + " " + o.script + "')");
+}
+
 }  // namespace
 
 std::string default_bridge_python() {
@@ -105,8 +128,7 @@ void OptunaBridge::start(bool defer_hello) {
     pending_hello_ = PendingHello{id, Clock::now() + options_.startup_timeout};
   } catch (const ChannelFailure& f) {
     stop_process(false);
-    throw BridgeError(f.kind, "hello", "",
-                      f.message + " (starting '" + options_.python + " " + options_.script + "')");
+    throw start_failure(options_, f);
   }
   if (!defer_hello) finish_hello();
 }
@@ -119,8 +141,7 @@ void OptunaBridge::finish_hello() {
     hello_ = receive(pending.id, "hello", pending.deadline, options_.startup_timeout);
   } catch (const ChannelFailure& f) {
     stop_process(false);
-    throw BridgeError(f.kind, "hello", "",
-                      f.message + " (starting '" + options_.python + " " + options_.script + "')");
+    throw start_failure(options_, f);
   }
   if (!is_ok(hello_) || !hello_.contains("protocol") || hello_["protocol"] != kProtocol) {
     const std::string got = hello_.dump();
@@ -167,27 +188,6 @@ json OptunaBridge::exchange(const json& req, std::chrono::milliseconds timeout) 
   const long id = send(req);
   return receive(id, string_field(req, "op"), deadline, timeout);
 }
-
-namespace {
-
-// Why the channel failed, from the process's exit status when it has exited (reaping it: *pid
-// becomes −1), else `how`.
-ChannelFailure bridge_died(int* pid, const std::string& how) {
-  int status = 0;
-  pid_t r = ::waitpid(*pid, &status, WNOHANG);
-  if (r == 0) {  // EOF but not yet gone: give it a moment to finish dying
-    for (int i = 0; i < 100 && r == 0; ++i) {
-      ::usleep(10000);
-      r = ::waitpid(*pid, &status, WNOHANG);
-    }
-  }
-  std::string what =
-      "bridge process " + std::to_string(*pid) + " " + (r == *pid ? describe_exit(status) : how);
-  if (r == *pid) *pid = -1;  // reaped: stop_process must not wait for it again
-  return ChannelFailure{BridgeError::Kind::died, what};
-}
-
-}  // namespace
 
 long OptunaBridge::send(const json& req_without_id) {
   json req = req_without_id;

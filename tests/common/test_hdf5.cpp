@@ -153,13 +153,9 @@ TEST(Hdf5Header, LayerFileIsAccepted) {
   EXPECT_FALSE(has_attr(file, "missing"));
 }
 
-// The fault libhdf5 1.10 has: an attribute whose dataspace claims more elements than its message
-// holds data for. H5Fopen accepts the file (attributes are decoded only when asked for), so the
-// refusal comes from the layer's first attribute call.
-TEST(Hdf5Header, AttributeDataLongerThanItsMessageIsRefused) {
-  const TempDir dir;
-  const LayerFile f = write_layer_file(dir.file("data.h5"));
-  std::vector<unsigned char> b = read_bytes(f.path);
+// Rewrites `path` in place (same size) so that attribute 'values' claims 300 elements, not 3.
+void inflate_values_attribute(const std::string& path) {
+  std::vector<unsigned char> b = read_bytes(path);
   // Attribute message version 1 (IV.A.2.m): version, reserved, name/datatype/dataspace sizes,
   // then the name, datatype and dataspace, each padded to 8 bytes, then the data.
   const size_t name = find_name(b, "values");
@@ -172,7 +168,16 @@ TEST(Hdf5Header, AttributeDataLongerThanItsMessageIsRefused) {
   ASSERT_EQ(b[space + 1], 1);
   ASSERT_EQ(le(b, space + 8, 8), 3u);
   put_le(b, space + 8, 8, 300);
-  write_bytes(f.path, b);
+  write_bytes(path, b);
+}
+
+// The fault libhdf5 1.10 has: an attribute whose dataspace claims more elements than its message
+// holds data for. H5Fopen accepts the file (attributes are decoded only when asked for), so the
+// refusal comes from the layer's first attribute call.
+TEST(Hdf5Header, AttributeDataLongerThanItsMessageIsRefused) {
+  const TempDir dir;
+  const LayerFile f = write_layer_file(dir.file("data.h5"));
+  inflate_values_attribute(f.path);
 
   const std::string expected = "object header at " + std::to_string(f.header) +
                                ": attribute message 2 ('values'): claims 2400 bytes of data (300 "
@@ -189,6 +194,23 @@ TEST(Hdf5Header, AttributeDataLongerThanItsMessageIsRefused) {
   }
   // The header is refused as a whole: every attribute of the object.
   EXPECT_THROW(has_attr(file, "solver"), Hdf5Damaged);
+}
+
+// A header is checked once per opening of its file: the same file, read whole, then damaged in
+// place (same size, within the same clock tick) and opened again, is refused.
+TEST(Hdf5Header, AFileDamagedAfterItWasReadIsRefusedWhenOpenedAgain) {
+  const TempDir dir;
+  const LayerFile f = write_layer_file(dir.file("rewritten.h5"));
+  const Hdf5Lock lock;
+  {
+    const Handle file = open_file_read(f.path);
+    EXPECT_EQ(read_attr_ints(file, "values"), (std::vector<int64_t>{1, 2, 3}));
+    EXPECT_EQ(read_attr_string(file, "solver"), "euler");
+  }
+  inflate_values_attribute(f.path);
+  const Handle file = open_file_read(f.path);
+  EXPECT_THROW(has_attr(file, "solver"), Hdf5Damaged);
+  EXPECT_THROW(read_attr_ints(file, "values"), Hdf5Damaged);
 }
 
 TEST(Hdf5Header, MessageRunningPastItsChunkIsRefused) {
