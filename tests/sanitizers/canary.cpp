@@ -43,10 +43,14 @@ int main(int argc, char** argv) {
   }
   const int n = argc + 1000;  // not a constant the compiler can fold
   int r = 0;
-  if (std::strcmp(argv[1], "heap-overflow") == 0) r = heap_overflow(n);
-  else if (std::strcmp(argv[1], "signed-overflow") == 0) r = signed_overflow(n);
-  else if (std::strcmp(argv[1], "data-race") == 0) r = data_race(n);
-  else return 2;
+  if (std::strcmp(argv[1], "heap-overflow") == 0)
+    r = heap_overflow(n);
+  else if (std::strcmp(argv[1], "signed-overflow") == 0)
+    r = signed_overflow(n);
+  else if (std::strcmp(argv[1], "data-race") == 0)
+    r = data_race(n);
+  else
+    return 2;
   std::printf("no report (result %d)\n", r);
   return 0;
 }
