@@ -7,7 +7,6 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
-#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
@@ -323,22 +322,11 @@ void check_object_header(hid_t loc) {
   h5(H5Fget_intent(file, &intent), "H5Fget_intent");
   // A file open for writing may have newer headers in libhdf5's metadata cache than on disk.
   if ((intent & H5F_ACC_RDWR) != 0) return;
-  H5O_info_t info{};
-  h5(H5Oget_info2(loc, &info, H5O_INFO_BASIC), "H5Oget_info2");
-  // Each header is checked once per opening of its file: readers ask for many attributes of the
-  // same object. libhdf5 1.10 never reuses an identifier (H5I counts up), and H5Iget_file_id gives
-  // the identifier the file was opened with, so a reopened (perhaps rewritten) file is checked
-  // again.
-  const std::pair<hid_t, haddr_t> key{static_cast<hid_t>(file), info.addr};
-  static std::mutex mutex;
-  static std::set<std::pair<hid_t, haddr_t>> checked;
-  {
-    std::lock_guard lock(mutex);
-    if (checked.count(key) != 0) return;
-  }
   const ssize_t length = h5(H5Fget_name(file, nullptr, 0), "H5Fget_name");
   std::string path(static_cast<size_t>(length), '\0');
   h5(H5Fget_name(file, path.data(), static_cast<size_t>(length) + 1), "H5Fget_name");
+  H5O_info_t info{};
+  h5(H5Oget_info2(loc, &info, H5O_INFO_BASIC), "H5Oget_info2");
   const Handle fcpl(H5Fget_create_plist(file), "H5Fget_create_plist");
   hsize_t userblock = 0;
   h5(H5Pget_userblock(fcpl, &userblock), "H5Pget_userblock");
@@ -348,9 +336,6 @@ void check_object_header(hid_t loc) {
   check_object_header(HeaderLocation{path, userblock, info.addr,
                                      static_cast<unsigned>(sizeof_offsets),
                                      static_cast<unsigned>(sizeof_lengths)});
-  std::lock_guard lock(mutex);
-  if (checked.size() >= 65536) checked.clear();  // a bound on memory: checking again is safe
-  checked.insert(key);
 }
 
 }  // namespace samplersearch::hdf5
