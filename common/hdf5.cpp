@@ -151,36 +151,58 @@ void register_raw_vlen_bytes() {
   (void)registered;
 }
 
-// Bytes a scalar variable-length string attribute claims, read from its stored bytes (see
-// raw_vlen_bytes), or -1 when they cannot be read that way.
-int64_t claimed_vlen_length(hid_t attr) {
+// What a scalar variable-length string attribute's stored bytes say (see raw_vlen_bytes): the
+// bytes it claims, then the global heap ID of them: the collection's address and the object's
+// index within it (IV.B, variable-length class; the ID's layout: III.E).
+struct VlenReference {
+  int64_t length = -1;  // -1: the bytes could not be read that way
+  uint64_t collection = 0;
+  uint64_t index = 0;
+};
+
+VlenReference vlen_reference(hid_t attr, unsigned sizeof_offsets) {
   register_raw_vlen_bytes();
   const hsize_t stored = H5Aget_storage_size(attr);
-  if (stored < 4 || stored > 64) return -1;
+  if (stored < 4 || stored > 64) return {};
   const hid_t opaque = H5Tcreate(H5T_OPAQUE, static_cast<size_t>(stored));
-  if (opaque < 0) return -1;
+  if (opaque < 0) return {};
   const Handle owned(opaque);
   std::vector<unsigned char> bytes(static_cast<size_t>(stored));
   if (H5Aread(attr, opaque, bytes.data()) < 0) {
     H5Eclear2(H5E_DEFAULT);
-    return -1;
+    return {};
   }
-  return static_cast<int64_t>(bytes[0]) | static_cast<int64_t>(bytes[1]) << 8 |
-         static_cast<int64_t>(bytes[2]) << 16 | static_cast<int64_t>(bytes[3]) << 24;
+  const auto le = [&](size_t at, unsigned n) {
+    uint64_t v = 0;
+    for (unsigned i = n; i-- > 0;) v = v << 8 | (at + i < bytes.size() ? bytes[at + i] : 0);
+    return v;
+  };
+  return {static_cast<int64_t>(le(0, 4)), le(4, sizeof_offsets), le(4 + sizeof_offsets, 4)};
 }
 
-// Hdf5Damaged when variable-length string attribute `attr` claims more bytes than its file has.
+// Hdf5Damaged when variable-length string attribute `attr` claims more bytes than its file has,
+// or (in a file open for reading) more than the global heap object it points at holds, or that
+// object does not fit in its collection.
 void check_vlen_length(hid_t attr, const char* name) {
-  const int64_t claimed = claimed_vlen_length(attr);
-  if (claimed < 0)
+  const std::optional<HeaderLocation> where = readable_location(attr);
+  const VlenReference ref = vlen_reference(attr, where ? where->sizeof_offsets : 8);
+  if (ref.length < 0)
     throw Hdf5Damaged(std::string("attribute '") + name + "': unreadable variable-length string");
   const Handle file(H5Iget_file_id(attr), "file of attribute");
   hsize_t file_size = 0;
   h5(H5Fget_filesize(file, &file_size), "size of the file");
-  if (claimed > static_cast<int64_t>(file_size))
+  if (ref.length > static_cast<int64_t>(file_size))
     throw Hdf5Damaged(std::string("attribute '") + name + "': the variable-length string claims " +
-                      std::to_string(claimed) + " bytes, more than the " +
+                      std::to_string(ref.length) + " bytes, more than the " +
                       std::to_string(file_size) + " bytes of the file; the file is damaged");
+  if (!where || ref.length == 0) return;  // an empty string has no heap object to follow
+  HeaderLocation heap = *where;
+  heap.address = ref.collection;
+  try {
+    check_global_heap_object(heap, ref.index, static_cast<uint64_t>(ref.length));
+  } catch (const Hdf5Damaged& e) {
+    throw Hdf5Damaged(std::string("attribute '") + name + "': " + e.what());
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -42,7 +43,8 @@ uint64_t align8(uint64_t n) { return (n + 7) / 8 * 8; }
 // One object header being checked: the file's bytes and the messages of the header's report.
 class HeaderReader {
  public:
-  explicit HeaderReader(const HeaderLocation& where) : where_(where) {
+  explicit HeaderReader(const HeaderLocation& where, std::string kind = "object header")
+      : where_(where), kind_(std::move(kind)) {
     in_.open(where.path, std::ios::binary);
     if (!in_) throw Hdf5Failure("cannot reopen " + where.path + " to check its object headers");
     in_.seekg(0, std::ios::end);
@@ -55,9 +57,9 @@ class HeaderReader {
               std::to_string(where.sizeof_lengths) + " are not among 2, 4 and 8");
   }
 
-  // Hdf5Damaged("object header at A: what").
+  // Hdf5Damaged("object header at A: what") (or the kind of structure being read).
   [[noreturn]] void damaged(const std::string& what) const {
-    throw Hdf5Damaged("object header at " + std::to_string(where_.address) + ": " + what);
+    throw Hdf5Damaged(kind_ + " at " + std::to_string(where_.address) + ": " + what);
   }
 
   // `length` bytes at file address `address` (relative to the base address, II.A), read whole;
@@ -85,6 +87,7 @@ class HeaderReader {
 
  private:
   HeaderLocation where_;
+  std::string kind_;
   std::ifstream in_;
   uint64_t file_size_ = 0;
   uint64_t bytes_read_ = 0;
@@ -316,12 +319,12 @@ void check_object_header(const HeaderLocation& where) {
   }
 }
 
-void check_object_header(hid_t loc) {
+std::optional<HeaderLocation> readable_location(hid_t loc) {
   const Handle file(H5Iget_file_id(loc), "file of the object");
   unsigned intent = 0;
   h5(H5Fget_intent(file, &intent), "H5Fget_intent");
   // A file open for writing may have newer headers in libhdf5's metadata cache than on disk.
-  if ((intent & H5F_ACC_RDWR) != 0) return;
+  if ((intent & H5F_ACC_RDWR) != 0) return std::nullopt;
   const ssize_t length = h5(H5Fget_name(file, nullptr, 0), "H5Fget_name");
   std::string path(static_cast<size_t>(length), '\0');
   h5(H5Fget_name(file, path.data(), static_cast<size_t>(length) + 1), "H5Fget_name");
@@ -333,9 +336,47 @@ void check_object_header(hid_t loc) {
   size_t sizeof_offsets = 0;
   size_t sizeof_lengths = 0;
   h5(H5Pget_sizes(fcpl, &sizeof_offsets, &sizeof_lengths), "H5Pget_sizes");
-  check_object_header(HeaderLocation{path, userblock, info.addr,
-                                     static_cast<unsigned>(sizeof_offsets),
-                                     static_cast<unsigned>(sizeof_lengths)});
+  return HeaderLocation{path, userblock, info.addr, static_cast<unsigned>(sizeof_offsets),
+                        static_cast<unsigned>(sizeof_lengths)};
+}
+
+void check_object_header(hid_t loc) {
+  if (const auto where = readable_location(loc)) check_object_header(*where);
+}
+
+void check_global_heap_object(const HeaderLocation& where, uint64_t index, uint64_t length) {
+  HeaderReader r(where, "global heap collection");
+  // The collection's header (III.E): "GCOL", version 1, 3 reserved bytes, the collection's size
+  // (this header included).
+  const unsigned lengths = where.sizeof_lengths;
+  const uint64_t header = 8 + lengths;
+  const std::vector<unsigned char> head = r.read(where.address, header, "its header");
+  if (std::memcmp(head.data(), "GCOL", 4) != 0) r.damaged("no GCOL signature");
+  if (head[4] != 1) r.damaged("unknown version " + std::to_string(head[4]));
+  const uint64_t size = le(head.data() + 8, lengths);
+  if (size < header) r.damaged("its size " + std::to_string(size) + " is less than its header");
+  const std::vector<unsigned char> c =
+      r.read(where.address, size, "its " + std::to_string(size) + " bytes");
+  // Objects, as libhdf5 walks them: index (2 bytes), reference count (2), reserved (4), size, then
+  // the data padded to 8 bytes; index 0 is the free space, the last object.
+  const uint64_t object_header = 8 + lengths;
+  for (uint64_t p = header; p + object_header <= size;) {
+    const uint64_t i = le(c.data() + p, 2);
+    const uint64_t bytes = le(c.data() + p + 8, lengths);
+    if (i == 0) break;
+    uint64_t need = 0;
+    if (__builtin_add_overflow(object_header, align8(bytes), &need) || need > size - p)
+      r.damaged("object " + std::to_string(i) + " claims " + std::to_string(bytes) +
+                " bytes, the collection has " + std::to_string(size - p - object_header) + " left");
+    if (i == index) {
+      if (length > bytes)
+        r.damaged("object " + std::to_string(i) + " holds " + std::to_string(bytes) +
+                  " bytes, a reference to it claims " + std::to_string(length));
+      return;
+    }
+    p += need;
+  }
+  r.damaged("no object " + std::to_string(index));
 }
 
 }  // namespace samplersearch::hdf5

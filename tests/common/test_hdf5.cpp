@@ -196,8 +196,8 @@ TEST(Hdf5Header, AttributeDataLongerThanItsMessageIsRefused) {
   EXPECT_THROW(has_attr(file, "solver"), Hdf5Damaged);
 }
 
-// A header is checked once per opening of its file: the same file, read whole, then damaged in
-// place (same size, within the same clock tick) and opened again, is refused.
+// A file read whole, then damaged in place (same size, within the same clock tick) and opened
+// again, is refused: nothing of the first reading is trusted.
 TEST(Hdf5Header, AFileDamagedAfterItWasReadIsRefusedWhenOpenedAgain) {
   const TempDir dir;
   const LayerFile f = write_layer_file(dir.file("rewritten.h5"));
@@ -211,6 +211,44 @@ TEST(Hdf5Header, AFileDamagedAfterItWasReadIsRefusedWhenOpenedAgain) {
   const Handle file = open_file_read(f.path);
   EXPECT_THROW(has_attr(file, "solver"), Hdf5Damaged);
   EXPECT_THROW(read_attr_ints(file, "values"), Hdf5Damaged);
+}
+
+// libhdf5 1.10 copies a variable-length string from its global heap object trusting the object's
+// size (H5HG_read; found by fuzz_statistics). The layer reads the collection first (HDF5 File
+// Format Specification 3.0, III.E) and refuses an object that does not fit in it.
+TEST(Hdf5Header, GlobalHeapObjectPastItsCollectionIsRefused) {
+  const TempDir dir;
+  const LayerFile f = write_layer_file(dir.file("heap.h5"));
+  std::vector<unsigned char> b = read_bytes(f.path);
+  const std::string signature = "GCOL";
+  const auto at = std::search(b.begin(), b.end(), signature.begin(), signature.end());
+  ASSERT_NE(at, b.end());
+  const auto gcol = static_cast<size_t>(at - b.begin());
+  ASSERT_EQ(b[gcol + 4], 1);                 // version 1
+  const uint64_t size = le(b, gcol + 8, 8);  // the collection's size, header included
+  ASSERT_EQ(le(b, gcol + 16, 2), 1u);        // object 1: 'solver''s "euler"
+  ASSERT_EQ(le(b, gcol + 24, 8), 5u);        // its size
+  ASSERT_EQ(std::string(b.begin() + static_cast<std::ptrdiff_t>(gcol) + 32,
+                        b.begin() + static_cast<std::ptrdiff_t>(gcol) + 37),
+            "euler");
+  {
+    const Hdf5Lock lock;
+    const Handle file = open_file_read(f.path);
+    EXPECT_EQ(read_attr_string(file, "solver"), "euler");  // the check accepts the valid file
+  }
+  put_le(b, gcol + 24, 8, uint64_t{1} << 40);
+  write_bytes(f.path, b);
+  const Hdf5Lock lock;
+  const Handle file = open_file_read(f.path);
+  try {
+    read_attr_string(file, "solver");
+    FAIL() << "accepted";
+  } catch (const Hdf5Damaged& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "attribute 'solver': global heap collection at " + std::to_string(gcol) +
+                  ": object 1 claims " + std::to_string(uint64_t{1} << 40) +
+                  " bytes, the collection has " + std::to_string(size - 32) + " left");
+  }
 }
 
 TEST(Hdf5Header, MessageRunningPastItsChunkIsRefused) {

@@ -181,6 +181,20 @@ TEST(StatisticsFile, FuzzRegressionHugeVariableLengthSourceIsAFileError) {
                         " bytes of the file; the file is damaged");
 }
 
+// A 'source' whose global heap object claims far more bytes than its collection holds: libhdf5
+// 1.10 copied them (H5HG_read, a segmentation fault; found by fuzz_statistics). Refused first.
+TEST(StatisticsFile, FuzzRegressionGlobalHeapObjectPastItsCollectionIsAFileError) {
+  const char* source = std::getenv("SAMPLERSEARCH_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  const std::string path = std::string(source) +
+                           "/tests/fuzz/regressions/fuzz_statistics/"
+                           "global_heap_object_past_collection.h5";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  expect_file_error(path,
+                    "attribute 'source': global heap collection at 2208: object 1 claims "
+                    "390842023945 bytes, the collection has 4064 left");
+}
+
 // An attribute holding several values (read into one value before) is refused, naming it; a
 // variable-length 'source' written by h5py is still read.
 TEST(StatisticsFile, AttributesMustHoldOneValue) {

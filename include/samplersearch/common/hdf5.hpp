@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -143,9 +144,17 @@ struct HeaderLocation {
 // datatype, dataspace and data (elements × element size) claim. libhdf5 1.10 trusts those lengths
 // and copies the data from past the chunk it loaded. Attributes in dense storage are not checked.
 void check_object_header(const HeaderLocation& where);
-// The same for the header of `loc` (a file stands for its root group); nothing for a file open for
-// writing, whose newest headers may still be only in libhdf5's metadata cache.
+// Where the header of `loc` lies (a file stands for its root group) and how its file writes
+// addresses; nothing for a file open for writing, whose newest headers may still be only in
+// libhdf5's metadata cache.
+std::optional<HeaderLocation> readable_location(hid_t loc);
+// check_object_header(readable_location(loc)), when there is one.
 void check_object_header(hid_t loc);
+// Reads the global heap collection at `where.address` (III.E) and throws Hdf5Damaged("global heap
+// collection at A: ...") unless it is one ("GCOL", version 1, its size within the file), every
+// object before object `index` fits in it, and object `index` does, holding at least `length`
+// bytes. libhdf5 1.10 copies a variable-length string's bytes from its object trusting the sizes.
+void check_global_heap_object(const HeaderLocation& where, uint64_t index, uint64_t length);
 
 // How a string attribute is stored: variable-length UTF-8, variable-length ASCII, or fixed-length
 // ASCII of exactly the value's size (" " for an empty value). Formats keep the kind they shipped.
