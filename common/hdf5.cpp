@@ -151,24 +151,27 @@ void register_raw_vlen_bytes() {
   (void)registered;
 }
 
-// What a scalar variable-length string attribute's stored bytes say (see raw_vlen_bytes): the
-// bytes it claims, then the global heap ID of them: the collection's address and the object's
-// index within it (IV.B, variable-length class; the ID's layout: III.E).
+// What a scalar variable-length string's stored bytes say (see raw_vlen_bytes): the bytes it
+// claims, then the global heap ID of them: the collection's address and the object's index within
+// it (IV.B, variable-length class; the ID's layout: III.E).
 struct VlenReference {
   int64_t length = -1;  // -1: the bytes could not be read that way
   uint64_t collection = 0;
   uint64_t index = 0;
 };
 
-VlenReference vlen_reference(hid_t attr, unsigned sizeof_offsets) {
+// The stored bytes of the scalar variable-length string in attribute or dataset `obj`.
+VlenReference vlen_reference(hid_t obj, bool is_attr, unsigned sizeof_offsets) {
   register_raw_vlen_bytes();
-  const hsize_t stored = H5Aget_storage_size(attr);
+  const hsize_t stored = is_attr ? H5Aget_storage_size(obj) : H5Dget_storage_size(obj);
   if (stored < 4 || stored > 64) return {};
   const hid_t opaque = H5Tcreate(H5T_OPAQUE, static_cast<size_t>(stored));
   if (opaque < 0) return {};
   const Handle owned(opaque);
   std::vector<unsigned char> bytes(static_cast<size_t>(stored));
-  if (H5Aread(attr, opaque, bytes.data()) < 0) {
+  const herr_t read = is_attr ? H5Aread(obj, opaque, bytes.data())
+                              : H5Dread(obj, opaque, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes.data());
+  if (read < 0) {
     H5Eclear2(H5E_DEFAULT);
     return {};
   }
@@ -180,28 +183,27 @@ VlenReference vlen_reference(hid_t attr, unsigned sizeof_offsets) {
   return {static_cast<int64_t>(le(0, 4)), le(4, sizeof_offsets), le(4 + sizeof_offsets, 4)};
 }
 
-// Hdf5Damaged when variable-length string attribute `attr` claims more bytes than its file has,
-// or (in a file open for reading) more than the global heap object it points at holds, or that
-// object does not fit in its collection.
-void check_vlen_length(hid_t attr, const char* name) {
-  const std::optional<HeaderLocation> where = readable_location(attr);
-  const VlenReference ref = vlen_reference(attr, where ? where->sizeof_offsets : 8);
-  if (ref.length < 0)
-    throw Hdf5Damaged(std::string("attribute '") + name + "': unreadable variable-length string");
-  const Handle file(H5Iget_file_id(attr), "file of attribute");
+// Hdf5Damaged when the scalar variable-length string in `obj` (`what` names it) claims more bytes
+// than its file has, or (in a file open for reading) more than the global heap object it points
+// at holds, or that object does not fit in its collection.
+void check_vlen_length(hid_t obj, bool is_attr, const std::string& what) {
+  const std::optional<HeaderLocation> where = readable_location(obj);
+  const VlenReference ref = vlen_reference(obj, is_attr, where ? where->sizeof_offsets : 8);
+  if (ref.length < 0) throw Hdf5Damaged(what + ": unreadable variable-length string");
+  const Handle file(H5Iget_file_id(obj), "file of " + what);
   hsize_t file_size = 0;
   h5(H5Fget_filesize(file, &file_size), "size of the file");
   if (ref.length > static_cast<int64_t>(file_size))
-    throw Hdf5Damaged(std::string("attribute '") + name + "': the variable-length string claims " +
-                      std::to_string(ref.length) + " bytes, more than the " +
-                      std::to_string(file_size) + " bytes of the file; the file is damaged");
+    throw Hdf5Damaged(what + ": the variable-length string claims " + std::to_string(ref.length) +
+                      " bytes, more than the " + std::to_string(file_size) +
+                      " bytes of the file; the file is damaged");
   if (!where || ref.length == 0) return;  // an empty string has no heap object to follow
   HeaderLocation heap = *where;
   heap.address = ref.collection;
   try {
     check_global_heap_object(heap, ref.index, static_cast<uint64_t>(ref.length));
   } catch (const Hdf5Damaged& e) {
-    throw Hdf5Damaged(std::string("attribute '") + name + "': " + e.what());
+    throw Hdf5Damaged(what + ": " + e.what());
   }
 }
 
@@ -241,7 +243,13 @@ void write_ints_attr(hid_t loc, const char* name, std::span<const int64_t> value
 std::string read_string(hid_t obj, bool is_attr, const std::string& what) {
   Handle ftype(is_attr ? H5Aget_type(obj) : H5Dget_type(obj), what);
   if (H5Tget_class(ftype) != H5T_STRING) throw Hdf5Failure(what + " is not a string");
+  // One value, or the read below would write past the single string it reads into.
+  const Handle space(is_attr ? H5Aget_space(obj) : H5Dget_space(obj), "space of " + what);
+  const hssize_t points = h5(H5Sget_simple_extent_npoints(space), "size of " + what);
+  if (points != 1)
+    throw Hdf5Damaged(what + ": holds " + std::to_string(points) + " values, expected one");
   if (H5Tis_variable_str(ftype) > 0) {
+    check_vlen_length(obj, is_attr, what);
     Handle mtype(H5Tcopy(ftype), "H5Tcopy");  // same character set: HDF5 converts none
     char* p = nullptr;
     h5(is_attr ? H5Aread(obj, mtype, &p) : H5Dread(obj, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, &p),
@@ -250,6 +258,7 @@ std::string read_string(hid_t obj, bool is_attr, const std::string& what) {
     H5free_memory(p);
     return s;
   }
+  if (!is_attr) check_dataset_storage(obj, what);
   const size_t size = H5Tget_size(ftype);
   std::string s(size, '\0');
   Handle mtype(H5Tcopy(ftype), "H5Tcopy");
@@ -261,10 +270,7 @@ std::string read_string(hid_t obj, bool is_attr, const std::string& what) {
 }
 
 std::string read_attr_string(hid_t loc, const char* name) {
-  Handle a = open_single_attr(loc, name);
-  const Handle type(H5Aget_type(a), std::string("type of attribute ") + name);
-  if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) > 0) check_vlen_length(a, name);
-  return read_string(a, true, std::string("attribute '") + name + "'");
+  return read_string(open_attr(loc, name), true, std::string("attribute '") + name + "'");
 }
 
 H5T_class_t attr_class(hid_t loc, const char* name) {
@@ -314,9 +320,31 @@ std::vector<hsize_t> dataset_dims(hid_t ds) {
   return dims;
 }
 
+void check_dataset_storage(hid_t ds, const std::string& what) {
+  const Handle space(H5Dget_space(ds), "space of " + what);
+  const hssize_t points = h5(H5Sget_simple_extent_npoints(space), "size of " + what);
+  const Handle type(H5Dget_type(ds), "type of " + what);
+  const size_t value = H5Tget_size(type);
+  const Handle dcpl(H5Dget_create_plist(ds), "creation properties of " + what);
+  const H5D_layout_t layout = H5Pget_layout(dcpl);
+  if (layout != H5D_COMPACT && layout != H5D_CONTIGUOUS) return;  // chunks: libhdf5 checks each
+  const hsize_t stored = H5Dget_storage_size(ds);
+  // Contiguous storage never written holds no bytes: libhdf5 reads the fill value instead.
+  if (layout == H5D_CONTIGUOUS && stored == 0) return;
+  hsize_t need = 0;
+  const bool overflow =
+      __builtin_mul_overflow(static_cast<hsize_t>(points), static_cast<hsize_t>(value), &need);
+  if (overflow || stored < need)
+    throw Hdf5Damaged(what + ": its " + (layout == H5D_COMPACT ? "compact" : "contiguous") +
+                      " storage holds " + std::to_string(stored) + " bytes, its " +
+                      std::to_string(points) + " values of " + std::to_string(value) +
+                      " bytes need " + (overflow ? "more than 2^64" : std::to_string(need)));
+}
+
 void read_dataset(hid_t ds, hid_t memory_type, void* data, const std::string& what) {
   Handle space(H5Dget_space(ds), "H5Dget_space");
   if (H5Sget_simple_extent_npoints(space) <= 0) return;
+  check_dataset_storage(ds, what);
   h5(H5Dread(ds, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "read " + what);
 }
 

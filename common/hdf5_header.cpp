@@ -357,26 +357,33 @@ void check_global_heap_object(const HeaderLocation& where, uint64_t index, uint6
   if (size < header) r.damaged("its size " + std::to_string(size) + " is less than its header");
   const std::vector<unsigned char> c =
       r.read(where.address, size, "its " + std::to_string(size) + " bytes");
-  // Objects, as libhdf5 walks them: index (2 bytes), reference count (2), reserved (4), size, then
-  // the data padded to 8 bytes; index 0 is the free space, the last object.
+  // Objects, walked the way libhdf5 loads the collection (H5HG__cache_heap_deserialize), all of
+  // them, since libhdf5 walks all of them: index (2 bytes), reference count (2), reserved (4),
+  // size, then the data padded to 8 bytes. Index 0 is free space, whose size counts its own
+  // header and is not padded; a tail too short for an object header is free space too. A free
+  // space object that does not move the walk forward would make libhdf5 loop for ever.
   const uint64_t object_header = 8 + lengths;
+  std::optional<uint64_t> found;  // the size of object `index`
   for (uint64_t p = header; p + object_header <= size;) {
     const uint64_t i = le(c.data() + p, 2);
     const uint64_t bytes = le(c.data() + p + 8, lengths);
-    if (i == 0) break;
-    uint64_t need = 0;
-    if (__builtin_add_overflow(object_header, align8(bytes), &need) || need > size - p)
+    uint64_t need = bytes;
+    if (i == 0) {
+      if (bytes < object_header || bytes > size - p)
+        r.damaged("its free space at offset " + std::to_string(p) + " claims " +
+                  std::to_string(bytes) + " bytes, not between its header's " +
+                  std::to_string(object_header) + " and the " + std::to_string(size - p) + " left");
+    } else if (__builtin_add_overflow(object_header, align8(bytes), &need) || need > size - p) {
       r.damaged("object " + std::to_string(i) + " claims " + std::to_string(bytes) +
                 " bytes, the collection has " + std::to_string(size - p - object_header) + " left");
-    if (i == index) {
-      if (length > bytes)
-        r.damaged("object " + std::to_string(i) + " holds " + std::to_string(bytes) +
-                  " bytes, a reference to it claims " + std::to_string(length));
-      return;
     }
+    if (i == index && !found) found = bytes;
     p += need;
   }
-  r.damaged("no object " + std::to_string(index));
+  if (!found) r.damaged("no object " + std::to_string(index));
+  if (length > *found)
+    r.damaged("object " + std::to_string(index) + " holds " + std::to_string(*found) +
+              " bytes, a reference to it claims " + std::to_string(length));
 }
 
 }  // namespace samplersearch::hdf5

@@ -68,6 +68,7 @@ at::Tensor read_image_file(const std::string& path, int64_t start, int64_t count
   at::Tensor out = at::empty({count, shape[1], shape[2], shape[3]}, at::kByte);
   if (count == 0) return out;
   try {
+    hdf5::check_dataset_storage(ds, "dataset 'images'");
     const hdf5::Handle file_space(H5Dget_space(ds), "H5Dget_space");
     const hsize_t offset[4] = {static_cast<hsize_t>(start), 0, 0, 0};
     const hsize_t extent[4] = {static_cast<hsize_t>(count), static_cast<hsize_t>(shape[1]),

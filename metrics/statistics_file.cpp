@@ -40,9 +40,9 @@ hdf5::Handle open_numeric(hid_t file, const std::string& path, const std::string
   return ds;
 }
 
-at::Tensor read_double(hid_t ds, std::vector<int64_t> shape) {
+at::Tensor read_double(hid_t ds, std::vector<int64_t> shape, const std::string& what) {
   at::Tensor out = at::empty(shape, at::kDouble);
-  hdf5::read_dataset(ds, H5T_NATIVE_DOUBLE, out.data_ptr<double>(), "statistics");
+  hdf5::read_dataset(ds, H5T_NATIVE_DOUBLE, out.data_ptr<double>(), what);
   return out;
 }
 
@@ -103,8 +103,8 @@ Statistics read_statistics(const std::string& path) {
       throw FileError(path, "dataset 'sigma': expected shape [" + std::to_string(d) + ", " +
                                 std::to_string(d) + "] (d from 'mu'), got " +
                                 dims_text(sigma_dims));
-    stats.mu = read_double(mu, {d});
-    stats.sigma = read_double(sigma, {d, d});
+    stats.mu = read_double(mu, {d}, "dataset 'mu'");
+    stats.sigma = read_double(sigma, {d, d}, "dataset 'sigma'");
     if (hdf5::has_attr(file, "count")) stats.count = hdf5::read_attr_int(file, "count");
     // A 'source' that is not a string is ignored, as a missing one is.
     if (hdf5::has_attr(file, "source") && hdf5::attr_class(file, "source") == H5T_STRING)

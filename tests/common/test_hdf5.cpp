@@ -251,6 +251,137 @@ TEST(Hdf5Header, GlobalHeapObjectPastItsCollectionIsRefused) {
   }
 }
 
+// libhdf5 1.10 walks a collection's objects by their sizes; free space (index 0) claiming no
+// bytes would keep it at the same place for ever (found by fuzz_statistics as a timeout).
+TEST(Hdf5Header, GlobalHeapFreeSpaceThatDoesNotAdvanceIsRefused) {
+  const TempDir dir;
+  const LayerFile f = write_layer_file(dir.file("free.h5"));
+  std::vector<unsigned char> b = read_bytes(f.path);
+  const std::string signature = "GCOL";
+  const auto at = std::search(b.begin(), b.end(), signature.begin(), signature.end());
+  ASSERT_NE(at, b.end());
+  const auto gcol = static_cast<size_t>(at - b.begin());
+  const uint64_t size = le(b, gcol + 8, 8);
+  // Header 16 bytes, object 1 ("euler": 16-byte header + 5 bytes padded to 8), then free space,
+  // whose size counts its own header and runs to the collection's end.
+  const size_t free_at = 16 + 16 + 8;
+  ASSERT_EQ(le(b, gcol + free_at, 2), 0u);
+  ASSERT_EQ(le(b, gcol + free_at + 8, 8), size - free_at);
+  put_le(b, gcol + free_at + 8, 8, 0);
+  write_bytes(f.path, b);
+  const Hdf5Lock lock;
+  const Handle file = open_file_read(f.path);
+  try {
+    read_attr_string(file, "solver");
+    FAIL() << "accepted";
+  } catch (const Hdf5Damaged& e) {
+    EXPECT_EQ(std::string(e.what()), "attribute 'solver': global heap collection at " +
+                                         std::to_string(gcol) + ": its free space at offset " +
+                                         std::to_string(free_at) +
+                                         " claims 0 bytes, not between its header's 16 and the " +
+                                         std::to_string(size - free_at) + " left");
+  }
+}
+
+// Valid compact and contiguous datasets pass check_dataset_storage and are read; a contiguous
+// one never written (no storage: libhdf5 reads its fill value) passes too.
+TEST(Hdf5Header, CompactAndContiguousDatasetsAreRead) {
+  const TempDir dir;
+  const std::string path = dir.file("layouts.h5");
+  const std::vector<double> values{1.5, -2.0, 3.25, 4.0};
+  const hsize_t n = values.size();
+  {
+    const Hdf5Lock lock;
+    const Handle f = create_file(path);
+    const Handle space(H5Screate_simple(1, &n, nullptr), "space");
+    for (const H5D_layout_t layout : {H5D_COMPACT, H5D_CONTIGUOUS}) {
+      const Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), "dcpl");
+      h5(H5Pset_layout(dcpl, layout), "H5Pset_layout");
+      const Handle ds(H5Dcreate2(f, layout == H5D_COMPACT ? "compact" : "contiguous",
+                                 H5T_IEEE_F64LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                      "create");
+      h5(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "write");
+    }
+    const Handle empty(
+        H5Dcreate2(f, "unwritten", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+        "create");
+  }
+  const Hdf5Lock lock;
+  const Handle f = open_file_read(path);
+  for (const char* name : {"compact", "contiguous"}) {
+    const Handle ds(H5Dopen2(f, name, H5P_DEFAULT), name);
+    std::vector<double> read(4, 0.0);
+    read_dataset(ds, H5T_NATIVE_DOUBLE, read.data(), name);
+    EXPECT_EQ(read, values) << name;
+  }
+  const Handle ds(H5Dopen2(f, "unwritten", H5P_DEFAULT), "unwritten");
+  std::vector<double> read(4, 9.0);
+  read_dataset(ds, H5T_NATIVE_DOUBLE, read.data(), "unwritten");
+  EXPECT_EQ(read, std::vector<double>(4, 0.0));
+}
+
+// A file with one dataset 'text' of `n` variable-length strings, all `value` (n = 0: scalar).
+std::string write_string_dataset(const std::string& path, const std::string& value, hsize_t n) {
+  const Hdf5Lock lock;
+  const Handle f = create_file(path);
+  const Handle type(H5Tcopy(H5T_C_S1), "H5Tcopy");
+  h5(H5Tset_size(type, H5T_VARIABLE), "H5Tset_size");
+  const Handle space(n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &n, nullptr), "space");
+  const Handle ds(H5Dcreate2(f, "text", type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "ds");
+  const std::vector<const char*> p(std::max<hsize_t>(n, 1), value.c_str());
+  h5(H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, p.data()), "write");
+  return path;
+}
+
+// The same check guards a scalar dataset's string (read_string), the twin of an attribute's.
+TEST(Hdf5Header, DatasetStringPastItsHeapCollectionIsRefused) {
+  const TempDir dir;
+  const std::string path = write_string_dataset(dir.file("ds.h5"), "experiment text", 0);
+  {
+    const Hdf5Lock lock;
+    const Handle file = open_file_read(path);
+    const Handle ds(H5Dopen2(file, "text", H5P_DEFAULT), "open");
+    EXPECT_EQ(read_string(ds, false, "dataset '/text'"), "experiment text");
+  }
+  std::vector<unsigned char> b = read_bytes(path);
+  const std::string signature = "GCOL";
+  const auto at = std::search(b.begin(), b.end(), signature.begin(), signature.end());
+  ASSERT_NE(at, b.end());
+  const auto gcol = static_cast<size_t>(at - b.begin());
+  const uint64_t size = le(b, gcol + 8, 8);
+  ASSERT_EQ(le(b, gcol + 16, 2), 1u);   // object 1
+  ASSERT_EQ(le(b, gcol + 24, 8), 15u);  // holds the 15 bytes of "experiment text"
+  put_le(b, gcol + 24, 8, uint64_t{1} << 40);
+  write_bytes(path, b);
+  const Hdf5Lock lock;
+  const Handle file = open_file_read(path);
+  const Handle ds(H5Dopen2(file, "text", H5P_DEFAULT), "open");
+  try {
+    read_string(ds, false, "dataset '/text'");
+    FAIL() << "accepted";
+  } catch (const Hdf5Damaged& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "dataset '/text': global heap collection at " + std::to_string(gcol) +
+                  ": object 1 claims " + std::to_string(uint64_t{1} << 40) +
+                  " bytes, the collection has " + std::to_string(size - 32) + " left");
+  }
+}
+
+// A string dataset of several values is refused before it is read into one string.
+TEST(Hdf5Header, StringDatasetOfSeveralValuesIsRefused) {
+  const TempDir dir;
+  const std::string path = write_string_dataset(dir.file("many.h5"), "x", 3);
+  const Hdf5Lock lock;
+  const Handle file = open_file_read(path);
+  const Handle ds(H5Dopen2(file, "text", H5P_DEFAULT), "open");
+  try {
+    read_string(ds, false, "dataset '/text'");
+    FAIL() << "accepted";
+  } catch (const Hdf5Damaged& e) {
+    EXPECT_STREQ(e.what(), "dataset '/text': holds 3 values, expected one");
+  }
+}
+
 TEST(Hdf5Header, MessageRunningPastItsChunkIsRefused) {
   const TempDir dir;
   const LayerFile f = write_layer_file(dir.file("size.h5"));

@@ -2,10 +2,13 @@
 // Shared by the libFuzzer targets: bytes as text, a scratch file for readers that take a path,
 // and the contract every target checks -- bad bytes raise a samplersearch::Error (error.hpp),
 // anything else (another exception, a crash, a sanitizer report) is a finding.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -18,10 +21,23 @@ inline std::string_view as_text(const uint8_t* data, size_t size) {
   return {reinterpret_cast<const char*>(data), size};
 }
 
-// A file named for this process (libFuzzer's -fork/-jobs workers each get their own) holding
-// the input, so readers that open a path see exactly these bytes.
+// A file holding the input, so readers that open a path see exactly these bytes. It lives in a
+// directory made for this process (libFuzzer's -fork/-jobs workers each get their own) and is
+// named through the process's descriptor of it, "/proc/self/fd/N/input<extension>": the same
+// text in every run on every machine. The path reaches compared strings (error messages, libhdf5's
+// file names), whose bytes libFuzzer feeds back into its mutations; a name holding the process id
+// made the same -seed fuzz a different sequence where the id had another number of digits.
 inline std::string scratch_file(const uint8_t* data, size_t size, const std::string& extension) {
-  const std::string path = "/tmp/samplersearch-fuzz-" + std::to_string(::getpid()) + extension;
+  static const std::string dir = [] {
+    std::string made = (std::filesystem::temp_directory_path() / "samplersearch-fuzz-XXXXXX");
+    if (::mkdtemp(made.data()) == nullptr) std::abort();
+    const int fd = ::open(made.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) std::abort();
+    static const std::string real = made;
+    std::atexit([] { std::filesystem::remove_all(real); });
+    return "/proc/self/fd/" + std::to_string(fd);
+  }();
+  const std::string path = dir + "/input" + extension;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return path;

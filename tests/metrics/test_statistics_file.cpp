@@ -195,6 +195,36 @@ TEST(StatisticsFile, FuzzRegressionGlobalHeapObjectPastItsCollectionIsAFileError
                     "390842023945 bytes, the collection has 4064 left");
 }
 
+// A collection whose free space claims fewer bytes than its own header: libhdf5 1.10 walked it
+// for ever while loading the collection (found by fuzz_statistics as a timeout). Refused first.
+TEST(StatisticsFile, FuzzRegressionGlobalHeapFreeSpaceOfZeroBytesIsAFileError) {
+  const char* source = std::getenv("SAMPLERSEARCH_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  const std::string path = std::string(source) +
+                           "/tests/fuzz/regressions/fuzz_statistics/"
+                           "global_heap_free_space_of_zero_bytes.h5";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  // hexdump: "GCOL" at 2208 of size 4096; at offset 2336 in it, index 0 and a size of 0.
+  expect_file_error(path,
+                    "attribute 'source': global heap collection at 2208: its free space at offset "
+                    "2336 claims 0 bytes, not between its header's 16 and the 1760 left");
+}
+
+// 'mu' stored compact in 1 byte for its 4 doubles: libhdf5 1.10 copied 32 bytes from the 1
+// (a heap overflow; found by fuzz_statistics). Refused before the read.
+TEST(StatisticsFile, FuzzRegressionCompactDatasetShorterThanItsValuesIsAFileError) {
+  const char* source = std::getenv("SAMPLERSEARCH_SOURCE_DIR");
+  ASSERT_NE(source, nullptr);
+  const std::string path = std::string(source) +
+                           "/tests/fuzz/regressions/fuzz_statistics/"
+                           "compact_dataset_shorter_than_its_values.h5";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  // h5py: f['mu'].id.get_create_plist().get_layout() == 0 (compact), get_storage_size() == 1.
+  expect_file_error(path,
+                    "dataset 'mu': its compact storage holds 1 bytes, its 4 values of 8 bytes "
+                    "need 32");
+}
+
 // An attribute holding several values (read into one value before) is refused, naming it; a
 // variable-length 'source' written by h5py is still read.
 TEST(StatisticsFile, AttributesMustHoldOneValue) {

@@ -152,8 +152,9 @@ std::optional<HeaderLocation> readable_location(hid_t loc);
 void check_object_header(hid_t loc);
 // Reads the global heap collection at `where.address` (III.E) and throws Hdf5Damaged("global heap
 // collection at A: ...") unless it is one ("GCOL", version 1, its size within the file), every
-// object before object `index` fits in it, and object `index` does, holding at least `length`
-// bytes. libhdf5 1.10 copies a variable-length string's bytes from its object trusting the sizes.
+// object and free space in it fits in it and moves libhdf5's walk over them forward, and it holds
+// object `index` with at least `length` bytes. libhdf5 1.10 trusts these sizes: it copies a
+// variable-length string's bytes from its object, and loops for ever over empty free space.
 void check_global_heap_object(const HeaderLocation& where, uint64_t index, uint64_t length);
 
 // How a string attribute is stored: variable-length UTF-8, variable-length ASCII, or fixed-length
@@ -177,7 +178,9 @@ double read_attr_double(hid_t loc, const char* name);
 std::vector<int64_t> read_attr_ints(hid_t loc, const char* name);
 // H5T_STRING, H5T_INTEGER, ...: the class of attribute `name`'s stored type.
 H5T_class_t attr_class(hid_t loc, const char* name);
-// Reads a variable- or fixed-length string from an attribute or a scalar dataset.
+// Reads a variable- or fixed-length string from an attribute or a scalar dataset; Hdf5Damaged
+// when it holds several values, or its variable-length string claims more bytes than the file or
+// than the global heap object it points at (check_global_heap_object).
 std::string read_string(hid_t obj, bool is_attr, const std::string& what);
 
 // A dataset `name` of shape `dims` stored as `file_type`, written from `data` laid out as
@@ -186,7 +189,12 @@ void write_dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t me
                    std::span<const hsize_t> dims, const void* data);
 // The extent of dataset `ds`, one entry per dimension.
 std::vector<hsize_t> dataset_dims(hid_t ds);
-// Reads all of dataset `ds` into `data` as `memory_type` (no read when it holds no values).
+// Hdf5Damaged naming `what` when dataset `ds` is stored compact or contiguous in fewer bytes than
+// its values take (extent x type size): libhdf5 1.10 copies the values from a compact dataset's
+// stored bytes without comparing the two.
+void check_dataset_storage(hid_t ds, const std::string& what);
+// Reads all of dataset `ds` into `data` as `memory_type` (no read when it holds no values), after
+// check_dataset_storage.
 void read_dataset(hid_t ds, hid_t memory_type, void* data, const std::string& what);
 
 }  // namespace samplersearch::hdf5
