@@ -108,6 +108,25 @@ LayerFile write_layer_file(const std::string& path) {
 
 HeaderLocation location(const LayerFile& f) { return {f.path, 0, f.header, 8, 8}; }
 
+// The offset of the first global heap collection ("GCOL", HDF5 File Format Specification III.E)
+// in a file's bytes, or b.size() when there is none.
+size_t gcol_offset(const std::vector<unsigned char>& b) {
+  const std::string signature = "GCOL";
+  return static_cast<size_t>(std::search(b.begin(), b.end(), signature.begin(), signature.end()) -
+                             b.begin());
+}
+
+// Hdf5Damaged's message from `read()`, or "accepted" when it returns.
+template <class Read>
+std::string damaged_message(Read&& read) {
+  try {
+    read();
+  } catch (const Hdf5Damaged& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
 // Hdf5Damaged's message from check_object_header(where), or "" when it passes.
 std::string refusal(const HeaderLocation& where) {
   try {
@@ -220,10 +239,8 @@ TEST(Hdf5Header, GlobalHeapObjectPastItsCollectionIsRefused) {
   const TempDir dir;
   const LayerFile f = write_layer_file(dir.file("heap.h5"));
   std::vector<unsigned char> b = read_bytes(f.path);
-  const std::string signature = "GCOL";
-  const auto at = std::search(b.begin(), b.end(), signature.begin(), signature.end());
-  ASSERT_NE(at, b.end());
-  const auto gcol = static_cast<size_t>(at - b.begin());
+  const size_t gcol = gcol_offset(b);
+  ASSERT_LT(gcol, b.size());
   ASSERT_EQ(b[gcol + 4], 1);                 // version 1
   const uint64_t size = le(b, gcol + 8, 8);  // the collection's size, header included
   ASSERT_EQ(le(b, gcol + 16, 2), 1u);        // object 1: 'solver''s "euler"
@@ -240,15 +257,10 @@ TEST(Hdf5Header, GlobalHeapObjectPastItsCollectionIsRefused) {
   write_bytes(f.path, b);
   const Hdf5Lock lock;
   const Handle file = open_file_read(f.path);
-  try {
-    read_attr_string(file, "solver");
-    FAIL() << "accepted";
-  } catch (const Hdf5Damaged& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "attribute 'solver': global heap collection at " + std::to_string(gcol) +
-                  ": object 1 claims " + std::to_string(uint64_t{1} << 40) +
-                  " bytes, the collection has " + std::to_string(size - 32) + " left");
-  }
+  EXPECT_EQ(damaged_message([&] { read_attr_string(file, "solver"); }),
+            "attribute 'solver': global heap collection at " + std::to_string(gcol) +
+                ": object 1 claims " + std::to_string(uint64_t{1} << 40) +
+                " bytes, the collection has " + std::to_string(size - 32) + " left");
 }
 
 // libhdf5 1.10 walks a collection's objects by their sizes; free space (index 0) claiming no
@@ -257,10 +269,8 @@ TEST(Hdf5Header, GlobalHeapFreeSpaceThatDoesNotAdvanceIsRefused) {
   const TempDir dir;
   const LayerFile f = write_layer_file(dir.file("free.h5"));
   std::vector<unsigned char> b = read_bytes(f.path);
-  const std::string signature = "GCOL";
-  const auto at = std::search(b.begin(), b.end(), signature.begin(), signature.end());
-  ASSERT_NE(at, b.end());
-  const auto gcol = static_cast<size_t>(at - b.begin());
+  const size_t gcol = gcol_offset(b);
+  ASSERT_LT(gcol, b.size());
   const uint64_t size = le(b, gcol + 8, 8);
   // Header 16 bytes, object 1 ("euler": 16-byte header + 5 bytes padded to 8), then free space,
   // whose size counts its own header and runs to the collection's end.
@@ -271,16 +281,11 @@ TEST(Hdf5Header, GlobalHeapFreeSpaceThatDoesNotAdvanceIsRefused) {
   write_bytes(f.path, b);
   const Hdf5Lock lock;
   const Handle file = open_file_read(f.path);
-  try {
-    read_attr_string(file, "solver");
-    FAIL() << "accepted";
-  } catch (const Hdf5Damaged& e) {
-    EXPECT_EQ(std::string(e.what()), "attribute 'solver': global heap collection at " +
-                                         std::to_string(gcol) + ": its free space at offset " +
-                                         std::to_string(free_at) +
-                                         " claims 0 bytes, not between its header's 16 and the " +
-                                         std::to_string(size - free_at) + " left");
-  }
+  EXPECT_EQ(damaged_message([&] { read_attr_string(file, "solver"); }),
+            "attribute 'solver': global heap collection at " + std::to_string(gcol) +
+                ": its free space at offset " + std::to_string(free_at) +
+                " claims 0 bytes, not between its header's 16 and the " +
+                std::to_string(size - free_at) + " left");
 }
 
 // Valid compact and contiguous datasets pass check_dataset_storage and are read; a contiguous
@@ -344,10 +349,8 @@ TEST(Hdf5Header, DatasetStringPastItsHeapCollectionIsRefused) {
     EXPECT_EQ(read_string(ds, false, "dataset '/text'"), "experiment text");
   }
   std::vector<unsigned char> b = read_bytes(path);
-  const std::string signature = "GCOL";
-  const auto at = std::search(b.begin(), b.end(), signature.begin(), signature.end());
-  ASSERT_NE(at, b.end());
-  const auto gcol = static_cast<size_t>(at - b.begin());
+  const size_t gcol = gcol_offset(b);
+  ASSERT_LT(gcol, b.size());
   const uint64_t size = le(b, gcol + 8, 8);
   ASSERT_EQ(le(b, gcol + 16, 2), 1u);   // object 1
   ASSERT_EQ(le(b, gcol + 24, 8), 15u);  // holds the 15 bytes of "experiment text"
@@ -356,15 +359,10 @@ TEST(Hdf5Header, DatasetStringPastItsHeapCollectionIsRefused) {
   const Hdf5Lock lock;
   const Handle file = open_file_read(path);
   const Handle ds(H5Dopen2(file, "text", H5P_DEFAULT), "open");
-  try {
-    read_string(ds, false, "dataset '/text'");
-    FAIL() << "accepted";
-  } catch (const Hdf5Damaged& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "dataset '/text': global heap collection at " + std::to_string(gcol) +
-                  ": object 1 claims " + std::to_string(uint64_t{1} << 40) +
-                  " bytes, the collection has " + std::to_string(size - 32) + " left");
-  }
+  EXPECT_EQ(damaged_message([&] { read_string(ds, false, "dataset '/text'"); }),
+            "dataset '/text': global heap collection at " + std::to_string(gcol) +
+                ": object 1 claims " + std::to_string(uint64_t{1} << 40) +
+                " bytes, the collection has " + std::to_string(size - 32) + " left");
 }
 
 // A string dataset of several values is refused before it is read into one string.
@@ -374,12 +372,8 @@ TEST(Hdf5Header, StringDatasetOfSeveralValuesIsRefused) {
   const Hdf5Lock lock;
   const Handle file = open_file_read(path);
   const Handle ds(H5Dopen2(file, "text", H5P_DEFAULT), "open");
-  try {
-    read_string(ds, false, "dataset '/text'");
-    FAIL() << "accepted";
-  } catch (const Hdf5Damaged& e) {
-    EXPECT_STREQ(e.what(), "dataset '/text': holds 3 values, expected one");
-  }
+  EXPECT_EQ(damaged_message([&] { read_string(ds, false, "dataset '/text'"); }),
+            "dataset '/text': holds 3 values, expected one");
 }
 
 TEST(Hdf5Header, MessageRunningPastItsChunkIsRefused) {
