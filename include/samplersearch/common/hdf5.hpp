@@ -191,7 +191,7 @@ void write_dataset(hid_t loc, const std::string& name, hid_t file_type, hid_t me
 std::vector<hsize_t> dataset_dims(hid_t ds);
 // Hdf5Damaged naming `what` when dataset `ds` is stored compact or contiguous in fewer bytes than
 // its values take (extent x type size): libhdf5 1.10 copies the values from a compact dataset's
-// stored bytes without comparing the two.
+// stored bytes without comparing the two. Chunked datasets are not checked.
 void check_dataset_storage(hid_t ds, const std::string& what);
 // Reads all of dataset `ds` into `data` as `memory_type` (no read when it holds no values), after
 // check_dataset_storage.
