@@ -43,7 +43,8 @@ void check_covariance_shape(const at::Tensor& sigma, const std::string& field) {
 }
 
 // A covariance checked and symmetrized, (Σ + Σᵀ)/2, as the lower triangle of a column-major
-// d×d buffer (what dpstrf reads; the strict upper triangle is left unset), with its trace.
+// d×d buffer (what dpotrf, dpstrf and dsygst read; the strict upper triangle is left unset), with
+// its trace.
 struct CheckedCovariance {
   std::vector<double> lower;
   int d = 0;
@@ -160,6 +161,27 @@ PivotedFactor pivoted_cholesky(CheckedCovariance sigma) {
   return f;
 }
 
+// Σ_i √max(λ_i, 0) over the eigenvalues λ of the r×r symmetric matrix whose lower triangle is
+// `m` (column-major, overwritten).
+double sum_sqrt_eigenvalues(std::vector<double>& m, int r) {
+  std::vector<double> eigenvalues(static_cast<size_t>(r));
+  // Eigenvalues only by the two-stage reduction (dense → band with BLAS-3, then band →
+  // tridiagonal); it supports only jobz = 'N', which is all we need. At 2048-d here it took
+  // 0.44 s against dsyevd's 0.71 s on one OpenMP thread (LibTorch's default, which OpenBLAS then
+  // follows), but 0.59 s against 0.40 s on two. Plain dsyevd if this LAPACK rejects it (an
+  // argument error returns before M is touched).
+  lapack_int info =
+      LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', r, m.data(), r, eigenvalues.data());
+  if (info < 0)
+    info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', r, m.data(), r, eigenvalues.data());
+  if (info != 0)
+    throw NumericalError("Frechet distance: LAPACK dsyevd failed (info = " + std::to_string(info) +
+                         ")");
+  double sum = 0.0;
+  for (const double lambda : eigenvalues) sum += std::sqrt(std::max(lambda, 0.0));
+  return sum;
+}
+
 // Σ_i √max(λ_i, 0) over the eigenvalues λ of (F_bᵀF_s)ᵀ(F_bᵀF_s), F = P L, where s is the factor
 // of smaller rank: those are the nonzero eigenvalues of Σ_s^{½} Σ_b Σ_s^{½}.
 double trace_sqrt_from_factors(const PivotedFactor& small, const PivotedFactor& big, int d) {
@@ -187,34 +209,61 @@ double trace_sqrt_from_factors(const PivotedFactor& small, const PivotedFactor& 
   // M = AᵀA (rs×rs, lower triangle), then its eigenvalues only.
   std::vector<double> m(static_cast<size_t>(rs) * rs, 0.0);
   cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, rs, rb, 1.0, b.data(), d, 0.0, m.data(), rs);
-  std::vector<double> eigenvalues(static_cast<size_t>(rs));
-  // Eigenvalues only by the two-stage reduction (dense → band with BLAS-3, then band →
-  // tridiagonal); it supports only jobz = 'N', which is all we need. At 2048-d here it took
-  // 0.44 s against dsyevd's 0.71 s on one OpenMP thread (LibTorch's default, which OpenBLAS then
-  // follows), but 0.59 s against 0.40 s on two. Plain dsyevd if this LAPACK rejects it (an
-  // argument error returns before M is touched).
-  lapack_int info =
-      LAPACKE_dsyevd_2stage(LAPACK_COL_MAJOR, 'N', 'L', rs, m.data(), rs, eigenvalues.data());
-  if (info < 0)
-    info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'L', rs, m.data(), rs, eigenvalues.data());
-  if (info != 0)
-    throw NumericalError("Frechet distance: LAPACK dsyevd failed (info = " + std::to_string(info) +
-                         ")");
-  double sum = 0.0;
-  for (const double lambda : eigenvalues) sum += std::sqrt(std::max(lambda, 0.0));
-  return sum;
+  return sum_sqrt_eigenvalues(m, rs);
 }
 
-// Tr √(Σ₁^{½}Σ₂Σ₁^{½}) of checked matrices, with the two numerical ranks.
+// Σ = L Lᵀ by plain Cholesky (LAPACK dpotrf, unpivoted, the tuned d³/3 route) into a copy of the
+// lower triangle, kept only when every pivot L_kk² is at least dpstrf's rank tolerance
+// d·ε·max Σ_ii (ε = LAPACK's dlamch('E'), half the spacing of doubles at 1): then Σ counts as of
+// full rank d, as pivoted Cholesky would call it. Empty when the factorization fails or a pivot is
+// below the tolerance; the caller then takes the pivoted route.
+std::vector<double> full_rank_cholesky(const CheckedCovariance& sigma) {
+  const auto d = static_cast<size_t>(sigma.d);
+  double max_diag = 0;
+  for (size_t i = 0; i < d; ++i) max_diag = std::max(max_diag, sigma.lower[i * d + i]);
+  const double tolerance =
+      static_cast<double>(d) * 0.5 * std::numeric_limits<double>::epsilon() * max_diag;
+  std::vector<double> l = sigma.lower;
+  const lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', sigma.d, l.data(), sigma.d);
+  SS_CHECK(info >= 0) << "LAPACK dpotrf rejected argument " << -info;
+  if (info > 0) return {};
+  for (size_t k = 0; k < d; ++k) {
+    const double pivot = l[k * d + k];
+    if (!(pivot * pivot >= tolerance)) return {};
+  }
+  return l;
+}
+
+// Tr √(Σ₁^{½}Σ₂Σ₁^{½}) for Σ₁ = L₁L₁ᵀ of full rank: M = L₁ᵀ Σ₂ L₁ (LAPACK dsygst, itype 2, on
+// Σ₂'s lower triangle; d³ flops, against 2d³ for the two triangular products of the pivoted
+// route) is similar to Σ₁Σ₂ (M = L₁⁻¹(Σ₁Σ₂)L₁), whose eigenvalues are those of Σ₁^{½}Σ₂Σ₁^{½}.
+double trace_sqrt_full_rank(const std::vector<double>& l1, CheckedCovariance s2) {
+  const int d = s2.d;
+  const lapack_int info =
+      LAPACKE_dsygst(LAPACK_COL_MAJOR, 2, 'L', d, s2.lower.data(), d, l1.data(), d);
+  SS_CHECK(info == 0) << "LAPACK dsygst rejected argument " << -info;
+  return sum_sqrt_eigenvalues(s2.lower, d);
+}
+
+// Tr √(Σ₁^{½}Σ₂Σ₁^{½}) of checked matrices, with the two numerical ranks: both of full rank (the
+// case of FID with more samples than features) by plain Cholesky and dsygst, else by pivoted
+// Cholesky of both, which also handles singular covariances.
 double trace_sqrt_checked(CheckedCovariance s1, CheckedCovariance s2, int64_t& rank1,
                           int64_t& rank2) {
   const int d = s1.d;
-  const PivotedFactor f1 = pivoted_cholesky(std::move(s1));
-  const PivotedFactor f2 = pivoted_cholesky(std::move(s2));
-  rank1 = f1.rank;
-  rank2 = f2.rank;
-  const double value =
-      f1.rank <= f2.rank ? trace_sqrt_from_factors(f1, f2, d) : trace_sqrt_from_factors(f2, f1, d);
+  double value = NAN;
+  const std::vector<double> l1 = full_rank_cholesky(s1);
+  if (!l1.empty() && !full_rank_cholesky(s2).empty()) {
+    rank1 = rank2 = d;
+    value = trace_sqrt_full_rank(l1, std::move(s2));
+  } else {
+    const PivotedFactor f1 = pivoted_cholesky(std::move(s1));
+    const PivotedFactor f2 = pivoted_cholesky(std::move(s2));
+    rank1 = f1.rank;
+    rank2 = f2.rank;
+    value = f1.rank <= f2.rank ? trace_sqrt_from_factors(f1, f2, d)
+                               : trace_sqrt_from_factors(f2, f1, d);
+  }
   if (!std::isfinite(value)) throw NumericalError("Frechet distance: Tr sqrt(...) is not finite");
   return value;
 }

@@ -127,6 +127,28 @@ TEST(Frechet, RankOneCovariances) {
             kClosedFormTol);
 }
 
+TEST(Frechet, PivotBelowTheRankToleranceTakesTheRankCut) {
+  // Σ₁ = diag(a) with a_d = 1e-20: plain Cholesky succeeds, but its last pivot is below
+  // d·ε·max Σ_ii ≈ 3.6e-15, so Σ₁ counts as of rank d − 1 and the pivoted route drops that
+  // direction, whose term √(a_d b_d) ≈ 1e-10 is below kClosedFormTol relative to the sum.
+  const int64_t d = 64;
+  at::Tensor a = at::linspace(0.5, 2.0, d, at::kDouble);
+  a[d - 1] = 1e-20;
+  const at::Tensor b = at::linspace(3.0, 0.25, d, at::kDouble);
+  const FrechetTerms t = frechet_terms(at::zeros({d}, at::kDouble), at::diag(a),
+                                       at::zeros({d}, at::kDouble), at::diag(b));
+  EXPECT_EQ(t.rank1, d - 1);
+  EXPECT_EQ(t.rank2, d);
+  EXPECT_LE(relative_error(t.trace_sqrt, (a * b).sqrt().sum().item<double>()), kClosedFormTol);
+  // With a_d = 1e-10 (above the tolerance) both are of full rank and the term is kept.
+  a[d - 1] = 1e-10;
+  const FrechetTerms full = frechet_terms(at::zeros({d}, at::kDouble), at::diag(a),
+                                          at::zeros({d}, at::kDouble), at::diag(b));
+  EXPECT_EQ(full.rank1, d);
+  EXPECT_EQ(full.rank2, d);
+  EXPECT_LE(relative_error(full.trace_sqrt, (a * b).sqrt().sum().item<double>()), kClosedFormTol);
+}
+
 TEST(Frechet, DistanceToItselfIsZeroAndOrderDoesNotMatter) {
   const int64_t d = 64;
   const at::Tensor mu = at::randn({d}, at::kDouble);
