@@ -4,8 +4,8 @@
 //  2. the Optuna bridge's cost per trial (ask + tell over the JSON pipe) against the same ask +
 //     tell inside Python (bench/bench_search.py), both on the search's distributions;
 //  3. multi-fidelity: the same search scored at 1,000 samples only and at 250 → 1,000 with Optuna's
-//     median pruner; model calls (samples × steps, summed over trials in order) until each run
-//     first reaches the worse of the two runs' best values.
+//     median pruner and with successive halving; model calls (samples × steps, summed over trials
+//     in order) until each run first reaches the worse of the two runs' best values.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -176,30 +176,60 @@ int main(int /*argc*/, char** argv) {
               python_sqlite / bridge_sqlite, "Python s / bridge s", "", 0, json::array(),
               b::format("%.0f%% of a %.2f s trial", 100 * bridge_sqlite / per_trial, per_trial));
 
-  // 3. Multi-fidelity.
+  // 3. Multi-fidelity: each pruner against the same search at full fidelity.
   const int mf_trials = 20;
   const Outcome full = run({{"budget", {{"trials", mf_trials}}}}, dir, "full");
-  const Outcome multi =
-      run({{"budget", {{"trials", mf_trials}}},
-           {"metric", {{"samples", {250, 1000}}}},
-           {"optuna", {{"pruner", "median"}, {"pruner_params", {{"n_startup_trials", 5}}}}}},
-          dir, "pruned");
-  const double target = std::max(full.best, multi.best);
-  const int64_t c_full = calls_to(full, target), c_multi = calls_to(multi, target);
-  std::printf(
-      "full fidelity: best %.5g in %.1f s; 250 -> 1000: best %.5g in %.1f s (%d pruned); "
-      "model calls to %.5g: %lld vs %lld\n",
-      full.best, full.seconds, multi.best, multi.seconds, multi.pruned, target,
-      static_cast<long long>(c_full), static_cast<long long>(c_multi));
-  b::emit_row(
-      "Multi-fidelity model calls to the same best",
-      b::format("%s, %d trials, 250 -> 1000 with median pruner", kSizes, mf_trials),
-      b::format("%lld calls (%.1f s, %d pruned)", static_cast<long long>(c_multi), multi.seconds,
-                multi.pruned),
-      b::format("full fidelity %lld calls (%.1f s)", static_cast<long long>(c_full), full.seconds),
-      static_cast<double>(c_multi) / static_cast<double>(c_full), "multi / full", "<=", 0.3,
-      json::array(),
-      b::format("target FD %.4g (bests: full %.4g, multi %.4g)", target, full.best, multi.best));
+  struct PrunerCase {
+    const char* name;      // of the run's store
+    const char* fidelity;  // the sample counts, as printed
+    const char* label;
+    json metric, optuna;
+  };
+  const json two_rungs = {{"samples", {250, 1000}}};
+  const PrunerCase pruners[] = {
+      {"median",
+       "250 -> 1000",
+       "median pruner",
+       two_rungs,
+       {{"pruner", "median"}, {"pruner_params", {{"n_startup_trials", 5}}}}},
+      // Asynchronous successive halving (Li et al. 2020, "A System for Massively Parallel
+      // Hyperparameter Tuning"): a trial goes on past a rung only when its value there is in the
+      // best 1/η of the values reported there so far.
+      {"halving",
+       "250 -> 1000",
+       "successive halving (1/4 go on)",
+       two_rungs,
+       {{"pruner", "successive_halving"},
+        {"pruner_params", {{"min_resource", 250}, {"reduction_factor", 4}}}}},
+      {"halving3",
+       "100 -> 300 -> 1000",
+       "successive halving (1/3 go on)",
+       {{"samples", {100, 300, 1000}}, {"chunk", 100}},
+       {{"pruner", "successive_halving"},
+        {"pruner_params", {{"min_resource", 100}, {"reduction_factor", 3}}}}},
+  };
+  for (const PrunerCase& p : pruners) {
+    const Outcome multi =
+        run({{"budget", {{"trials", mf_trials}}}, {"metric", p.metric}, {"optuna", p.optuna}}, dir,
+            p.name);
+    const double target = std::max(full.best, multi.best);
+    const int64_t c_full = calls_to(full, target), c_multi = calls_to(multi, target);
+    std::printf(
+        "full fidelity: best %.5g in %.1f s; %s, %s: best %.5g in %.1f s (%d pruned); "
+        "model calls to %.5g: %lld vs %lld\n",
+        full.best, full.seconds, p.fidelity, p.label, multi.best, multi.seconds, multi.pruned,
+        target, static_cast<long long>(c_full), static_cast<long long>(c_multi));
+    b::emit_row(
+        b::format("Multi-fidelity model calls to the same best, %s", p.label),
+        b::format("%s, %d trials, %s", kSizes, mf_trials, p.fidelity),
+        b::format("%lld calls (%.1f s, %d pruned)", static_cast<long long>(c_multi), multi.seconds,
+                  multi.pruned),
+        b::format("full fidelity %lld calls (%.1f s)", static_cast<long long>(c_full),
+                  full.seconds),
+        static_cast<double>(c_multi) / static_cast<double>(c_full), "multi / full", "<=", 0.3,
+        json::array(),
+        b::format("target FD %.4g (bests: full %.4g, multi %.4g)", target, full.best, multi.best));
+  }
   std::filesystem::remove_all(dir);
   return 0;
 }
