@@ -63,16 +63,23 @@ bool measure_baselines(ExperimentRun& run, TrialStore& store, const StoreContent
     }
     try {
       b.value = run.measure(b.matrices);
-      b.validation = run.validate(b.matrices);
+      // validation.top = 0 re-scores nothing: the baselines' unseen-noise values (4× a trial's
+      // samples each by default) would have nothing to be compared with.
+      b.validation =
+          run.experiment().spec.validation.top > 0 ? run.validate(b.matrices) : std::nan("");
     } catch (const NumericalError& e) {
       say(o, "baseline " + label + ": " + e.what());
       b.value = b.validation = std::nan("");
     }
     store.write_baseline(b);
     char buf[160];
-    std::snprintf(buf, sizeof buf, "baseline %-16s %12.6g  (unseen noise %.6g)", label.c_str(),
-                  b.value, b.validation);
-    say(o, buf);
+    std::snprintf(buf, sizeof buf, "baseline %-16s %12.6g", label.c_str(), b.value);
+    std::string line = buf;
+    if (run.experiment().spec.validation.top > 0) {
+      std::snprintf(buf, sizeof buf, "  (unseen noise %.6g)", b.validation);
+      line += buf;
+    }
+    say(o, line);
   }
   return true;
 }

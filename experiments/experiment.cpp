@@ -120,7 +120,7 @@ const std::vector<ExperimentField>& fields() {
        nullptr, 0, 1e9},
       {"validation.top", K::integer, 5,
        "best in-sample trials re-scored on unseen noise before the winner (the best re-scored) "
-       "is named",
+       "is named; 0: nothing is re-measured, the baselines neither",
        nullptr, 0, 1000},
       {"optuna.sampler", K::string, "cmaes", "Optuna sampler", sampler_names},
       {"optuna.sampler_params", K::object, json::object(), "its options (seed is set from seed)"},

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -324,6 +325,23 @@ TEST_F(CliSearch, ResumeOfAStoreWhoseStudyWasNeverCreated) {
   ASSERT_EQ(resumed.code, 0) << resumed.err;
   EXPECT_EQ(counted_trials(read_store(store())), 3);
   EXPECT_EQ(optuna_states((dir_ / "tiny.optuna.db").string(), "tiny").value("COMPLETE", 0), 3);
+}
+
+// validation.top = 0 re-measures nothing on the unseen noise, the baselines neither: their
+// unseen-noise values are stored as NaN and not printed.
+TEST_F(CliSearch, TopZeroReMeasuresNothing) {
+  const std::string exp = write_experiment(2);
+  const Result r = run({"search", exp, "--set", "validation.top=0"}, dir_);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const StoreContents c = read_store(store());
+  ASSERT_EQ(c.baselines.size(), 3u);
+  for (const Baseline& b : c.baselines) {
+    EXPECT_TRUE(std::isfinite(b.value)) << b.label;
+    EXPECT_TRUE(std::isnan(b.validation)) << b.label << ": " << b.validation;
+  }
+  EXPECT_TRUE(c.validations.empty());
+  EXPECT_NE(r.out.find("baseline ddim"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("unseen noise"), std::string::npos) << r.out;
 }
 
 TEST_F(CliSearch, ResumeRefusesAChangedExperimentUnlessForced) {
