@@ -2,7 +2,7 @@
 // default recipe on all 60,000 training images and scored on the 10,000 test images: prints the
 // training wall and CPU time and the test accuracy, and exits with status 1 below 90 %. First, one
 // epoch on a 6,000-image subset with 1 and with 2 intra-op threads side by side (the ratio behind
-// the default of two threads; run with OMP_WAIT_POLICY=PASSIVE on a busy machine).
+// the default of two threads; run with GOMP_SPINCOUNT=10000 on a busy machine).
 //   bench_classifier [--threads N] [--cache DIR]   (DIR: also write the trained network's cache)
 #include <ATen/ATen.h>
 
@@ -23,7 +23,7 @@ constexpr int64_t kSubset = 6000;
 }  // namespace
 
 int main(int argc, char** argv) {
-  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  samplersearch::start_with_fast_kernels(argv, /*bounded_omp_spin=*/false);
   using namespace samplersearch;
   int threads = 2;
   std::string cache;

@@ -161,7 +161,7 @@ bool run_size(int64_t n, const std::vector<double>& ts, bool f64, int runs,
 }  // namespace
 
 int main(int /*argc*/, char** argv) {
-  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  samplersearch::start_with_fast_kernels(argv, /*bounded_omp_spin=*/false);
   at::set_num_threads(2);
   const char* python_env = std::getenv("SAMPLERSEARCH_PYTHON");
   const std::string python = python_env != nullptr ? python_env : SAMPLERSEARCH_DEFAULT_PYTHON;

@@ -90,7 +90,7 @@ void overhead_rows(const char* model_name, const std::string& sizes, const X0Mod
 }  // namespace
 
 int main(int /*argc*/, char** argv) {
-  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  samplersearch::start_with_fast_kernels(argv, /*bounded_omp_spin=*/false);
   at::set_num_threads(2);
   const auto schedule = make_schedule("vp-linear");
 

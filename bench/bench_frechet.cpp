@@ -65,7 +65,7 @@ std::string run(const std::string& command) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  samplersearch::start_with_fast_kernels(argv, /*bounded_omp_spin=*/false);
   // Default (scripts/bench's table): the full-rank pair on 2 threads; --all also times 1 thread
   // and the near-singular pair.
   const bool all = argc > 1 && std::string(argv[1]) == "--all";

@@ -55,7 +55,7 @@ int run(const std::string& cmd) {
 }  // namespace
 
 int main(int /*argc*/, char** argv) {
-  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  samplersearch::start_with_fast_kernels(argv, /*bounded_omp_spin=*/false);
   at::set_num_threads(kThreads);
   const fs::path dir =
       fs::temp_directory_path() / ("samplersearch_bench_inception_" + std::to_string(::getpid()));

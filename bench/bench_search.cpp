@@ -107,7 +107,7 @@ double bridge_seconds_per_trial(int trials, int dims, const std::string& storage
 }  // namespace
 
 int main(int /*argc*/, char** argv) {
-  samplersearch::start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  samplersearch::start_with_fast_kernels(argv, /*bounded_omp_spin=*/false);
   const auto dir = std::filesystem::temp_directory_path() / "samplersearch_bench_search";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);

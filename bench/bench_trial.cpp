@@ -63,7 +63,7 @@ struct Part {
 }  // namespace
 
 int main(int /*argc*/, char** argv) {
-  start_with_fast_kernels(argv, /*passive_omp_wait=*/false);
+  start_with_fast_kernels(argv, /*bounded_omp_spin=*/false);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as it is measured, also into a file
   const fs::path source = SAMPLERSEARCH_SOURCE_DIR;
   const fs::path dir = fs::temp_directory_path() / "samplersearch_bench_trial";

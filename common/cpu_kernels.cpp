@@ -177,7 +177,7 @@ bool GemmCheck::passed() const {
 }
 
 StartupPlan plan_blas_startup(const EnvMap& env, std::string_view running_core, KernelTier best,
-                              bool passive_omp_wait) {
+                              bool bounded_omp_spin) {
   StartupPlan plan;
   const std::string mode = lookup(env, kBlasChoiceVariable).value_or("auto");
   const OpenblasCore* asked = nullptr;
@@ -192,9 +192,11 @@ StartupPlan plan_blas_startup(const EnvMap& env, std::string_view running_core, 
   const std::optional<std::string> user_core = lookup(env, "OPENBLAS_CORETYPE");
   const bool openblas = !running_core.empty();
 
-  // OMP_WAIT_POLICY rides on the same restart; the marker guards against a second one.
-  if (passive_omp_wait && !lookup(env, "OMP_WAIT_POLICY") && !marker) {
-    plan.env_changes.emplace_back("OMP_WAIT_POLICY", "PASSIVE");
+  // GOMP_SPINCOUNT rides on the same restart; the marker guards against a second one. A wait
+  // policy or spin count the user set is theirs.
+  if (bounded_omp_spin && !lookup(env, "OMP_WAIT_POLICY") && !lookup(env, "GOMP_SPINCOUNT") &&
+      !marker) {
+    plan.env_changes.emplace_back("GOMP_SPINCOUNT", kOmpSpinCount);
     plan.restart = true;
   }
   auto restart_marker = [&](std::string_view state, std::string_view core) {
@@ -351,8 +353,8 @@ void apply_env(const std::vector<std::pair<std::string, std::optional<std::strin
 
 EnvMap read_env() {
   EnvMap env;
-  for (const char* name :
-       {"OPENBLAS_CORETYPE", kBlasChoiceVariable, kBlasRestartMarker, "OMP_WAIT_POLICY"})
+  for (const char* name : {"OPENBLAS_CORETYPE", kBlasChoiceVariable, kBlasRestartMarker,
+                           "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"})
     if (const char* value = std::getenv(name)) env[name] = value;
   return env;
 }
@@ -401,12 +403,12 @@ GemmCheck run_startup_gemm_check() {
   return check;
 }
 
-void start_with_fast_kernels(char** argv, bool passive_omp_wait) {
+void start_with_fast_kernels(char** argv, bool bounded_omp_spin) {
   const EnvMap env = read_env();
   const std::string running = running_openblas_core();
   StartupPlan plan;
   try {
-    plan = plan_blas_startup(env, running, best_kernel_tier(read_cpu_features()), passive_omp_wait);
+    plan = plan_blas_startup(env, running, best_kernel_tier(read_cpu_features()), bounded_omp_spin);
   } catch (const ConfigError& e) {
     const std::string program = argv[0] != nullptr ? argv[0] : "samplersearch";
     std::cerr << program.substr(program.find_last_of('/') + 1) << ": error: " << e.what()

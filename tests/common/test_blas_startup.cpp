@@ -34,7 +34,7 @@ Shell run(const std::string& command) {
 // A clean environment for the start-up variables plus `assignments` ("A=1 B=2").
 std::string env_prefix(const std::string& assignments) {
   return "env -u OPENBLAS_CORETYPE -u SAMPLERSEARCH_BLAS_CORETYPE -u SAMPLERSEARCH_BLAS_RESTART "
-         "-u OMP_WAIT_POLICY " +
+         "-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT " +
          assignments + " ";
 }
 

@@ -120,7 +120,7 @@ struct EnvCase {
   EnvMap env;
   const char* running;
   KernelTier best;
-  bool passive;
+  bool bounded_spin;  // start_with_fast_kernels' bounded_omp_spin
   bool restart;
   std::optional<std::string> coretype;  // OPENBLAS_CORETYPE change
   std::optional<std::string> marker;    // marker change
@@ -248,8 +248,8 @@ TEST(CpuKernels, EnvironmentHandling) {
        std::nullopt,
        std::nullopt,
        "not restarted again"},
-      {"loop guard: a restart already happened for the wait policy",
-       {{kMarker, "kept - Prescott"}, {"OMP_WAIT_POLICY", "PASSIVE"}},
+      {"loop guard: a restart already happened for the spin count",
+       {{kMarker, "kept - Prescott"}, {"GOMP_SPINCOUNT", kOmpSpinCount}},
        "Prescott",
        KernelTier::avx512,
        true,
@@ -266,7 +266,7 @@ TEST(CpuKernels, EnvironmentHandling) {
        std::nullopt,
        std::nullopt,
        "as detected; SkylakeX rejected: start-up GEMM raised SIGILL"},
-      {"wait policy alone restarts once",
+      {"spin count alone restarts once",
        {},
        "SkylakeX",
        KernelTier::avx512,
@@ -275,7 +275,7 @@ TEST(CpuKernels, EnvironmentHandling) {
        std::nullopt,
        "kept - SkylakeX",
        "best for this CPU"},
-      {"wait policy and core in one restart",
+      {"spin count and core in one restart",
        {},
        "Prescott",
        KernelTier::avx512,
@@ -286,6 +286,15 @@ TEST(CpuKernels, EnvironmentHandling) {
        ""},
       {"wait policy already set",
        {{"OMP_WAIT_POLICY", "ACTIVE"}},
+       "SkylakeX",
+       KernelTier::avx512,
+       true,
+       false,
+       std::nullopt,
+       std::nullopt,
+       ""},
+      {"spin count already set",
+       {{"GOMP_SPINCOUNT", "500"}},
        "SkylakeX",
        KernelTier::avx512,
        true,
@@ -305,15 +314,17 @@ TEST(CpuKernels, EnvironmentHandling) {
        "not an x86-64 core this program ranks"},
   };
   for (const EnvCase& c : cases) {
-    const StartupPlan p = plan_blas_startup(c.env, c.running, c.best, c.passive);
+    const StartupPlan p = plan_blas_startup(c.env, c.running, c.best, c.bounded_spin);
     EXPECT_EQ(p.restart, c.restart) << c.name;
     EXPECT_EQ(change(p, "OPENBLAS_CORETYPE"), c.coretype) << c.name;
     EXPECT_EQ(change(p, kMarker), c.marker) << c.name;
     EXPECT_EQ(p.check_override, c.check_override) << c.name;
     EXPECT_NE(p.note.find(c.note_part), std::string::npos) << c.name << ": " << p.note;
-    const bool sets_wait = change(p, "OMP_WAIT_POLICY") == "PASSIVE";
-    EXPECT_EQ(sets_wait, c.passive && !c.env.count("OMP_WAIT_POLICY") && !c.env.count(kMarker))
+    const bool sets_spin = change(p, "GOMP_SPINCOUNT") == std::string(kOmpSpinCount);
+    EXPECT_EQ(sets_spin, c.bounded_spin && !c.env.count("OMP_WAIT_POLICY") &&
+                             !c.env.count("GOMP_SPINCOUNT") && !c.env.count(kMarker))
         << c.name;
+    EXPECT_FALSE(change(p, "OMP_WAIT_POLICY").has_value()) << c.name << ": the user's to set";
     // Every restart carries the marker: no path can restart forever.
     EXPECT_TRUE(!p.restart || change(p, kMarker).has_value()) << c.name;
   }

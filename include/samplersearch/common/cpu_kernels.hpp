@@ -63,6 +63,14 @@ inline constexpr const char* kBlasChoiceVariable = "SAMPLERSEARCH_BLAS_CORETYPE"
 // Set by the program before it executes itself again: "<state> <core> <detected> [<detail>]"
 // with state "set" or "rejected"; while it is present the program never restarts for the core.
 inline constexpr const char* kBlasRestartMarker = "SAMPLERSEARCH_BLAS_RESTART";
+// How long libgomp's threads spin at a barrier before they sleep (GOMP_SPINCOUNT, in iterations of
+// its wait loop). libgomp's default, 300,000, lets a thread burn its time slice waiting for a
+// partner the kernel has descheduled: beside two busy processes on 2 cores a 2048-d dsyevd took
+// 9.3 s against 0.55 s idle. OMP_WAIT_POLICY=PASSIVE (no spin) avoids that but wakes the threads
+// by futex at each of the thousands of BLAS calls in LAPACK's reductions: 0.75 s idle. 10,000
+// spins: 0.56 s idle, and loaded as passive (1.3 s). bench/omp_spin.py; README.md, "Fast BLAS
+// kernels".
+inline constexpr const char* kOmpSpinCount = "10000";
 
 // What to do before the program's real work starts.
 struct StartupPlan {
@@ -79,7 +87,7 @@ struct StartupPlan {
 // is not OpenBLAS) and the best tier of this CPU. Throws ConfigError naming
 // SAMPLERSEARCH_BLAS_CORETYPE for a value that is not auto, off or a core name.
 StartupPlan plan_blas_startup(const EnvMap& env, std::string_view running_core, KernelTier best,
-                              bool passive_omp_wait);
+                              bool bounded_omp_spin);
 
 // Result of the start-up GEMM: worst |C - C_ref| / (|A| |B|) over the entries, per precision.
 struct GemmCheck {
@@ -105,9 +113,9 @@ std::string blas_choice_line(std::string_view blas_name, std::string_view note);
 GemmCheck run_startup_gemm_check();
 
 // First thing in main(): choose the kernels (restarting at most twice), check them, print the
-// "blas:" line. With passive_omp_wait, also set OMP_WAIT_POLICY=PASSIVE when unset (the OpenMP
-// runtime reads it at load time, so in the same restart). A bad SAMPLERSEARCH_BLAS_CORETYPE
-// prints the ConfigError and exits with status 2.
-void start_with_fast_kernels(char** argv, bool passive_omp_wait);
+// "blas:" line. With bounded_omp_spin, also set GOMP_SPINCOUNT=kOmpSpinCount when neither it nor
+// OMP_WAIT_POLICY is set (the OpenMP runtime reads them at load time, so in the same restart). A
+// bad SAMPLERSEARCH_BLAS_CORETYPE prints the ConfigError and exits with status 2.
+void start_with_fast_kernels(char** argv, bool bounded_omp_spin);
 
 }  // namespace samplersearch

@@ -70,8 +70,8 @@ class Classifier {
   // using `threads` intra-op threads (restored afterwards; ≤ 0 keeps the current count). Prints
   // the test accuracy when `test_data` is defined. ConfigError on mismatched shapes or labels.
   // Two threads: 1.6× the speed of one on an idle 2-core machine (bench_classifier). On a busy
-  // one, spinning OpenMP threads made two threads 1.6× slower than one: run with
-  // OMP_WAIT_POLICY=PASSIVE (scripts/run_tests sets it).
+  // one, OpenMP threads spinning at libgomp's default made two threads 1.6× slower than one: the
+  // CLI and scripts bound the spin (GOMP_SPINCOUNT, kOmpSpinCount in common/cpu_kernels.hpp).
   static Classifier train(const ClassifierRecipe& recipe, const at::Tensor& data,
                           const at::Tensor& labels, const at::Tensor& test_data,
                           const at::Tensor& test_labels, int threads = 2);
