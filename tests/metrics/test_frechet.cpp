@@ -129,7 +129,7 @@ TEST(Frechet, RankOneCovariances) {
 
 TEST(Frechet, PivotBelowTheRankToleranceTakesTheRankCut) {
   // Σ₁ = diag(a) with a_d = 1e-20: plain Cholesky succeeds, but its last pivot is below
-  // d·ε·max Σ_ii ≈ 3.6e-15, so Σ₁ counts as of rank d − 1 and the pivoted route drops that
+  // d·ε·max Σ_ii ≈ 1.4e-14, so Σ₁ counts as of rank d − 1 and the pivoted route drops that
   // direction, whose term √(a_d b_d) ≈ 1e-10 is below kClosedFormTol relative to the sum.
   const int64_t d = 64;
   at::Tensor a = at::linspace(0.5, 2.0, d, at::kDouble);
